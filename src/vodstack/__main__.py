@@ -1,0 +1,3 @@
+from vodstack.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""Dependency aliases, so routes read like prose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from vodstack.db.uploads import VideoQueries
+from vodstack.ports import Storage
+from vodstack.services.uploads import UploadService
+from vodstack.settings import Settings
+
+
+@dataclass
+class Services:
+    """Everything the routes need, built once in the app's lifespan."""
+
+    settings: Settings
+    storage: Storage
+    uploads: UploadService
+    videos: VideoQueries
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _uploads(request: Request) -> UploadService:
+    return _services(request).uploads
+
+
+def _videos(request: Request) -> VideoQueries:
+    return _services(request).videos
+
+
+def _storage(request: Request) -> Storage:
+    return _services(request).storage
+
+
+Uploads = Annotated[UploadService, Depends(_uploads)]
+Videos = Annotated[VideoQueries, Depends(_videos)]
+StorageDep = Annotated[Storage, Depends(_storage)]

@@ -1,0 +1,77 @@
+"""Upload routes: thin; the UploadService does the work."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from vodstack.api.deps import Uploads
+from vodstack.api.schemas import (
+    PartsPublic,
+    PartsRequest,
+    PresignedPartPublic,
+    StoredPartPublic,
+    UploadComplete,
+    UploadCompleted,
+    UploadCreate,
+    UploadCreated,
+    UploadStatePublic,
+)
+from vodstack.domain.uploads import PartETag
+from vodstack.services.uploads import NewUpload
+
+router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_upload(body: UploadCreate, uploads: Uploads) -> UploadCreated:
+    upload = await uploads.create(NewUpload(**body.model_dump()))
+    assert upload.video_id is not None
+    return UploadCreated(
+        video_id=upload.video_id,
+        upload_id=upload.id,
+        part_size=upload.part_size,
+        part_count=upload.plan.part_count,
+    )
+
+
+@router.post("/{upload_id}/parts")
+async def presign_parts(upload_id: str, body: PartsRequest, uploads: Uploads) -> PartsPublic:
+    presigned = await uploads.presign(upload_id, body.part_numbers)
+    return PartsPublic(
+        parts=[
+            PresignedPartPublic(part_number=n, url=r.url, method=r.method, headers=r.headers)
+            for n, r in presigned
+        ]
+    )
+
+
+@router.get("/{upload_id}")
+async def get_upload(upload_id: str, uploads: Uploads) -> UploadStatePublic:
+    state = await uploads.state(upload_id)
+    upload = state.upload
+    return UploadStatePublic(
+        upload_id=upload.id,
+        video_id=upload.video_id,
+        status=upload.status,
+        size=upload.size,
+        part_size=upload.part_size,
+        part_count=upload.plan.part_count,
+        parts=[
+            StoredPartPublic(part_number=p.part_number, etag=p.etag, size=p.size)
+            for p in state.parts
+        ],
+    )
+
+
+@router.post("/{upload_id}/complete", status_code=status.HTTP_202_ACCEPTED)
+async def complete_upload(
+    upload_id: str, body: UploadComplete, uploads: Uploads
+) -> UploadCompleted:
+    video = await uploads.complete(upload_id, [PartETag(p.part_number, p.etag) for p in body.parts])
+    return UploadCompleted(video_id=video.id, status=video.status)
+
+
+@router.delete("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def abort_upload(upload_id: str, uploads: Uploads) -> Response:
+    await uploads.abort(upload_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,195 @@
+"""The ``vodstack`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from vodstack.client import ApiError, VodstackClient
+from vodstack.settings import Settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Self-hostable video on demand.",
+)
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@app.command()
+def serve(
+    role: Annotated[str, typer.Option(help="all, upload or play")] = "all",
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Run the HTTP API (and, with role all, everything else) in this process."""
+    import uvicorn
+
+    from vodstack.api import create_app
+
+    if role not in ("all", "upload", "play"):
+        raise typer.BadParameter("role must be all, upload or play", param_hint="--role")
+    settings = _settings()
+    if "public_url" not in settings.model_fields_set:
+        settings.public_url = f"http://{host}:{port}"
+    console.print(f"vodstack {role} on http://{host}:{port}  (data: {settings.data_dir.resolve()})")
+    uvicorn.run(create_app(settings, role), host=host, port=port, log_level="info")  # type: ignore[arg-type]
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from vodstack.db.engine import create_engine
+    from vodstack.db.migrate import migrate as run_migrations
+
+    async def run() -> None:
+        settings = _settings()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.database_url)
+        try:
+            await run_migrations(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    console.print("database is up to date")
+
+
+ServerOption = Annotated[
+    str | None, typer.Option("--server", help="API base URL (default: VODSTACK_PUBLIC_URL)")
+]
+
+
+def _client(server: str | None, concurrency: int = 4) -> VodstackClient:
+    settings = _settings()
+    return VodstackClient(server or settings.public_url, settings.api_key, concurrency=concurrency)
+
+
+@app.command()
+def upload(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    title: Annotated[str | None, typer.Option()] = None,
+    server: ServerOption = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
+    wait: Annotated[bool, typer.Option("--wait", help="wait until ready or failed")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object last")] = False,
+) -> None:
+    """Upload a video. Run it again after an interruption to send only the missing parts."""
+
+    async def run() -> dict[str, Any]:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=as_json,
+        ) as progress:
+            task = progress.add_task(f"uploading {file.name}", total=None)
+
+            def started(total: int, done: int) -> None:
+                progress.update(task, total=total, completed=done)
+
+            def advanced(n: int) -> None:
+                progress.advance(task, n)
+
+            async with _client(server, concurrency) as client:
+                result = (
+                    await client.upload(file, title, on_start=started, on_progress=advanced)
+                ).as_dict()
+                if wait:
+                    progress.update(task, description="processing")
+                    video = await client.wait_until_done(result["video_id"])
+                    result.update(status=video["status"], error=video.get("error"))
+        return result
+
+    try:
+        result = asyncio.run(run())
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; run the same command again to resume[/]")
+        raise typer.Exit(130) from None
+    _finish(result, as_json, ok=result["status"] != "failed")
+
+
+@app.command()
+def videos(
+    server: ServerOption = None, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """List videos."""
+
+    async def run() -> Any:
+        async with _client(server) as client:
+            return await client.call("GET", "/v1/videos")
+
+    listing = _run_api(run())
+    if as_json:
+        print(json.dumps(listing))
+        return
+    table = Table("id", "status", "progress", "title")
+    for video in listing["videos"]:
+        table.add_row(video["id"], video["status"], f"{video['progress']:.0%}", video["title"])
+    Console().print(table)
+
+
+@app.command()
+def status(video_id: str, server: ServerOption = None) -> None:
+    """Show one video."""
+
+    async def run() -> Any:
+        async with _client(server) as client:
+            return await client.video(video_id)
+
+    print(json.dumps(_run_api(run()), indent=2))
+
+
+def _run_api(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except ApiError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _finish(result: dict[str, Any], as_json: bool, ok: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(
+            f"video [bold]{result['video_id']}[/] is [bold]{result['status']}[/]"
+            + (" (resumed)" if result.get("resumed") else "")
+        )
+    if not ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    try:
+        app()
+    except ApiError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    except httpx.TransportError as exc:
+        url = exc.request.url if exc.request else "the server"
+        console.print(f"[red]error:[/] cannot reach {url}: {exc or type(exc).__name__}")
+        sys.exit(1)

@@ -1,0 +1,168 @@
+"""The SQL behind uploads and the videos they create, in one named place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vodstack.db.jobs import enqueue_job
+from vodstack.db.tables import jobs, upload_parts, uploads, videos
+from vodstack.domain.uploads import StoredPart, Upload, UploadStatus
+from vodstack.domain.videos import Video, VideoStatus
+
+
+class UploadStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, video: Video, upload: Upload) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(videos).values(**_video_values(video)))
+            await conn.execute(
+                insert(uploads).values(
+                    id=upload.id,
+                    video_id=video.id,
+                    storage_upload_id=upload.storage_upload_id,
+                    storage_key=upload.storage_key,
+                    size=upload.size,
+                    part_size=upload.part_size,
+                    status=upload.status,
+                    created_at=video.created_at,
+                )
+            )
+
+    async def get(self, upload_id: str) -> Upload | None:
+        async with self._engine.connect() as conn:
+            row = (
+                (await conn.execute(select(uploads).where(uploads.c.id == upload_id)))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _upload(row)
+
+    async def completed_parts(self, upload_id: str) -> list[StoredPart]:
+        query = (
+            select(upload_parts)
+            .where(upload_parts.c.upload_id == upload_id)
+            .order_by(upload_parts.c.part_number)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [StoredPart(r["part_number"], r["etag"], r["size"]) for r in rows]
+
+    async def complete(
+        self, upload: Upload, parts: Sequence[StoredPart], max_attempts: int, now: datetime
+    ) -> bool:
+        """Mark the upload complete and queue its video's job, in one transaction.
+        False when another request completed (or aborted) it first."""
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                update(uploads)
+                .where(uploads.c.id == upload.id, uploads.c.status == UploadStatus.ACTIVE)
+                .values(status=UploadStatus.COMPLETED, finished_at=now)
+            )
+            if done.rowcount != 1 or upload.video_id is None:
+                await conn.rollback()
+                return False
+            await conn.execute(
+                insert(upload_parts),
+                [
+                    {
+                        "upload_id": upload.id,
+                        "part_number": p.part_number,
+                        "etag": p.etag,
+                        "size": p.size,
+                    }
+                    for p in parts
+                ],
+            )
+            await conn.execute(
+                update(videos)
+                .where(videos.c.id == upload.video_id, videos.c.status == VideoStatus.UPLOADING)
+                .values(status=VideoStatus.QUEUED, updated_at=now)
+            )
+            await enqueue_job(conn, upload.video_id, max_attempts, now)
+        return True
+
+    async def abort(self, upload: Upload, now: datetime) -> bool:
+        """Mark the upload aborted and forget its video, which never existed for anyone.
+        False when it was no longer active."""
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                update(uploads)
+                .where(uploads.c.id == upload.id, uploads.c.status == UploadStatus.ACTIVE)
+                .values(status=UploadStatus.ABORTED, finished_at=now, video_id=None)
+            )
+            if done.rowcount != 1:
+                await conn.rollback()
+                return False
+            if upload.video_id is not None:
+                await conn.execute(delete(videos).where(videos.c.id == upload.video_id))
+        return True
+
+
+class VideoQueries:
+    """Read-side queries for the API."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, video_id: str) -> Video | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_video_select().where(videos.c.id == video_id))).mappings()
+            found = row.first()
+        return None if found is None else _video(found)
+
+    async def list(self, limit: int = 100, before: datetime | None = None) -> list[Video]:
+        query = _video_select().order_by(videos.c.created_at.desc(), videos.c.id).limit(limit)
+        if before is not None:
+            query = query.where(videos.c.created_at < before)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_video(r) for r in rows]
+
+
+def _video_select() -> Any:
+    return select(videos, jobs.c.progress).select_from(
+        videos.outerjoin(jobs, jobs.c.video_id == videos.c.id)
+    )
+
+
+def _video_values(video: Video) -> dict[str, Any]:
+    return {column.name: getattr(video, column.name) for column in videos.columns}
+
+
+def _video(row: RowMapping) -> Video:
+    return Video(
+        id=row["id"],
+        title=row["title"],
+        description=row["description"],
+        filename=row["filename"],
+        content_type=row["content_type"],
+        size=row["size"],
+        source_key=row["source_key"],
+        status=VideoStatus(row["status"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        error=row["error"],
+        duration=row["duration"],
+        progress=row["progress"] or 0.0,
+        renditions=row["renditions"] or [],
+    )
+
+
+def _upload(row: RowMapping) -> Upload:
+    return Upload(
+        id=row["id"],
+        video_id=row["video_id"],
+        storage_upload_id=row["storage_upload_id"],
+        storage_key=row["storage_key"],
+        size=row["size"],
+        part_size=row["part_size"],
+        status=UploadStatus(row["status"]),
+    )

@@ -1,0 +1,39 @@
+"""Videos as users see them: pure records, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class VideoStatus(StrEnum):
+    UPLOADING = "uploading"
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Video:
+    id: str
+    title: str
+    description: str
+    filename: str
+    content_type: str | None
+    size: int
+    source_key: str
+    status: VideoStatus
+    created_at: datetime
+    updated_at: datetime
+    error: str | None = None
+    duration: float | None = None
+    progress: float = 0.0
+    renditions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def source_key(video_id: str) -> str:
+    """Where a video's original lives. The user's filename never becomes part of a key."""
+    return f"sources/{video_id}/source"

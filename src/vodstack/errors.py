@@ -1,0 +1,155 @@
+"""One exception hierarchy for the whole project.
+
+Adapters translate third-party exceptions into these at their boundary; the API turns
+any of them into ``{"error": {"code", "message"}}`` with the class's HTTP status. An
+exception's docstring is its default message, and its code is its name in snake case.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class VodstackError(Exception):
+    """Something went wrong inside vodstack."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "vodstack_error"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.code = _snake(cls.__name__)
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or self.code).strip()
+        super().__init__(self.message)
+
+
+# --- 400: the request itself is wrong --------------------------------------------------
+
+
+class InvalidRequest(VodstackError):
+    """The request is not valid."""
+
+    status = 400
+
+
+class InvalidJson(InvalidRequest):
+    """The request body is not valid JSON."""
+
+
+class InvalidFilename(InvalidRequest):
+    """The filename is not acceptable."""
+
+
+class InvalidSize(InvalidRequest):
+    """The size is not acceptable."""
+
+
+class InvalidPartNumber(InvalidRequest):
+    """A part number is out of range."""
+
+
+class InvalidPartOrder(InvalidRequest):
+    """Parts must be listed in ascending order of part number, each once."""
+
+
+class MissingParts(InvalidRequest):
+    """Some parts of the upload are missing."""
+
+
+class EtagMismatch(InvalidRequest):
+    """A part's ETag does not match the part that storage holds."""
+
+
+class PartSizeMismatch(InvalidRequest):
+    """A stored part does not have the size the upload plan gives it."""
+
+
+class PartTooSmall(InvalidRequest):
+    """A part other than the last is smaller than 5 MiB."""
+
+
+class InvalidIdentifier(InvalidRequest):
+    """An identifier is malformed."""
+
+
+# --- 403 / 404 / 409 / 413 ------------------------------------------------------------
+
+
+class SignatureInvalid(VodstackError):
+    """The URL signature is missing or does not match."""
+
+    status = 403
+
+
+class SignatureExpired(VodstackError):
+    """The URL has expired; ask for a new one."""
+
+    status = 403
+
+
+class NotFound(VodstackError):
+    """Not found."""
+
+    status = 404
+
+
+class UploadNotFound(NotFound):
+    """No such upload."""
+
+
+class VideoNotFound(NotFound):
+    """No such video."""
+
+
+class NoSuchMultipartUpload(NotFound):
+    """Storage holds no such multipart upload: it was completed or aborted."""
+
+
+class ObjectNotFound(NotFound):
+    """Storage holds no such object."""
+
+
+class Conflict(VodstackError):
+    """The request conflicts with the current state."""
+
+    status = 409
+
+
+class UploadAborted(Conflict):
+    """The upload was aborted; start a new one."""
+
+
+class UploadCompleted(Conflict):
+    """The upload is already complete."""
+
+
+class PayloadTooLarge(VodstackError):
+    """The request body is too large."""
+
+    status = 413
+
+
+class PartTooLarge(PayloadTooLarge):
+    """The part is larger than the upload's part size."""
+
+
+# --- 5xx: our side, or a backend ------------------------------------------------------
+
+
+class StorageUnavailable(VodstackError):
+    """Object storage could not be reached; try again."""
+
+    status = 503
+
+
+class DatabaseUnavailable(VodstackError):
+    """The database could not be reached; try again."""
+
+    status = 503

@@ -1,0 +1,85 @@
+"""The small protocols that every piece of I/O hides behind.
+
+Each has an in-memory twin (``vodstack.adapters.*_memory``) that runs the same contract
+tests as the real adapters, so services can be tested without touching a disk or network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from vodstack.domain.uploads import PartETag, StoredPart
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedRequest:
+    """Everything a client needs to send one part straight to storage."""
+
+    url: str
+    method: str = "PUT"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+
+
+class Storage(Protocol):
+    """Object storage with S3's multipart semantics. Keys are ``/``-separated and chosen by
+    vodstack, never by users. Multipart ``upload_id``s are storage's own opaque strings."""
+
+    async def create_multipart(self, key: str, content_type: str | None) -> str: ...
+
+    async def presign_part(
+        self, key: str, upload_id: str, part_number: int, max_size: int, expires_in: int
+    ) -> PresignedRequest: ...
+
+    async def list_parts(self, key: str, upload_id: str) -> list[StoredPart]:
+        """Parts held so far, in part-number order. Raises NoSuchMultipartUpload."""
+        ...
+
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[PartETag]
+    ) -> ObjectInfo:
+        """Join the parts into the object at ``key``, checking order and every ETag.
+        Raises NoSuchMultipartUpload, InvalidPartOrder, MissingParts or EtagMismatch."""
+        ...
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Remove the upload and its parts. Aborting an unknown upload is not an error."""
+        ...
+
+    async def head(self, key: str) -> ObjectInfo | None: ...
+
+    async def download_file(self, key: str, path: Path) -> None:
+        """Stream the object into a local file. Raises ObjectNotFound."""
+        ...
+
+    async def upload_file(self, path: Path, key: str, content_type: str | None = None) -> None:
+        """Stream a local file into the object at ``key``, replacing it atomically."""
+        ...
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; returns how many."""
+        ...
+
+
+@runtime_checkable
+class PartReceiver(Protocol):
+    """Storage that cannot take a presigned PUT by itself (a local directory) receives the
+    part through the upload service, which checks the signature and streams the body in."""
+
+    async def receive_part(
+        self,
+        upload_id: str,
+        part_number: int,
+        max_size: int,
+        expires: int,
+        signature: str,
+        body: AsyncIterator[bytes],
+    ) -> StoredPart: ...

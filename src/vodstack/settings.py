@@ -1,0 +1,69 @@
+"""The one Settings object: built at the entry point, passed down, never read at import."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+# S3's own multipart limits; the local storage keeps them so the two behave alike.
+S3_MIN_PART_SIZE = 5 * MiB
+S3_MAX_PART_SIZE = 5 * GiB
+S3_MAX_PARTS = 10_000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VODSTACK_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    storage_url: str = ""
+    s3_endpoint_url: str | None = None
+    queue_url: str = "database"
+    public_url: str = "http://127.0.0.1:8000"
+    encoder: Literal["auto", "libx264", "h264_nvenc"] = "auto"
+    ffmpeg: str | None = None
+    api_key: str | None = None
+    secret_key: str | None = Field(
+        default=None, description="HMAC key for signed URLs; generated in the data dir if unset"
+    )
+
+    lease_seconds: float = Field(default=60, gt=0)
+    heartbeat_seconds: float = Field(default=15, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+
+    max_upload_bytes: int = Field(default=50 * GiB, gt=0)
+    part_size: int = Field(default=16 * MiB, ge=S3_MIN_PART_SIZE, le=S3_MAX_PART_SIZE)
+    presign_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+    max_presign_batch: int = Field(default=1000, ge=1, le=S3_MAX_PARTS)
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir.resolve() / 'vodstack.db'}"
+        if not self.storage_url:
+            self.storage_url = f"file://{self.data_dir.resolve() / 'objects'}"
+        if self.public_url.endswith("/"):
+            self.public_url = self.public_url.rstrip("/")
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
+        return self
+
+    def signing_key(self) -> bytes:
+        """The HMAC key: the configured one, or one generated once in the data dir."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip().encode()
