@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo serve test lint typecheck unit clean
 
 demo: $(STAMP)
-	$(BIN)/vodstack demo
+	$(BIN)/vodstack serve
 
 serve: $(STAMP)
 	$(BIN)/vodstack serve

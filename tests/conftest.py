@@ -1,0 +1,88 @@
+"""Shared fixtures: database backends (SQLite and a throwaway PostgreSQL database per run),
+settings in a temporary data dir, a running app, and the shared test media."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from vodstack.api import create_app
+from vodstack.db.engine import create_engine
+from vodstack.db.migrate import migrate
+from vodstack.db.tables import metadata
+from vodstack.settings import MiB, Settings
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+POSTGRES_URL = os.environ.get("VODSTACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+
+
+def media(name: str) -> Path:
+    """A file from the shared test media; skips the test when the media is not there."""
+    path = MEDIA / name
+    if not path.exists():
+        pytest.skip(f"test media {path} is missing (expected ../shared/media beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A throwaway database for this test run, dropped at the end."""
+    name = f"vodstack_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"{POSTGRES_URL}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Each test gets an empty, migrated database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    url: str = request.getfixturevalue("postgres_database")
+    engine = create_engine(url)
+    await migrate(engine)
+    async with engine.begin() as conn:
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        public_url="http://testserver",
+        part_size=5 * MiB,
+        max_upload_bytes=200 * MiB,
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The whole app in-process; part URLs point at it too (public URL http://testserver)."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client

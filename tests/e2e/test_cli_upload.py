@@ -1,0 +1,168 @@
+"""`vodstack upload` against a real `vodstack serve` process: upload, resume, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import media
+from vodstack.client import VodstackClient
+from vodstack.settings import MiB
+
+VODSTACK = [sys.executable, "-m", "vodstack"]
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    env: dict[str, str]
+
+    def source_of(self, video_id: str) -> Path:
+        return self.data_dir / "objects" / "sources" / video_id / "source"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("server")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "VODSTACK_DATA_DIR": str(root / "data"),
+        "VODSTACK_PART_SIZE": str(5 * MiB),
+        "XDG_CACHE_HOME": str(root / "cache"),
+    }
+    env.pop("VODSTACK_PUBLIC_URL", None)
+    log = (root / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [*VODSTACK, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"vodstack serve did not start: {(root / 'serve.log').read_text()}")
+        time.sleep(0.2)
+    yield Server(url, root / "data", env)
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+def run_cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*VODSTACK, *args, "--server", server.url],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def last_json(output: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_upload_a_real_video(server: Server) -> None:
+    clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
+    done = run_cli(server, "upload", str(clip), "--json", "--title", "Tears of Steel")
+    assert done.returncode == 0, done.stderr
+    result = last_json(done.stdout)
+    assert result["status"] == "queued"
+    assert sha256(server.source_of(result["video_id"])) == sha256(clip)
+    shown = run_cli(server, "status", result["video_id"])
+    assert json.loads(shown.stdout)["title"] == "Tears of Steel"
+
+
+class Interrupted(Exception):
+    """Stands in for the process dying: nothing in the client catches it."""
+
+
+class CutAfter(httpx.AsyncHTTPTransport):
+    """A real HTTP transport that stops the upload after ``parts`` part PUTs went through."""
+
+    def __init__(self, parts: int) -> None:
+        super().__init__()
+        self.left = parts
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            if self.left == 0:
+                raise Interrupted()
+            self.left -= 1
+        return await super().handle_async_request(request)
+
+
+async def test_an_interrupted_upload_resumes_sending_only_missing_parts(
+    server: Server, tmp_path: Path
+) -> None:
+    file = tmp_path / "big.bin"
+    file.write_bytes(os.urandom(23 * MiB))  # five parts of 5, 5, 5, 5 and 3 MiB
+    client = VodstackClient(
+        server.url,
+        concurrency=1,
+        state_dir=Path(server.env["XDG_CACHE_HOME"]) / "vodstack" / "uploads",
+        transport=CutAfter(parts=2),
+    )
+    async with client:
+        with pytest.raises(Interrupted):
+            await client.upload(file)
+
+    done = run_cli(server, "upload", str(file), "--json")
+    assert done.returncode == 0, done.stderr
+    result = last_json(done.stdout)
+    assert (result["resumed"], result["parts_sent"], result["parts_total"]) == (True, 3, 5)
+    assert result["status"] == "queued"
+    assert sha256(server.source_of(result["video_id"])) == sha256(file)
+
+    again = run_cli(server, "upload", str(file), "--json")  # a finished upload starts afresh
+    assert last_json(again.stdout)["video_id"] != result["video_id"]
+
+
+def test_a_server_error_is_reported_clearly(server: Server, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    done = run_cli(server, "upload", str(empty))
+    assert done.returncode == 1
+    assert "size must be a positive number of bytes" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unreachable_server_is_reported_clearly(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"x")
+    unreachable = Server(f"http://127.0.0.1:{_free_port()}", tmp_path, dict(os.environ))
+    done = run_cli(unreachable, "upload", str(clip))
+    assert done.returncode == 1
+    assert "cannot reach" in done.stderr
+    assert "Traceback" not in done.stderr

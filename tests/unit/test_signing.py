@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from vodstack import errors
+from vodstack.domain.signing import PartGrant, sign, verify
+
+KEY = b"k" * 32
+GRANT = PartGrant(upload_id="abc123", part_number=3, max_size=5_242_880, expires=1_000)
+
+
+def test_a_signature_verifies_until_it_expires() -> None:
+    signature = sign(GRANT, KEY)
+    verify(GRANT, signature, KEY, now=999)
+    verify(GRANT, signature, KEY, now=1_000)
+    with pytest.raises(errors.SignatureExpired):
+        verify(GRANT, signature, KEY, now=1_001)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"upload_id": "abc124"},
+        {"part_number": 4},
+        {"max_size": 5_242_881},
+        {"expires": 2_000},
+    ],
+)
+def test_changing_any_field_breaks_the_signature(change: dict[str, object]) -> None:
+    signature = sign(GRANT, KEY)
+    tampered = dataclasses.replace(GRANT, **change)  # type: ignore[arg-type]
+    with pytest.raises(errors.SignatureInvalid):
+        verify(tampered, signature, KEY, now=0)
+
+
+def test_another_key_or_a_mangled_signature_is_rejected() -> None:
+    signature = sign(GRANT, KEY)
+    with pytest.raises(errors.SignatureInvalid):
+        verify(GRANT, signature, b"other key", now=0)
+    with pytest.raises(errors.SignatureInvalid):
+        verify(GRANT, signature[:-1] + ("A" if signature[-1] != "A" else "B"), KEY, now=0)
+    with pytest.raises(errors.SignatureInvalid):
+        verify(GRANT, "", KEY, now=0)
+
+
+def test_signatures_are_url_safe_and_deterministic() -> None:
+    signature = sign(GRANT, KEY)
+    assert signature == sign(GRANT, KEY)
+    assert all(c.isalnum() or c in "-_" for c in signature)
