@@ -140,6 +140,25 @@ class PartTooLarge(PayloadTooLarge):
     """The part is larger than the upload's part size."""
 
 
+# --- processing: how a job fails -----------------------------------------------------
+
+
+class InvalidMedia(VodstackError):
+    """The file is not a usable video."""
+
+    status = 422
+
+
+class TranscodeFailed(VodstackError):
+    """The transcoder failed; the job will be retried."""
+
+    status = 500
+
+
+class TranscodeStalled(TranscodeFailed):
+    """The transcoder made no progress for too long and was stopped."""
+
+
 # --- 5xx: our side, or a backend ------------------------------------------------------
 
 

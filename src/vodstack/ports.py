@@ -6,11 +6,12 @@ tests as the real adapters, so services can be tested without touching a disk or
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from vodstack.domain.media import SourceInfo, TranscodeResult
 from vodstack.domain.uploads import PartETag, StoredPart
 
 
@@ -83,3 +84,21 @@ class PartReceiver(Protocol):
         signature: str,
         body: AsyncIterator[bytes],
     ) -> StoredPart: ...
+
+
+ProgressCallback = Callable[[float], None]
+
+
+class Transcoder(Protocol):
+    """Probe a source and turn it into an HLS ladder in a local folder."""
+
+    async def probe(self, source: Path) -> SourceInfo:
+        """Raises InvalidMedia, with a reason a person understands, for unusable input."""
+        ...
+
+    async def transcode(
+        self, source: Path, info: SourceInfo, out_dir: Path, on_progress: ProgressCallback
+    ) -> TranscodeResult:
+        """One ffmpeg process: decode once, every rung, the master playlist last.
+        Cancelling the awaiting task kills ffmpeg. Raises TranscodeFailed (retryable)."""
+        ...

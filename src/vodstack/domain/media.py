@@ -1,0 +1,80 @@
+"""What the media pipeline knows about a source and what it made of it: pure records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """A probed source. ``display_width``/``display_height`` are what a viewer sees: after
+    the sample aspect ratio and the rotation are applied."""
+
+    container: str
+    duration: float
+    video_codec: str
+    width: int
+    height: int
+    display_width: int
+    display_height: int
+    rotation: int  # degrees clockwise to apply for display: 0, 90, 180 or 270
+    sample_aspect_ratio: tuple[int, int]
+    frame_rate: float
+    variable_frame_rate: bool
+    pixel_format: str
+    bit_depth: int
+    interlaced: bool
+    field_order: str  # "progressive", "tt", "bb", "tb", "bt" or "unknown"
+    has_audio: bool
+    audio_codec: str | None = None
+    audio_channels: int = 0
+    audio_sample_rate: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Rung:
+    """One step of the ladder, as planned."""
+
+    name: str  # "1080p", "720p", ... or e.g. "160p" for a tiny source
+    width: int
+    height: int
+    video_bitrate: int  # bits per second
+    maxrate: int
+    bufsize: int
+    audio_bitrate: int
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderChoice:
+    """The H.264 encoder a worker uses, and why (logged and recorded on the job)."""
+
+    name: str  # "libx264" or "h264_nvenc"
+    reason: str
+    hwaccel: bool = False  # decode and scale on the GPU too
+
+
+@dataclass(frozen=True, slots=True)
+class Rendition:
+    """One encoded rung, as measured from its output."""
+
+    name: str
+    width: int
+    height: int
+    bandwidth: int  # measured peak bits per second over any segment
+    average_bandwidth: int
+    codecs: str  # exact, e.g. "avc1.64001f,mp4a.40.2"
+    frame_rate: float
+    playlist: str  # relative to the master playlist, e.g. "720p/index.m3u8"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscodeResult:
+    """What one ffmpeg run wrote into its output folder, ready to publish."""
+
+    command: list[str]
+    encoder: EncoderChoice
+    duration: float
+    renditions: list[Rendition]
+    master_playlist: str  # the file name in the output folder, "master.m3u8"
+    files: list[Path] = field(default_factory=list)  # every file written, relative
