@@ -1,16 +1,54 @@
-"""The jobs table: how a job enters the queue. (Claiming and leasing live beside it.)"""
+"""The job store: every job transition as one guarded UPDATE, with the video's status and
+the timeline event written in the same transaction.
+
+A guard is always ``status IN (allowed sources)`` and, for a lease holder, ``epoch = its
+epoch``: a worker whose lease was taken over (the epoch moved on) can change nothing.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from vodstack.db.tables import job_events, jobs
+from vodstack.clock import Clock, utc_now
+from vodstack.db.tables import job_events, jobs, videos
+from vodstack.domain.jobs import (
+    JobStatus,
+    Transition,
+    after_error,
+    allowed_from,
+    backoff,
+    next_status,
+)
 
-QUEUED = "queued"
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's claim on a job, valid while ``epoch`` is the job's current epoch."""
+
+    job_id: str
+    video_id: str
+    source_key: str
+    epoch: int
+    owner: str
+    attempts: int
+    max_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    at: datetime
+    kind: str
+    status: str
+    epoch: int
+    worker: str | None
+    reason: str | None
+    detail: dict[str, Any] | None
 
 
 async def enqueue_job(
@@ -22,7 +60,7 @@ async def enqueue_job(
         insert(jobs).values(
             id=job_id,
             video_id=video_id,
-            status=QUEUED,
+            status=JobStatus.QUEUED,
             epoch=0,
             attempts=0,
             max_attempts=max_attempts,
@@ -32,15 +70,374 @@ async def enqueue_job(
             updated_at=now,
         )
     )
+    await _event(
+        conn, job_id, video_id, now, "queued", JobStatus.QUEUED, 0, None, "upload completed"
+    )
+    return job_id
+
+
+class JobStore:
+    def __init__(self, engine: AsyncEngine, lease_seconds: float, clock: Clock = utc_now) -> None:
+        self._engine = engine
+        self._lease = timedelta(seconds=lease_seconds)
+        self._clock = clock
+        self._skip_locked = engine.dialect.name == "postgresql"
+
+    # --- the lease holder's side -------------------------------------------------------
+
+    async def claim(self, owner: str) -> Lease | None:
+        """Take the oldest due job, or one whose lease ran out: one conditional UPDATE that
+        bumps the epoch. Jobs whose lease ran out with no attempts left fail here first."""
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            await self._fail_exhausted(conn, now)
+            candidate = (
+                select(jobs.c.id).where(_claimable(now)).order_by(jobs.c.available_at).limit(1)
+            )
+            if self._skip_locked:
+                candidate = candidate.with_for_update(skip_locked=True)
+            row = (
+                (
+                    await conn.execute(
+                        update(jobs)
+                        .where(jobs.c.id == candidate.scalar_subquery(), _claimable(now))
+                        .values(
+                            status=next_status(JobStatus.QUEUED, Transition.CLAIM),
+                            epoch=jobs.c.epoch + 1,
+                            attempts=jobs.c.attempts + 1,
+                            lease_owner=owner,
+                            lease_expires_at=now + self._lease,
+                            progress=0.0,
+                            updated_at=now,
+                        )
+                        .returning(
+                            jobs.c.id,
+                            jobs.c.video_id,
+                            jobs.c.epoch,
+                            jobs.c.attempts,
+                            jobs.c.max_attempts,
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            source_key = await conn.scalar(
+                select(videos.c.source_key).where(videos.c.id == row["video_id"])
+            )
+            lease = Lease(
+                job_id=row["id"],
+                video_id=row["video_id"],
+                source_key=str(source_key),
+                epoch=row["epoch"],
+                owner=owner,
+                attempts=row["attempts"],
+                max_attempts=row["max_attempts"],
+            )
+            await self._set_video(conn, lease.video_id, JobStatus.PROCESSING, now)
+            reason = f"attempt {lease.attempts} of {lease.max_attempts}"
+            await _event(
+                conn,
+                lease.job_id,
+                lease.video_id,
+                now,
+                Transition.CLAIM,
+                JobStatus.PROCESSING,
+                lease.epoch,
+                owner,
+                reason,
+            )
+        return lease
+
+    async def heartbeat(self, lease: Lease, progress: float) -> bool:
+        """Extend the lease; False means it was lost and the work must stop."""
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(jobs)
+                .where(
+                    _held_by(lease, Transition.HEARTBEAT),
+                    jobs.c.lease_owner == lease.owner,
+                )
+                .values(
+                    lease_expires_at=now + self._lease,
+                    progress=max(0.0, min(1.0, progress)),
+                    updated_at=now,
+                )
+            )
+        return result.rowcount == 1
+
+    async def publish(
+        self, lease: Lease, renditions: list[dict[str, Any]], duration: float, encoder: str
+    ) -> bool:
+        """Make this epoch's outputs the video's. False if the lease was lost."""
+        return await self._finish(
+            lease,
+            Transition.PUBLISH,
+            job_values={
+                "published_epoch": lease.epoch,
+                "progress": 1.0,
+                "encoder": encoder,
+                "last_error": None,
+            },
+            video_values={"renditions": renditions, "duration": duration, "error": None},
+            reason=f"published epoch {lease.epoch} with {len(renditions)} renditions",
+        )
+
+    async def fail(self, lease: Lease, reason: str) -> bool:
+        """The input is unusable: fail at once, no retry."""
+        return await self._finish(
+            lease, Transition.FAIL, {"last_error": reason}, {"error": reason}, reason
+        )
+
+    async def retry_or_fail(self, lease: Lease, reason: str) -> JobStatus | None:
+        """A transient error: back to the queue after a backoff, or failed when the attempts
+        are spent. None if the lease was lost."""
+        transition = after_error(lease.attempts, lease.max_attempts, retryable=True)
+        if transition is Transition.FAIL:
+            final = f"gave up after {lease.attempts} attempts: {reason}"
+            done = await self._finish(
+                lease, Transition.FAIL, {"last_error": final}, {"error": final}, final
+            )
+            return JobStatus.FAILED if done else None
+        wait = backoff(lease.attempts)
+        done = await self._finish(
+            lease,
+            Transition.RETRY,
+            {"last_error": reason, "available_at": self._clock() + wait},
+            {},
+            f"{reason}; retrying in {wait.total_seconds():.0f} s",
+        )
+        return JobStatus.QUEUED if done else None
+
+    async def release(self, lease: Lease, reason: str = "worker shutting down") -> bool:
+        """Give the job back for another worker to claim at once. The attempt is not counted:
+        a shutdown is not the job's fault."""
+        return await self._finish(
+            lease,
+            Transition.RELEASE,
+            {"attempts": jobs.c.attempts - 1, "available_at": self._clock()},
+            {},
+            reason,
+        )
+
+    async def record(
+        self, lease: Lease, kind: str, reason: str, detail: dict[str, Any] | None = None
+    ) -> None:
+        """Add a step to the timeline (the encoder chosen, the ffmpeg command line...)."""
+        async with self._engine.begin() as conn:
+            await _event(
+                conn,
+                lease.job_id,
+                lease.video_id,
+                self._clock(),
+                kind,
+                JobStatus.PROCESSING,
+                lease.epoch,
+                lease.owner,
+                reason,
+                detail,
+            )
+
+    # --- everyone else's side ----------------------------------------------------------
+
+    async def requeue(self, video_id: str) -> bool:
+        """A person retries a failed video: a fresh set of attempts."""
+        now = self._clock()
+        target = next_status(JobStatus.FAILED, Transition.REQUEUE)
+        async with self._engine.begin() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        update(jobs)
+                        .where(
+                            jobs.c.video_id == video_id,
+                            jobs.c.status.in_(allowed_from(Transition.REQUEUE)),
+                        )
+                        .values(
+                            status=target,
+                            attempts=0,
+                            available_at=now,
+                            updated_at=now,
+                            lease_owner=None,
+                            lease_expires_at=None,
+                        )
+                        .returning(jobs.c.id, jobs.c.epoch)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return False
+            await self._set_video(conn, video_id, target, now, error=None)
+            await _event(
+                conn,
+                row["id"],
+                video_id,
+                now,
+                Transition.REQUEUE,
+                target,
+                row["epoch"],
+                None,
+                "retry requested",
+            )
+        return True
+
+    async def events(self, video_id: str) -> list[JobEvent]:
+        query = (
+            select(job_events).where(job_events.c.video_id == video_id).order_by(job_events.c.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [
+            JobEvent(
+                r["at"], r["kind"], r["status"], r["epoch"], r["worker"], r["reason"], r["detail"]
+            )
+            for r in rows
+        ]
+
+    async def job_of(self, video_id: str) -> dict[str, Any] | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(jobs).where(jobs.c.video_id == video_id))).mappings()
+            found = row.first()
+        return None if found is None else dict(found)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    async def _finish(
+        self,
+        lease: Lease,
+        transition: Transition,
+        job_values: dict[str, Any],
+        video_values: dict[str, Any],
+        reason: str,
+    ) -> bool:
+        now = self._clock()
+        target = next_status(JobStatus.PROCESSING, transition)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(jobs)
+                .where(_held_by(lease, transition))
+                .values(
+                    status=target,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                    **job_values,
+                )
+            )
+            if result.rowcount != 1:
+                await conn.rollback()
+                return False
+            await self._set_video(conn, lease.video_id, target, now, **video_values)
+            await _event(
+                conn,
+                lease.job_id,
+                lease.video_id,
+                now,
+                transition,
+                target,
+                lease.epoch,
+                lease.owner,
+                reason,
+            )
+        return True
+
+    async def _fail_exhausted(self, conn: AsyncConnection, now: datetime) -> None:
+        target = next_status(JobStatus.PROCESSING, Transition.EXPIRE)
+        reason = "the worker stopped responding on every attempt"
+        rows = (
+            (
+                await conn.execute(
+                    update(jobs)
+                    .where(
+                        jobs.c.status.in_(allowed_from(Transition.EXPIRE)),
+                        jobs.c.lease_expires_at < now,
+                        jobs.c.attempts >= jobs.c.max_attempts,
+                    )
+                    .values(
+                        status=target,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        updated_at=now,
+                        last_error=reason,
+                    )
+                    .returning(jobs.c.id, jobs.c.video_id, jobs.c.epoch, jobs.c.attempts)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        for row in rows:
+            final = f"gave up after {row['attempts']} attempts: {reason}"
+            await self._set_video(conn, row["video_id"], target, now, error=final)
+            await _event(
+                conn,
+                row["id"],
+                row["video_id"],
+                now,
+                Transition.EXPIRE,
+                target,
+                row["epoch"],
+                None,
+                final,
+            )
+
+    @staticmethod
+    async def _set_video(
+        conn: AsyncConnection, video_id: str, status: JobStatus, now: datetime, **values: Any
+    ) -> None:
+        await conn.execute(
+            update(videos)
+            .where(videos.c.id == video_id)
+            .values(status=status.value, updated_at=now, **values)
+        )
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """The SQL twin of ``domain.jobs.claimable``."""
+    return and_(
+        jobs.c.attempts < jobs.c.max_attempts,
+        or_(
+            and_(jobs.c.status == JobStatus.QUEUED, jobs.c.available_at <= now),
+            and_(jobs.c.status == JobStatus.PROCESSING, jobs.c.lease_expires_at < now),
+        ),
+    )
+
+
+def _held_by(lease: Lease, transition: Transition) -> ColumnElement[bool]:
+    return and_(
+        jobs.c.id == lease.job_id,
+        jobs.c.epoch == lease.epoch,
+        jobs.c.status.in_(allowed_from(transition)),
+    )
+
+
+async def _event(
+    conn: AsyncConnection,
+    job_id: str,
+    video_id: str,
+    at: datetime,
+    kind: str,
+    status: JobStatus,
+    epoch: int,
+    worker: str | None,
+    reason: str | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
     await conn.execute(
         insert(job_events).values(
             job_id=job_id,
             video_id=video_id,
-            at=now,
-            kind="queued",
-            status=QUEUED,
-            epoch=0,
-            reason="upload completed",
+            at=at,
+            kind=str(kind),
+            status=status.value,
+            epoch=epoch,
+            worker=worker,
+            reason=reason,
+            detail=detail,
         )
     )
-    return job_id
