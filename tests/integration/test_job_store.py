@@ -129,7 +129,8 @@ async def test_a_lost_lease_fails_heartbeats_even_for_the_same_owner_name(
     first = await store.claim("same")
     clock.advance(LEASE + 1)
     second = await store.claim("same")
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert not await store.heartbeat(first, 0.1)
     assert await store.heartbeat(second, 0.1)
 
@@ -144,7 +145,8 @@ async def test_transient_errors_back_off_then_fail_when_attempts_are_spent(
     assert await store.claim("w") is None  # backing off
     clock.advance(6)
     lease = await store.claim("w")
-    assert lease is not None and lease.attempts == 2
+    assert lease is not None
+    assert lease.attempts == 2
     assert await store.retry_or_fail(lease, "storage timed out") is JobStatus.FAILED
     job = await store.job_of(video_id)
     assert job is not None
@@ -200,4 +202,6 @@ async def test_a_failed_video_can_be_requeued(
     await store.fail(lease, "bad")
     assert await store.requeue(video_id)
     again = await store.claim("w")
-    assert again is not None and again.attempts == 1 and again.epoch == 2
+    assert again is not None
+    assert again.attempts == 1
+    assert again.epoch == 2
