@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +32,7 @@ app = typer.Typer(
     help="Self-hostable video on demand.",
 )
 console = Console(stderr=True)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _settings() -> Settings:
@@ -41,8 +44,11 @@ def serve(
     role: Annotated[str, typer.Option(help="all, upload or play")] = "all",
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[
+        int | None, typer.Option(help="job slots in this process (default: 1 with role all)")
+    ] = None,
 ) -> None:
-    """Run the HTTP API (and, with role all, everything else) in this process."""
+    """Run the HTTP API (and, with role all, the worker too) in this process."""
     import uvicorn
 
     from vodstack.api import create_app
@@ -53,7 +59,9 @@ def serve(
     if "public_url" not in settings.model_fields_set:
         settings.public_url = f"http://{host}:{port}"
     console.print(f"vodstack {role} on http://{host}:{port}  (data: {settings.data_dir.resolve()})")
-    uvicorn.run(create_app(settings, role), host=host, port=port, log_level="info")  # type: ignore[arg-type]
+    slots = workers if workers is not None else (1 if role == "all" else 0)
+    app_ = create_app(settings, role, workers=slots)  # type: ignore[arg-type]
+    uvicorn.run(app_, host=host, port=port, log_level="info")
 
 
 @app.command()
@@ -73,6 +81,37 @@ def migrate() -> None:
 
     asyncio.run(run())
     console.print("database is up to date")
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="jobs at once")] = 1,
+    once: Annotated[bool, typer.Option("--once", help="exit when no job is due")] = False,
+) -> None:
+    """Process jobs. SIGTERM: finish or release running jobs; a second SIGTERM: release now."""
+    from vodstack.db.engine import create_engine
+    from vodstack.db.migrate import migrate as run_migrations
+    from vodstack.runtime import build_worker
+
+    async def run() -> None:
+        settings = _settings()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.database_url)
+        try:
+            await run_migrations(engine)
+            job_worker = build_worker(settings, engine, concurrency=concurrency, once=once)
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, job_worker.stop)
+            console.print(f"worker {job_worker.name}: {concurrency} slot(s)")
+            await job_worker.run()
+        finally:
+            await engine.dispose()
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(run())
 
 
 ServerOption = Annotated[

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=60, gt=0)
     heartbeat_seconds: float = Field(default=15, gt=0)
     max_attempts: int = Field(default=5, ge=1)
+    poll_seconds: float = Field(default=1.0, gt=0, description="idle worker's claim interval")
+    graceful_seconds: float = Field(
+        default=30, ge=0, description="on SIGTERM, how long running jobs may finish"
+    )
+    stall_seconds: float = Field(
+        default=120, gt=0, description="kill ffmpeg after this long without progress"
+    )
 
     max_upload_bytes: int = Field(default=50 * GiB, gt=0)
     part_size: int = Field(default=16 * MiB, ge=S3_MIN_PART_SIZE, le=S3_MAX_PART_SIZE)

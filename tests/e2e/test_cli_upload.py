@@ -2,95 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import media
+from tests.support.processes import Server, free_port, last_json, run_cli, sha256, start_server
 from vodstack.client import VodstackClient
 from vodstack.settings import MiB
-
-VODSTACK = [sys.executable, "-m", "vodstack"]
-
-
-@dataclass
-class Server:
-    url: str
-    data_dir: Path
-    env: dict[str, str]
-
-    def source_of(self, video_id: str) -> Path:
-        return self.data_dir / "objects" / "sources" / video_id / "source"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "VODSTACK_DATA_DIR": str(root / "data"),
-        "VODSTACK_PART_SIZE": str(5 * MiB),
-        "XDG_CACHE_HOME": str(root / "cache"),
-    }
-    env.pop("VODSTACK_PUBLIC_URL", None)
-    log = (root / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [*VODSTACK, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"vodstack serve did not start: {(root / 'serve.log').read_text()}")
-        time.sleep(0.2)
-    yield Server(url, root / "data", env)
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
-
-
-def run_cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*VODSTACK, *args, "--server", server.url],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def last_json(output: str) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
-    return result
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with start_server(tmp_path_factory.mktemp("server"), "--workers", "0") as running:
+        yield running
 
 
 def test_upload_a_real_video(server: Server) -> None:
@@ -161,7 +90,7 @@ def test_a_server_error_is_reported_clearly(server: Server, tmp_path: Path) -> N
 def test_an_unreachable_server_is_reported_clearly(tmp_path: Path) -> None:
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"x")
-    unreachable = Server(f"http://127.0.0.1:{_free_port()}", tmp_path, dict(os.environ))
+    unreachable = Server(f"http://127.0.0.1:{free_port()}", tmp_path, dict(os.environ))
     done = run_cli(unreachable, "upload", str(clip))
     assert done.returncode == 1
     assert "cannot reach" in done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -14,16 +15,19 @@ from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
 from vodstack.api.routes import health, storage_parts, uploads, videos
 from vodstack.db.engine import create_engine
+from vodstack.db.jobs import JobStore
 from vodstack.db.migrate import migrate
 from vodstack.db.uploads import UploadStore, VideoQueries
 from vodstack.ports import PartReceiver
+from vodstack.runtime import build_worker
 from vodstack.services.uploads import UploadService
 from vodstack.settings import Settings
 
 Role = Literal["all", "upload", "play"]
 
 
-def create_app(settings: Settings, role: Role = "all") -> FastAPI:
+def create_app(settings: Settings, role: Role = "all", workers: int = 0) -> FastAPI:
+    """``workers`` > 0 runs that many job slots inside this process (the all-in-one mode)."""
     storage = open_storage(settings)
 
     @asynccontextmanager
@@ -38,10 +42,21 @@ def create_app(settings: Settings, role: Role = "all") -> FastAPI:
             storage=storage,
             uploads=UploadService(UploadStore(engine), video_queries, storage, settings),
             videos=video_queries,
+            jobs=JobStore(engine, settings.lease_seconds),
         )
+        worker = (
+            build_worker(settings, engine, storage=storage, concurrency=workers)
+            if workers > 0
+            else None
+        )
+        worker_task = asyncio.create_task(worker.run()) if worker else None
         try:
             yield
         finally:
+            if worker and worker_task:
+                worker.stop()
+                worker.stop()  # the server is going away: hand running jobs back now
+                await asyncio.gather(worker_task, return_exceptions=True)
             await engine.dispose()
 
     app = FastAPI(title="vodstack", version=__version__, lifespan=lifespan)

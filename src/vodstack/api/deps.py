@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from vodstack.db.jobs import JobStore
 from vodstack.db.uploads import VideoQueries
 from vodstack.ports import Storage
 from vodstack.services.uploads import UploadService
@@ -21,6 +22,7 @@ class Services:
     storage: Storage
     uploads: UploadService
     videos: VideoQueries
+    jobs: JobStore
 
 
 def _services(request: Request) -> Services:
@@ -36,6 +38,10 @@ def _videos(request: Request) -> VideoQueries:
     return _services(request).videos
 
 
+def _jobs(request: Request) -> JobStore:
+    return _services(request).jobs
+
+
 def _storage(request: Request) -> Storage:
     return _services(request).storage
 
@@ -43,3 +49,4 @@ def _storage(request: Request) -> Storage:
 Uploads = Annotated[UploadService, Depends(_uploads)]
 Videos = Annotated[VideoQueries, Depends(_videos)]
 StorageDep = Annotated[Storage, Depends(_storage)]
+Jobs = Annotated[JobStore, Depends(_jobs)]

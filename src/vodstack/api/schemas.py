@@ -91,6 +91,20 @@ class VideoList(_Schema):
     videos: list[VideoPublic]
 
 
+class EventPublic(_Schema):
+    at: datetime
+    kind: str
+    status: str
+    epoch: int
+    worker: str | None
+    reason: str | None
+    detail: dict[str, Any] | None
+
+
+class EventList(_Schema):
+    events: list[EventPublic]
+
+
 class ErrorBody(_Schema):
     code: str
     message: str

@@ -37,3 +37,9 @@ class Video:
 def source_key(video_id: str) -> str:
     """Where a video's original lives. The user's filename never becomes part of a key."""
     return f"sources/{video_id}/source"
+
+
+def output_prefix(video_id: str, epoch: int) -> str:
+    """Each attempt writes under its own epoch, so a stale worker never touches the
+    outputs that were published."""
+    return f"outputs/{video_id}/e{epoch}"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from vodstack import errors
-from vodstack.api.deps import Videos
-from vodstack.api.schemas import VideoList, VideoPublic
+from vodstack.api.deps import Jobs, Videos
+from vodstack.api.schemas import EventList, EventPublic, UploadCompleted, VideoList, VideoPublic
 from vodstack.domain.videos import Video
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
@@ -19,10 +19,42 @@ async def list_videos(videos: Videos, limit: int = Query(default=100, ge=1, le=1
 
 @router.get("/{video_id}")
 async def get_video(video_id: str, videos: Videos) -> VideoPublic:
+    return _public(await _video(videos, video_id))
+
+
+@router.get("/{video_id}/events")
+async def video_events(video_id: str, videos: Videos, jobs: Jobs) -> EventList:
+    """The job timeline: every state change, and each attempt's exact ffmpeg command."""
+    await _video(videos, video_id)
+    return EventList(
+        events=[
+            EventPublic(
+                at=e.at,
+                kind=e.kind,
+                status=e.status,
+                epoch=e.epoch,
+                worker=e.worker,
+                reason=e.reason,
+                detail=e.detail,
+            )
+            for e in await jobs.events(video_id)
+        ]
+    )
+
+
+@router.post("/{video_id}/retry", status_code=202)
+async def retry_video(video_id: str, videos: Videos, jobs: Jobs) -> UploadCompleted:
+    video = await _video(videos, video_id)
+    if not await jobs.requeue(video_id):
+        raise errors.Conflict(f"only a failed video can be retried; this one is {video.status}")
+    return UploadCompleted(video_id=video_id, status="queued")
+
+
+async def _video(videos: Videos, video_id: str) -> Video:
     video = await videos.get(video_id)
     if video is None:
         raise errors.VideoNotFound(f"no video with id {video_id!r}")
-    return _public(video)
+    return video
 
 
 def _public(video: Video) -> VideoPublic:

@@ -1,0 +1,211 @@
+"""One leased job, start to finish: download, probe, encode, upload under the epoch prefix,
+publish. A heartbeat side task keeps the lease; losing it cancels the work, which kills
+ffmpeg."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import mimetypes
+import shlex
+import shutil
+import time
+from pathlib import Path
+
+from vodstack import errors
+from vodstack.db.jobs import JobStore, Lease
+from vodstack.domain.media import TranscodeResult
+from vodstack.domain.videos import output_prefix
+from vodstack.ports import Storage, Transcoder
+
+log = logging.getLogger(__name__)
+
+UPLOAD_CONCURRENCY = 8
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".ts": "video/mp2t",
+}
+
+
+class LeaseLost(Exception):
+    """Another worker owns the job now; this one must stop and touch nothing."""
+
+
+@dataclasses.dataclass
+class _Progress:
+    fraction: float = 0.0
+
+
+class Processor:
+    def __init__(
+        self,
+        jobs: JobStore,
+        storage: Storage,
+        transcoder: Transcoder,
+        work_dir: Path,
+        lease_seconds: float,
+        heartbeat_seconds: float,
+    ) -> None:
+        self._jobs = jobs
+        self._storage = storage
+        self._transcoder = transcoder
+        self._work_dir = work_dir
+        self._lease_seconds = lease_seconds
+        self._heartbeat_seconds = heartbeat_seconds
+
+    async def run(self, lease: Lease) -> None:
+        """Process the job to a recorded end: published, failed, retried, or released
+        when this task is cancelled by a shutdown."""
+        folder = self._work_dir / f"{lease.job_id}-e{lease.epoch}"
+        progress = _Progress()
+        work = asyncio.create_task(self._work(lease, folder, progress), name=f"job {lease.job_id}")
+        keeper = asyncio.create_task(
+            self._keep_lease(lease, progress, work), name=f"heartbeat {lease.job_id}"
+        )
+        try:
+            await self._settle(lease, work)
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+
+    async def _settle(self, lease: Lease, work: asyncio.Task[None]) -> None:
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # We were cancelled (shutdown), not the work: stop it and hand the job back.
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            await self._discard(lease)
+            await asyncio.shield(self._jobs.release(lease))
+            raise
+        except LeaseLost:
+            log.warning("lease lost on job %s epoch %s; stopped", lease.job_id, lease.epoch)
+            await self._discard(lease)
+        except errors.InvalidMedia as exc:
+            await self._jobs.fail(lease, exc.message)
+        except Exception as exc:
+            reason = _describe(exc)
+            log.warning("job %s epoch %s: %s", lease.job_id, lease.epoch, reason)
+            await self._discard(lease)
+            await self._jobs.retry_or_fail(lease, reason)
+
+    async def _keep_lease(
+        self, lease: Lease, progress: _Progress, work: asyncio.Task[None]
+    ) -> None:
+        """Extend the lease every heartbeat, and sooner when progress moved, so people see it.
+        When the lease is lost, or cannot be renewed before it would run out, stop the work."""
+        last_ok = sent_at = time.monotonic()
+        sent = 0.0
+        while not work.done():
+            await asyncio.sleep(min(1.0, self._heartbeat_seconds))
+            now = time.monotonic()
+            due = now - sent_at >= self._heartbeat_seconds
+            moved = progress.fraction - sent >= 0.01
+            if not (due or moved):
+                continue
+            sent_at = now
+            try:
+                alive = await self._jobs.heartbeat(lease, progress.fraction)
+            except Exception as exc:
+                log.warning("heartbeat failed for job %s: %s", lease.job_id, exc)
+                alive = now - last_ok < self._lease_seconds - self._heartbeat_seconds
+            else:
+                last_ok, sent = now, progress.fraction
+            if not alive:
+                work.cancel(LeaseLost.__name__)
+                return
+
+    async def _work(self, lease: Lease, folder: Path, progress: _Progress) -> None:
+        try:
+            await self._encode_and_publish(lease, folder, progress)
+        except asyncio.CancelledError as cancel:
+            if cancel.args == (LeaseLost.__name__,):
+                raise LeaseLost() from None
+            raise
+
+    async def _encode_and_publish(self, lease: Lease, folder: Path, progress: _Progress) -> None:
+        out_dir = folder / "out"
+        out_dir.mkdir(parents=True)
+        source = folder / "source"
+        await self._storage.download_file(lease.source_key, source)
+        info = await self._transcoder.probe(source)
+        await self._jobs.record(
+            lease,
+            "probed",
+            f"{info.display_width}x{info.display_height} {info.video_codec}, "
+            f"{info.duration:.1f} s, {'with' if info.has_audio else 'no'} audio",
+            dataclasses.asdict(info),
+        )
+
+        def on_progress(fraction: float) -> None:
+            progress.fraction = fraction
+
+        result = await self._transcoder.transcode(source, info, out_dir, on_progress)
+        await self._jobs.record(
+            lease,
+            "encoded",
+            f"{len(result.renditions)} renditions with {result.encoder.name}",
+            {
+                "command": shlex.join(result.command),
+                "encoder": result.encoder.name,
+                "encoder_reason": result.encoder.reason,
+            },
+        )
+        prefix = output_prefix(lease.video_id, lease.epoch)
+        await self._upload(out_dir, prefix, result)
+        renditions = [dataclasses.asdict(r) for r in result.renditions]
+        if not await self._jobs.publish(lease, renditions, result.duration, result.encoder.name):
+            raise LeaseLost()
+        await self._collect_garbage(lease)
+
+    async def _upload(self, out_dir: Path, prefix: str, result: TranscodeResult) -> None:
+        """Segments first, in parallel; playlists after; the master last, so a listing of
+        the prefix never shows a master playlist whose media is not all there."""
+        files = sorted(
+            result.files, key=lambda f: (f.suffix == ".m3u8", f.name == result.master_playlist)
+        )
+        gate = asyncio.Semaphore(UPLOAD_CONCURRENCY)
+
+        async def put(relative: Path) -> None:
+            async with gate:
+                await self._storage.upload_file(
+                    out_dir / relative, f"{prefix}/{relative.as_posix()}", _content_type(relative)
+                )
+
+        segments = [f for f in files if f.suffix != ".m3u8"]
+        await asyncio.gather(*(put(f) for f in segments))
+        for playlist in (f for f in files if f.suffix == ".m3u8"):
+            await put(playlist)
+
+    async def _collect_garbage(self, lease: Lease) -> None:
+        """Earlier epochs never published (the new one is): remove what they left."""
+        for epoch in range(1, lease.epoch):
+            try:
+                await self._storage.delete_prefix(output_prefix(lease.video_id, epoch) + "/")
+            except Exception as exc:  # leftovers cost space, not correctness
+                log.warning("could not remove epoch %s of %s: %s", epoch, lease.video_id, exc)
+
+    async def _discard(self, lease: Lease) -> None:
+        """Remove this attempt's unpublished outputs."""
+        try:
+            await self._storage.delete_prefix(output_prefix(lease.video_id, lease.epoch) + "/")
+        except Exception as exc:
+            log.warning("could not remove epoch %s of %s: %s", lease.epoch, lease.video_id, exc)
+
+
+def _content_type(path: Path) -> str:
+    return (
+        CONTENT_TYPES.get(path.suffix)
+        or mimetypes.guess_type(path.name)[0]
+        or "application/octet-stream"
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, errors.VodstackError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,59 @@
+"""Real worker processes on one database: a worker SIGKILLed mid-encode, and another that
+finishes the job once the lease runs out; nothing of the dead attempt survives."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import media
+from tests.support.processes import Server, last_json, run_cli, start_server
+
+LEASE = "4"
+HEARTBEAT = "1"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with start_server(
+        tmp_path_factory.mktemp("workers"),
+        "--workers",
+        "0",
+        VODSTACK_LEASE_SECONDS=LEASE,
+        VODSTACK_HEARTBEAT_SECONDS=HEARTBEAT,
+        VODSTACK_ENCODER="libx264",
+    ) as running:
+        yield running
+
+
+def test_a_killed_worker_s_job_is_finished_by_another(server: Server) -> None:
+    clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
+    uploaded = last_json(run_cli(server, "upload", str(clip), "--json").stdout)
+    video_id = uploaded["video_id"]
+
+    doomed = server.start_worker()
+    server.wait_for(video_id, lambda v: v["status"] == "processing" and v["progress"] > 0.05)
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=10)
+    killed_at = time.monotonic()
+
+    server.start_worker()
+    video = server.wait_for(video_id, lambda v: v["status"] in ("ready", "failed"), timeout=300)
+    assert video["status"] == "ready", video
+    assert time.monotonic() - killed_at >= float(LEASE) - 1  # only once the lease ran out
+    assert [r["name"] for r in video["renditions"]]
+
+    events = server.get(f"/v1/videos/{video_id}/events")["events"]
+    claims = [(e["epoch"], e["worker"]) for e in events if e["kind"] == "claimed"]
+    assert [epoch for epoch, _ in claims] == [1, 2]
+    assert claims[0][1] != claims[1][1]
+    assert [e["epoch"] for e in events if e["kind"] == "ready"] == [2]
+    encoded = [e for e in events if e["kind"] == "encoded"]
+    assert "libx264" in encoded[-1]["detail"]["command"]
+
+    outputs = server.data_dir / "objects" / "outputs" / video_id
+    assert sorted(p.name for p in outputs.iterdir()) == ["e2"]  # epoch 1 was collected
+    assert (outputs / "e2" / "master.m3u8").is_file()

@@ -1,0 +1,139 @@
+"""Real vodstack processes for end-to-end tests: a server, workers, and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from vodstack.settings import MiB
+
+VODSTACK = [sys.executable, "-m", "vodstack"]
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    env: dict[str, str]
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def source_of(self, video_id: str) -> Path:
+        return self.data_dir / "objects" / "sources" / video_id / "source"
+
+    def get(self, path: str) -> Any:
+        response = httpx.get(f"{self.url}{path}", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def start_worker(self, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+        out = (log or self.data_dir.parent / f"worker{len(self.workers)}.log").open("ab")
+        process = subprocess.Popen(
+            [*VODSTACK, "worker", *args], env=self.env, stdout=out, stderr=subprocess.STDOUT
+        )
+        self.workers.append(process)
+        return process
+
+    def wait_for(self, video_id: str, done: Any, timeout: float = 180) -> dict[str, Any]:
+        """Poll the video until ``done(video)`` holds; fail with the timeline otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            video: dict[str, Any] = self.get(f"/v1/videos/{video_id}")
+            if done(video):
+                return video
+            if time.monotonic() > deadline:
+                events = self.get(f"/v1/videos/{video_id}/events")
+                pytest.fail(f"timed out; video: {video}; events: {events}")
+            time.sleep(0.3)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def start_server(root: Path, *serve_args: str, **env_overrides: str) -> Iterator[Server]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "VODSTACK_DATA_DIR": str(root / "data"),
+        "VODSTACK_PART_SIZE": str(5 * MiB),
+        "XDG_CACHE_HOME": str(root / "cache"),
+        **env_overrides,
+    }
+    env.pop("VODSTACK_PUBLIC_URL", None)
+    log_path = root / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*VODSTACK, "serve", "--port", str(port), *serve_args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        server = Server(f"http://127.0.0.1:{port}", root / "data", env)
+        try:
+            _wait_healthy(server.url, process, log_path)
+            yield server
+        finally:
+            for child in [*server.workers, process]:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in [*server.workers, process]:
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"vodstack serve did not start: {log.read_text()}")
+        time.sleep(0.2)
+
+
+def run_cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*VODSTACK, *args, "--server", server.url],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def last_json(output: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
