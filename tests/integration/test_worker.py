@@ -1,0 +1,230 @@
+"""The worker loop on a real database, with the transcoder replaced by a test double:
+leases, heartbeats, fencing and shutdown, without waiting for ffmpeg."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vodstack import errors
+from vodstack.adapters.part_signing import PartSigner
+from vodstack.adapters.storage_memory import MemoryStorage
+from vodstack.clock import utc_now
+from vodstack.db.engine import create_engine
+from vodstack.db.jobs import JobStore, enqueue_job
+from vodstack.db.migrate import migrate
+from vodstack.db.tables import jobs, videos
+from vodstack.domain.media import (
+    EncoderChoice,
+    Rendition,
+    SourceInfo,
+    TranscodeResult,
+)
+from vodstack.ports import ProgressCallback
+from vodstack.services.processing import Processor
+from vodstack.worker import Worker
+
+INFO = SourceInfo(
+    container="mp4",
+    duration=10.0,
+    video_codec="h264",
+    width=640,
+    height=360,
+    display_width=640,
+    display_height=360,
+    rotation=0,
+    sample_aspect_ratio=(1, 1),
+    frame_rate=25.0,
+    variable_frame_rate=False,
+    pixel_format="yuv420p",
+    bit_depth=8,
+    interlaced=False,
+    field_order="progressive",
+    has_audio=True,
+)
+
+
+class ScriptedTranscoder:
+    """Writes a one-rung ladder after ``seconds``; records which jobs run at once."""
+
+    def __init__(self, seconds: float = 0.05, error: Exception | None = None) -> None:
+        self.seconds = seconds
+        self.error = error
+        self.active: set[Path] = set()
+        self.overlaps = 0
+        self.cancelled = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def probe(self, source: Path) -> SourceInfo:
+        if isinstance(self.error, errors.InvalidMedia):
+            raise self.error
+        return INFO
+
+    async def transcode(
+        self, source: Path, info: SourceInfo, out_dir: Path, on_progress: ProgressCallback
+    ) -> TranscodeResult:
+        key = source.read_bytes()  # each job's source holds its video id
+        if any(other.read_bytes() == key for other in self.active):
+            self.overlaps += 1
+        self.active.add(source)
+        self.started.set()
+        try:
+            on_progress(0.5)
+            await asyncio.sleep(self.seconds)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        finally:
+            self.active.discard(source)
+        if self.error is not None:
+            raise self.error
+        (out_dir / "360p").mkdir()
+        (out_dir / "360p" / "index.m3u8").write_text("#EXTM3U\n")
+        (out_dir / "master.m3u8").write_text("#EXTM3U\n")
+        rendition = Rendition(
+            "360p", 640, 360, 900_000, 800_000, "avc1.64001e,mp4a.40.2", 25.0, "360p/index.m3u8"
+        )
+        return TranscodeResult(
+            command=["ffmpeg", "-i", str(source)],
+            encoder=EncoderChoice("libx264", "test"),
+            duration=10.0,
+            renditions=[rendition],
+            master_playlist="master.m3u8",
+            files=[Path("360p/index.m3u8"), Path("master.m3u8")],
+        )
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def storage() -> MemoryStorage:
+    return MemoryStorage(PartSigner(b"k", "http://x"))
+
+
+async def add_video(engine: AsyncEngine, storage: MemoryStorage, max_attempts: int = 3) -> str:
+    video_id = uuid.uuid4().hex
+    now = utc_now()
+    storage.objects[f"sources/{video_id}/source"] = video_id.encode()
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(videos).values(
+                id=video_id,
+                title="t",
+                description="",
+                filename="f.mp4",
+                size=32,
+                source_key=f"sources/{video_id}/source",
+                status="queued",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await enqueue_job(conn, video_id, max_attempts, now)
+    return video_id
+
+
+def make_worker(
+    engine: AsyncEngine,
+    storage: MemoryStorage,
+    transcoder: ScriptedTranscoder,
+    tmp: Path,
+    *,
+    lease: float = 5.0,
+    heartbeat: float = 0.2,
+    **options: object,
+) -> tuple[Worker, JobStore]:
+    store = JobStore(engine, lease)
+    processor = Processor(store, storage, transcoder, tmp / uuid.uuid4().hex, lease, heartbeat)
+    return Worker(store, processor.run, poll_seconds=0.05, **options), store  # type: ignore[arg-type]
+
+
+async def test_two_workers_never_run_one_job_at_once(
+    engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
+) -> None:
+    ids = [await add_video(engine, storage) for _ in range(8)]
+    transcoder = ScriptedTranscoder(seconds=0.1)
+    workers = [
+        make_worker(engine, storage, transcoder, tmp_path, concurrency=2, once=True)[0]
+        for _ in range(2)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(w.run() for w in workers)), 60)
+    store = JobStore(engine, 5.0)
+    assert transcoder.overlaps == 0
+    assert sum(w.processed for w in workers) == 8
+    for video_id in ids:
+        events = await store.events(video_id)
+        assert [e.kind for e in events].count("ready") == 1
+        assert storage.objects[f"outputs/{video_id}/e1/master.m3u8"] == b"#EXTM3U\n"
+
+
+async def test_a_lost_lease_stops_the_encode_within_a_heartbeat(
+    engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
+) -> None:
+    video_id = await add_video(engine, storage)
+    transcoder = ScriptedTranscoder(seconds=60)
+    worker, store = make_worker(engine, storage, transcoder, tmp_path, heartbeat=0.2)
+    running = asyncio.create_task(worker.run())
+    await asyncio.wait_for(transcoder.started.wait(), 10)
+    async with engine.begin() as conn:  # another worker took the job over
+        await conn.execute(update(jobs).where(jobs.c.video_id == video_id).values(epoch=7))
+    await asyncio.wait_for(transcoder.cancelled.wait(), 1.5)
+    worker.stop()
+    worker.stop()
+    await asyncio.wait_for(running, 10)
+    job = await store.job_of(video_id)
+    assert job is not None
+    assert (job["status"], job["epoch"], job["published_epoch"]) == ("processing", 7, None)
+    assert not [k for k in storage.objects if k.startswith("outputs/")]
+
+
+async def test_unusable_input_fails_at_once_and_transient_errors_retry(
+    engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
+) -> None:
+    bad = await add_video(engine, storage)
+    transcoder = ScriptedTranscoder(error=errors.InvalidMedia("no video stream"))
+    worker, store = make_worker(engine, storage, transcoder, tmp_path, once=True)
+    await asyncio.wait_for(worker.run(), 10)
+    job = await store.job_of(bad)
+    assert job is not None
+    assert (job["status"], job["attempts"], job["last_error"]) == ("failed", 1, "no video stream")
+
+    flaky = await add_video(engine, storage)
+    transcoder = ScriptedTranscoder(error=errors.TranscodeFailed("ffmpeg was killed"))
+    worker, store = make_worker(engine, storage, transcoder, tmp_path, once=True)
+    await asyncio.wait_for(worker.run(), 10)
+    job = await store.job_of(flaky)
+    assert job is not None
+    assert (job["status"], job["attempts"], job["last_error"]) == ("queued", 1, "ffmpeg was killed")
+    assert job["available_at"] > utc_now()
+
+
+async def test_stopping_twice_releases_running_jobs_for_others(
+    engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
+) -> None:
+    video_id = await add_video(engine, storage)
+    transcoder = ScriptedTranscoder(seconds=60)
+    worker, store = make_worker(engine, storage, transcoder, tmp_path, graceful_seconds=30)
+    running = asyncio.create_task(worker.run())
+    await asyncio.wait_for(transcoder.started.wait(), 10)
+    worker.stop()
+    await asyncio.sleep(0.3)
+    assert not transcoder.cancelled.is_set()  # the first stop lets the job finish...
+    worker.stop()
+    await asyncio.wait_for(running, 10)  # ...the second hands it back at once
+    assert transcoder.cancelled.is_set()
+    job = await store.job_of(video_id)
+    assert job is not None
+    assert (job["status"], job["attempts"], job["lease_owner"]) == ("queued", 0, None)
+    assert await store.claim("next") is not None
