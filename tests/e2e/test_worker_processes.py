@@ -29,13 +29,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
 
 
-def test_a_killed_worker_s_job_is_finished_by_another(server: Server) -> None:
+def test_released_killed_and_finished_by_another_worker(server: Server) -> None:
+    """One job, three workers: the first is stopped (SIGTERM twice) and hands the job back at
+    once; the second is SIGKILLed mid-encode; the third finishes it after the lease expires."""
     clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
     uploaded = last_json(run_cli(server, "upload", str(clip), "--json").stdout)
     video_id = uploaded["video_id"]
+    encoding = lambda v: v["status"] == "processing" and v["progress"] > 0.02  # noqa: E731
+
+    polite = server.start_worker()
+    server.wait_for(video_id, encoding)
+    polite.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    polite.send_signal(signal.SIGTERM)
+    assert polite.wait(timeout=10) == 0
+    released = server.get(f"/v1/videos/{video_id}")
+    assert released["status"] == "queued"
 
     doomed = server.start_worker()
-    server.wait_for(video_id, lambda v: v["status"] == "processing" and v["progress"] > 0.05)
+    server.wait_for(video_id, encoding, timeout=30)  # claimed at once: no lease to wait out
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(timeout=10)
     killed_at = time.monotonic()
@@ -48,12 +60,15 @@ def test_a_killed_worker_s_job_is_finished_by_another(server: Server) -> None:
 
     events = server.get(f"/v1/videos/{video_id}/events")["events"]
     claims = [(e["epoch"], e["worker"]) for e in events if e["kind"] == "claimed"]
-    assert [epoch for epoch, _ in claims] == [1, 2]
-    assert claims[0][1] != claims[1][1]
-    assert [e["epoch"] for e in events if e["kind"] == "ready"] == [2]
+    assert [epoch for epoch, _ in claims] == [1, 2, 3]
+    assert len({worker for _, worker in claims}) == 3
+    assert [(e["kind"], e["epoch"]) for e in events if e["kind"] in ("released", "ready")] == [
+        ("released", 1),
+        ("ready", 3),
+    ]
     encoded = [e for e in events if e["kind"] == "encoded"]
     assert "libx264" in encoded[-1]["detail"]["command"]
 
     outputs = server.data_dir / "objects" / "outputs" / video_id
-    assert sorted(p.name for p in outputs.iterdir()) == ["e2"]  # epoch 1 was collected
-    assert (outputs / "e2" / "master.m3u8").is_file()
+    assert sorted(p.name for p in outputs.iterdir()) == ["e3"]  # nothing of epochs 1 and 2
+    assert (outputs / "e3" / "master.m3u8").is_file()
