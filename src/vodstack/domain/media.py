@@ -30,6 +30,9 @@ class SourceInfo:
     audio_codec: str | None = None
     audio_channels: int = 0
     audio_sample_rate: int = 0
+    # ffmpeg's name for the transfer function: "smpte2084" (PQ) and "arib-std-b67" (HLG)
+    # are HDR and need tone mapping to 8-bit SDR.
+    color_transfer: str = "unknown"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,334 @@
+"""The real Transcoder: PyAV to probe, one ffmpeg process to encode the whole ladder.
+
+The encoder (NVENC or libx264) and the optional filters of the ffmpeg build are found out
+once per process, not per job. A running ffmpeg is watched: its ``-progress`` output feeds
+``on_progress``, it is killed when it stops making progress or when the awaiting task is
+cancelled, and its exit status and last stderr lines become ``TranscodeFailed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import imageio_ffmpeg
+
+from vodstack import errors
+from vodstack.adapters.probe import probe
+from vodstack.domain.ffmpeg_args import (
+    PLAYLIST_NAME,
+    ProgressParser,
+    TranscodeSpec,
+    build_command,
+    nvenc_trial_command,
+    rung_playlist,
+)
+from vodstack.domain.ladder import output_frame_rate, plan_ladder
+from vodstack.domain.media import EncoderChoice, Rendition, Rung, SourceInfo, TranscodeResult
+from vodstack.domain.playlist import (
+    MASTER_NAME,
+    codecs_from_init,
+    master_playlist,
+    measure_bandwidth,
+    parse_media_playlist,
+)
+from vodstack.ports import ProgressCallback
+from vodstack.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STDERR_TAIL_LINES = 20
+STDERR_MAX_LINE = 2000
+TRIAL_TIMEOUT = 30.0
+_ENCODERS = ("auto", "libx264", "h264_nvenc")
+# Lines ffmpeg ends every failure with; they say nothing about the cause.
+_GENERIC_STDERR = ("Conversion failed!", "Exiting normally")
+
+
+def default_ffmpeg(settings: Settings) -> str:
+    """The configured ffmpeg, or the one pinned in the imageio-ffmpeg wheel."""
+    return settings.ffmpeg or str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    encoder: EncoderChoice
+    can_tonemap: bool
+
+
+# Keyed by (ffmpeg, encoder setting): the GPU and the binary do not change under a running
+# process, and a trial encode per job would cost a second each time.
+_capabilities: dict[tuple[str, str], Capabilities] = {}
+
+
+class FfmpegTranscoder:
+    def __init__(self, ffmpeg: str, encoder: str = "auto", stall_timeout: float = 120.0) -> None:
+        if encoder not in _ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(_ENCODERS)}, not {encoder!r}")
+        self.ffmpeg = ffmpeg
+        self.encoder = encoder
+        self.stall_timeout = stall_timeout
+        self._lock = asyncio.Lock()
+
+    async def probe(self, source: Path) -> SourceInfo:
+        return await asyncio.to_thread(probe, source)
+
+    async def capabilities(self) -> Capabilities:
+        key = (self.ffmpeg, self.encoder)
+        async with self._lock:
+            if key not in _capabilities:
+                encoder = await self._choose_encoder()
+                filters = await _filters(self.ffmpeg)
+                _capabilities[key] = Capabilities(encoder, {"zscale", "tonemap"} <= filters)
+                log.info("ffmpeg %s: %s", self.ffmpeg, encoder.reason)
+            return _capabilities[key]
+
+    async def _choose_encoder(self) -> EncoderChoice:
+        if self.encoder == "libx264":
+            return EncoderChoice("libx264", "libx264 (chosen by configuration)")
+        failure = await _trial(nvenc_trial_command(self.ffmpeg))
+        if failure is None:
+            cuda = await _trial(nvenc_trial_command(self.ffmpeg, cuda_filters=True)) is None
+            scaling = "decode and scale on the GPU" if cuda else "decode and scale on the CPU"
+            return EncoderChoice("h264_nvenc", f"h264_nvenc trial succeeded; {scaling}", cuda)
+        if self.encoder == "h264_nvenc":
+            raise errors.TranscodeFailed(
+                f"the encoder is set to h264_nvenc, but its trial encode failed: {failure}"
+            )
+        return EncoderChoice("libx264", f"h264_nvenc trial failed: {failure}; using libx264")
+
+    async def transcode(
+        self,
+        source: Path,
+        info: SourceInfo,
+        out_dir: Path,
+        on_progress: ProgressCallback,
+        *,
+        max_seconds: float | None = None,
+    ) -> TranscodeResult:
+        """``max_seconds`` encodes only the start of the source; for tests."""
+        capabilities = await self.capabilities()
+        rungs = plan_ladder(info)
+        spec = TranscodeSpec(
+            source=info,
+            rungs=rungs,
+            frame_rate=output_frame_rate(info),
+            encoder=capabilities.encoder,
+            can_tonemap=capabilities.can_tonemap,
+            max_seconds=max_seconds,
+        )
+        command = build_command(self.ffmpeg, source, out_dir, spec)
+        await asyncio.to_thread(_make_folders, out_dir, rungs)
+        duration = info.duration if max_seconds is None else min(info.duration, max_seconds)
+        await self._run(command, duration, on_progress)
+        try:
+            renditions, encoded, files = await asyncio.to_thread(
+                _measure, out_dir, rungs, spec.frame_rate
+            )
+        except (OSError, ValueError) as exc:
+            raise errors.TranscodeFailed(f"ffmpeg's output is incomplete: {exc}") from exc
+        await asyncio.to_thread(_write_master, out_dir, renditions)
+        return TranscodeResult(
+            command=command,
+            encoder=capabilities.encoder,
+            duration=encoded,
+            renditions=renditions,
+            master_playlist=MASTER_NAME,
+            files=sorted([Path(MASTER_NAME), *files]),
+        )
+
+    async def _run(
+        self, command: list[str], duration: float, on_progress: ProgressCallback
+    ) -> None:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise errors.TranscodeFailed(f"cannot start ffmpeg ({command[0]}): {exc}") from exc
+        assert process.stdout is not None
+        assert process.stderr is not None
+        watch = _Watch(ProgressParser(duration), on_progress, asyncio.get_running_loop().time())
+        tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        # Both pipes are always read to the end, whatever happens, so ffmpeg never blocks on
+        # a full pipe and the transports close when it exits.
+        readers = asyncio.gather(
+            watch.read(process.stdout), _read_tail(process.stderr, tail), return_exceptions=True
+        )
+        try:
+            await self._wait(readers, watch)
+            returncode = await process.wait()
+        finally:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+            await readers  # the pipes reach EOF once ffmpeg is gone; this closes them
+        if returncode != 0:
+            raise errors.TranscodeFailed(_failure_message(returncode, tail))
+
+    async def _wait(
+        self,
+        readers: asyncio.Future[tuple[BaseException | None, BaseException | None]],
+        watch: _Watch,
+    ) -> None:
+        """Until ffmpeg closes its output; raise TranscodeStalled if its output time stands
+        still for ``stall_timeout`` seconds (ffmpeg keeps printing reports while stuck)."""
+        loop = asyncio.get_running_loop()
+        poll = min(1.0, self.stall_timeout / 4)
+        while not readers.done():
+            await asyncio.wait([readers], timeout=poll)
+            if watch.error is not None:
+                break
+            idle = loop.time() - watch.last_advance
+            if not readers.done() and idle > self.stall_timeout:
+                raise errors.TranscodeStalled(
+                    f"ffmpeg made no progress for {idle:.0f} s (at {watch.parser.out_time:.1f} s "
+                    f"of {watch.parser.duration:.1f} s) and was stopped"
+                )
+        if watch.error is not None:
+            raise watch.error
+
+
+class _Watch:
+    """Reads ``-progress`` reports; remembers when the output time last moved, and what
+    ``on_progress`` raised (the run re-raises it after stopping ffmpeg)."""
+
+    def __init__(self, parser: ProgressParser, on_progress: ProgressCallback, now: float) -> None:
+        self.parser = parser
+        self.on_progress = on_progress
+        self.last_advance = now
+        self.error: Exception | None = None
+
+    async def read(self, stream: asyncio.StreamReader) -> None:
+        loop = asyncio.get_running_loop()
+        seen = -1.0
+        async for raw in stream:
+            fraction = self.parser.feed(raw.decode(errors="replace"))
+            if fraction is None:
+                continue
+            if self.parser.out_time > seen or self.parser.ended:
+                seen = self.parser.out_time
+                self.last_advance = loop.time()
+            if self.error is None:
+                try:
+                    self.on_progress(fraction)
+                except Exception as exc:
+                    self.error = exc
+
+
+async def _read_tail(stream: asyncio.StreamReader, tail: deque[str]) -> None:
+    """Keep the last lines of ``stream``; read in chunks so no line can grow without bound."""
+    partial = b""
+    while chunk := await stream.read(65536):
+        *lines, partial = (partial + chunk).split(b"\n")
+        partial = partial[-STDERR_MAX_LINE:]
+        tail.extend(line.decode(errors="replace").strip()[:STDERR_MAX_LINE] for line in lines)
+    tail.append(partial.decode(errors="replace").strip())
+
+
+def _failure_message(returncode: int, tail: Sequence[str]) -> str:
+    lines = [line for line in tail if line and not line.startswith(_GENERIC_STDERR)]
+    status = (
+        f"was killed by signal {-returncode}" if returncode < 0 else f"exited with {returncode}"
+    )
+    detail = "; ".join(lines[-5:]) or "no error output"
+    return f"ffmpeg {status}: {detail}"
+
+
+async def _trial(command: list[str]) -> str | None:
+    """Run a trial encode; ``None`` if it worked, else its first meaningful stderr line."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        return f"cannot start ffmpeg: {exc}"
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), TRIAL_TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return f"no answer within {TRIAL_TIMEOUT:.0f} s"
+    if process.returncode == 0:
+        return None
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()]
+    return next((line for line in lines if line), f"exit status {process.returncode}")
+
+
+async def _filters(ffmpeg: str) -> set[str]:
+    """Names of the filters this ffmpeg build has (``ffmpeg -filters``)."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            ffmpeg,
+            "-hide_banner",
+            "-filters",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except OSError as exc:
+        raise errors.TranscodeFailed(f"cannot start ffmpeg ({ffmpeg}): {exc}") from exc
+    stdout, _ = await process.communicate()
+    names = set()
+    for line in stdout.decode(errors="replace").splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and "->" in fields[2]:
+            names.add(fields[1])
+    return names
+
+
+def _make_folders(out_dir: Path, rungs: Sequence[Rung]) -> None:
+    for rung in rungs:
+        (out_dir / rung.name).mkdir(parents=True, exist_ok=True)
+
+
+def _measure(
+    out_dir: Path, rungs: Sequence[Rung], frame_rate: Fraction
+) -> tuple[list[Rendition], float, list[Path]]:
+    """Each rendition as encoded (bandwidth from its segments, codecs from its init segment),
+    the longest rendition's duration, and the files the playlists name, relative to
+    ``out_dir`` (so nothing a previous attempt left there is published by mistake)."""
+    renditions = []
+    duration = 0.0
+    files: list[Path] = []
+    for rung in rungs:
+        folder = out_dir / rung.name
+        playlist = parse_media_playlist((out_dir / rung_playlist(rung)).read_text())
+        if not playlist.segments or playlist.map_uri is None:
+            raise errors.TranscodeFailed(f"ffmpeg wrote no segments for {rung.name}")
+        sizes = [(s.duration, (folder / s.uri).stat().st_size) for s in playlist.segments]
+        duration = max(duration, playlist.duration)
+        names = [PLAYLIST_NAME, playlist.map_uri, *(s.uri for s in playlist.segments)]
+        files += [Path(rung.name, name) for name in names]
+        peak, average = measure_bandwidth(sizes, playlist.target_duration)
+        renditions.append(
+            Rendition(
+                name=rung.name,
+                width=rung.width,
+                height=rung.height,
+                bandwidth=peak,
+                average_bandwidth=average,
+                codecs=codecs_from_init((folder / playlist.map_uri).read_bytes()),
+                frame_rate=float(frame_rate),
+                playlist=rung_playlist(rung),
+            )
+        )
+    return renditions, duration, files
+
+
+def _write_master(out_dir: Path, renditions: Sequence[Rendition]) -> None:
+    """Written last: a master playlist means every rendition it lists is complete."""
+    (out_dir / MASTER_NAME).write_text(master_playlist(renditions).render())

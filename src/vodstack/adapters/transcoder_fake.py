@@ -1,0 +1,117 @@
+"""A Transcoder without ffmpeg, for worker and service tests: it writes a tiny one-rung
+ladder in milliseconds, and can be told to reject the input, to fail, or to hang until
+cancelled (as a stuck ffmpeg would)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vodstack import errors
+from vodstack.domain.media import EncoderChoice, Rendition, SourceInfo, TranscodeResult
+from vodstack.domain.playlist import MASTER_NAME, master_playlist
+from vodstack.ports import ProgressCallback
+
+FAKE_SOURCE = SourceInfo(
+    container="mov,mp4,m4a,3gp,3g2,mj2",
+    duration=4.0,
+    video_codec="h264",
+    width=1280,
+    height=720,
+    display_width=1280,
+    display_height=720,
+    rotation=0,
+    sample_aspect_ratio=(1, 1),
+    frame_rate=30.0,
+    variable_frame_rate=False,
+    pixel_format="yuv420p",
+    bit_depth=8,
+    interlaced=False,
+    field_order="progressive",
+    has_audio=True,
+    audio_codec="aac",
+    audio_channels=2,
+    audio_sample_rate=48_000,
+)
+_RUNG = "720p"
+_MEDIA_PLAYLIST = (
+    "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+    '#EXT-X-MAP:URI="init.mp4"\n#EXTINF:{duration:.6f},\nseg_00000.m4s\n#EXT-X-ENDLIST\n'
+)
+
+
+@dataclass
+class FakeTranscoder:
+    """``invalid``: probe raises InvalidMedia with this reason. ``fail``: transcode raises
+    TranscodeFailed with this message, ``fail_times`` times (None: always). ``block``:
+    transcode waits until cancelled, then sets ``cancelled``."""
+
+    info: SourceInfo = FAKE_SOURCE
+    invalid: str | None = None
+    fail: str | None = None
+    fail_times: int | None = None
+    block: bool = False
+    probed: list[Path] = field(default_factory=list)
+    transcoded: list[Path] = field(default_factory=list)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: bool = False
+
+    async def probe(self, source: Path) -> SourceInfo:
+        self.probed.append(source)
+        if self.invalid is not None:
+            raise errors.InvalidMedia(self.invalid)
+        return self.info
+
+    async def transcode(
+        self, source: Path, info: SourceInfo, out_dir: Path, on_progress: ProgressCallback
+    ) -> TranscodeResult:
+        self.transcoded.append(source)
+        self.started.set()
+        if self.block:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+        if self.fail is not None and (self.fail_times is None or self.fail_times > 0):
+            if self.fail_times is not None:
+                self.fail_times -= 1
+            raise errors.TranscodeFailed(self.fail)
+        on_progress(0.5)
+        result = _write_ladder(source, info, out_dir)
+        on_progress(1.0)
+        return result
+
+
+def _write_ladder(source: Path, info: SourceInfo, out_dir: Path) -> TranscodeResult:
+    rendition = Rendition(
+        name=_RUNG,
+        width=1280,
+        height=720,
+        bandwidth=3_000_000,
+        average_bandwidth=2_500_000,
+        codecs="avc1.64001f,mp4a.40.2",
+        frame_rate=info.frame_rate,
+        playlist=f"{_RUNG}/index.m3u8",
+    )
+    folder = out_dir / _RUNG
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "index.m3u8").write_text(
+        _MEDIA_PLAYLIST.format(target=math.ceil(info.duration), duration=info.duration)
+    )
+    (folder / "init.mp4").write_bytes(b"fake init segment")
+    (folder / "seg_00000.m4s").write_bytes(b"fake media segment")
+    (out_dir / MASTER_NAME).write_text(master_playlist([rendition]).render())
+    files = [Path(MASTER_NAME)] + [
+        Path(_RUNG, name) for name in ("index.m3u8", "init.mp4", "seg_00000.m4s")
+    ]
+    return TranscodeResult(
+        command=["fake-ffmpeg", "-i", str(source), str(out_dir)],
+        encoder=EncoderChoice("fake", "the fake transcoder"),
+        duration=info.duration,
+        renditions=[rendition],
+        master_playlist=MASTER_NAME,
+        files=sorted(files),
+    )

@@ -1,0 +1,233 @@
+"""The one ffmpeg command line that turns a source into the whole HLS ladder, the one-frame
+NVENC trial command, and the parser for ffmpeg's ``-progress`` output. Pure, no I/O.
+
+One process decodes the source once. Work that every rung shares (deinterlacing, the
+frame rate, HDR tone mapping) runs once before a ``split``; each branch only scales.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from vodstack.domain.media import EncoderChoice, Rung, SourceInfo
+
+KEYFRAME_SECONDS = 2
+SEGMENT_SECONDS = 6
+AUDIO_SAMPLE_RATE = 48_000
+AUDIO_CHANNELS = 2
+PLAYLIST_NAME = "index.m3u8"
+INIT_NAME = "init.mp4"
+SEGMENT_PATTERN = "seg_%05d.m4s"
+HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
+# Frames the GPU path can decode and scale without a trip through system memory: NVDEC
+# decodes these on every NVENC-capable GPU; autorotation and tone mapping are CPU filters.
+_CUDA_DECODE_CODECS = frozenset({"h264", "hevc"})
+_CUDA_DECODE_FORMATS = frozenset({"yuv420p", "yuvj420p", "nv12"})
+# A keyframe every 2 s at exactly the same timestamps in every rung: the grid is a function
+# of the output time only, and scene-cut keyframes are off, so segment boundaries line up.
+FORCE_KEY_FRAMES = f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscodeSpec:
+    """Everything the command depends on besides paths."""
+
+    source: SourceInfo
+    rungs: Sequence[Rung]
+    frame_rate: Fraction
+    encoder: EncoderChoice
+    can_tonemap: bool = True  # the build has zscale and tonemap
+    max_seconds: float | None = None  # tests only: encode just the start of the source
+
+
+def rung_playlist(rung: Rung) -> str:
+    """The rung's media playlist, relative to the output folder (and the master playlist)."""
+    return f"{rung.name}/{PLAYLIST_NAME}"
+
+
+def build_command(ffmpeg: str, source: Path, out_dir: Path, spec: TranscodeSpec) -> list[str]:
+    """The full argument vector: global options, the input, one filter graph, and one HLS
+    output per rung (video plus its own copy of the audio, so every variant has sound)."""
+    gpu = uses_cuda_frames(spec)
+    command = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+    command += ["-progress", "pipe:1", "-nostats"]
+    if gpu:
+        command += ["-hwaccel", "cuda", "-hwaccel_output_format", "cuda"]
+    if spec.max_seconds is not None:
+        command += ["-t", _number(spec.max_seconds)]
+    command += ["-i", str(source), "-filter_complex", filter_graph(spec)]
+    for index, rung in enumerate(spec.rungs):
+        command += ["-map", f"[v{index}]"]
+        if spec.source.has_audio:
+            command += ["-map", "0:a:0"]
+        command += ["-map_metadata", "-1", "-map_chapters", "-1"]
+        command += video_args(rung, spec.encoder, spec.frame_rate)
+        if spec.source.has_audio:
+            command += audio_args(rung)
+        command += hls_args(out_dir, rung)
+    return command
+
+
+def uses_cuda_frames(spec: TranscodeSpec) -> bool:
+    """Decode and scale on the GPU only where every filter in the graph can take CUDA
+    frames; otherwise decode on the CPU and let NVENC read system memory."""
+    source = spec.source
+    return (
+        spec.encoder.hwaccel
+        and spec.encoder.name == "h264_nvenc"
+        and source.video_codec in _CUDA_DECODE_CODECS
+        and source.pixel_format in _CUDA_DECODE_FORMATS
+        and source.rotation == 0
+        and source.color_transfer not in HDR_TRANSFERS
+    )
+
+
+def filter_graph(spec: TranscodeSpec) -> str:
+    """``[0:V:0]`` (the first real video stream, not cover art) -> shared filters -> split
+    -> one scaled, square-pixel, 8-bit 4:2:0 branch per rung, labelled ``[v0]``, ``[v1]``..."""
+    gpu = uses_cuda_frames(spec)
+    shared = [*_shared_filters(spec, gpu), f"split={len(spec.rungs)}"]
+    branches = [f"[0:V:0]{','.join(shared)}" + "".join(f"[s{i}]" for i in range(len(spec.rungs)))]
+    for index, rung in enumerate(spec.rungs):
+        if gpu:
+            scale = f"scale_cuda=w={rung.width}:h={rung.height}:format=yuv420p,setsar=1"
+        else:
+            scale = f"scale=w={rung.width}:h={rung.height}:out_range=tv,setsar=1,format=yuv420p"
+        branches.append(f"[s{index}]{scale}[v{index}]")
+    return ";".join(branches)
+
+
+def _shared_filters(spec: TranscodeSpec, gpu: bool) -> list[str]:
+    filters: list[str] = []
+    if spec.source.interlaced:
+        # One output frame per input frame: the frame rate stays the source's.
+        name = "bwdif_cuda" if gpu else "bwdif"
+        filters.append(f"{name}=mode=send_frame:parity=auto:deint=interlaced")
+    # Always constant frame rate: VFR phone clips become CFR at their nominal rate, rates
+    # above 60 are reduced, and the 2 s keyframe grid falls on whole frames.
+    filters.append(f"fps={spec.frame_rate.numerator}/{spec.frame_rate.denominator}")
+    if spec.source.color_transfer in HDR_TRANSFERS and spec.can_tonemap and not gpu:
+        filters.append(_tonemap(spec.source.color_transfer))
+    return filters
+
+
+def _tonemap(transfer: str) -> str:
+    """HDR (PQ or HLG, BT.2020) to SDR BT.709 in linear light with the Hable curve. The input
+    properties are set explicitly because many phone files leave some of them untagged."""
+    return ",".join(
+        [
+            f"zscale=tin={transfer}:pin=bt2020:min=bt2020nc:t=linear:npl=100",
+            "format=gbrpf32le",
+            "zscale=p=bt709",
+            "tonemap=tonemap=hable:desat=0",
+            "zscale=t=bt709:m=bt709:r=tv",
+            "format=yuv420p",
+        ]
+    )
+
+
+def video_args(rung: Rung, encoder: EncoderChoice, frame_rate: Fraction) -> list[str]:
+    gop = str(max(1, round(frame_rate * KEYFRAME_SECONDS)))
+    rate = ["-b:v", str(rung.video_bitrate), "-maxrate", str(rung.maxrate)]
+    rate += ["-bufsize", str(rung.bufsize)]
+    keyframes = ["-g", gop, "-keyint_min", gop, "-force_key_frames", FORCE_KEY_FRAMES]
+    if encoder.name == "h264_nvenc":
+        codec = ["-c:v", "h264_nvenc", "-preset", "p4", "-tune", "hq", "-rc", "vbr"]
+        # Forced frames must be IDR (not just I) for the HLS muxer to cut there.
+        keyframes += ["-forced-idr", "1", "-no-scenecut", "1"]
+    else:
+        codec = ["-c:v", "libx264", "-preset", "veryfast"]
+        keyframes += ["-sc_threshold", "0"]
+    return [*codec, "-profile:v", "high", *rate, *keyframes]
+
+
+def audio_args(rung: Rung) -> list[str]:
+    return [
+        "-c:a",
+        "aac",
+        "-profile:a",
+        "aac_low",
+        "-b:a",
+        str(rung.audio_bitrate),
+        "-ac",
+        str(AUDIO_CHANNELS),
+        "-ar",
+        str(AUDIO_SAMPLE_RATE),
+    ]
+
+
+def hls_args(out_dir: Path, rung: Rung) -> list[str]:
+    """fMP4 (CMAF) segments, a VOD playlist, and an init segment per rung. ffmpeg writes the
+    init segment beside the segments and refers to both by bare name in the playlist."""
+    folder = out_dir / rung.name
+    return [
+        "-f",
+        "hls",
+        "-hls_time",
+        str(SEGMENT_SECONDS),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_segment_type",
+        "fmp4",
+        "-hls_fmp4_init_filename",
+        INIT_NAME,
+        "-hls_segment_filename",
+        str(folder / SEGMENT_PATTERN),
+        "-hls_flags",
+        "independent_segments",
+        str(folder / PLAYLIST_NAME),
+    ]
+
+
+def nvenc_trial_command(ffmpeg: str, *, cuda_filters: bool = False) -> list[str]:
+    """Encode one generated frame with h264_nvenc; it fails fast where there is no NVIDIA
+    GPU or driver. With ``cuda_filters`` the frame also goes through hwupload and
+    scale_cuda, the path that keeps decoded frames on the GPU."""
+    command = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"]
+    command += ["-f", "lavfi", "-i", "color=c=black:s=256x144:r=30:d=1"]
+    if cuda_filters:
+        command += ["-init_hw_device", "cuda=gpu", "-filter_hw_device", "gpu"]
+        command += ["-vf", "format=nv12,hwupload,scale_cuda=w=128:h=72:format=yuv420p"]
+    command += ["-frames:v", "1", "-c:v", "h264_nvenc", "-f", "null", "-"]
+    return command
+
+
+class ProgressParser:
+    """Turns ffmpeg's ``-progress`` key=value lines into a 0..1 fraction. ffmpeg ends each
+    report with a ``progress=continue`` (or ``progress=end``) line; ``feed`` returns the
+    fraction then and ``None`` for every other line."""
+
+    def __init__(self, duration: float) -> None:
+        self.duration = duration
+        self.out_time = 0.0
+        self.ended = False
+
+    def feed(self, line: str) -> float | None:
+        key, sep, value = line.strip().partition("=")
+        if not sep:
+            return None
+        if key == "out_time_us":
+            # "N/A" before the first frame, and negative while audio priming is flushed.
+            with contextlib.suppress(ValueError):
+                self.out_time = max(self.out_time, int(value) / 1_000_000)
+            return None
+        if key != "progress":
+            return None
+        self.ended = value == "end"
+        return self.fraction
+
+    @property
+    def fraction(self) -> float:
+        if self.ended:
+            return 1.0
+        if self.duration <= 0:
+            return 0.0
+        return min(1.0, self.out_time / self.duration)
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
