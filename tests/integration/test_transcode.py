@@ -198,6 +198,7 @@ def check_rendition(joined: Path, out: Path, rendition: Rendition, case: Case) -
     assert max(intervals) - min(intervals) < 0.0015  # constant frame rate
     assert 1 / (sum(intervals) / len(intervals)) == pytest.approx(case.frame_rate, rel=5e-3)
     # Keyframes on the 2 s grid (to the nearest frame), and every segment starts on one.
+    assert len(keyframes) == math.floor((times[-1] - times[0]) / 2 + 1e-6) + 1
     frame_time = 1.01 / case.frame_rate
     assert all(abs(b - a - 2) <= frame_time for a, b in itertools.pairwise(keyframes))
     starts = [

@@ -259,9 +259,12 @@ async def _trial(command: list[str]) -> str | None:
     try:
         _, stderr = await asyncio.wait_for(process.communicate(), TRIAL_TIMEOUT)
     except TimeoutError:
-        process.kill()
-        await process.wait()
         return f"no answer within {TRIAL_TIMEOUT:.0f} s"
+    finally:  # also when the caller is cancelled: no trial outlives its job
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
     if process.returncode == 0:
         return None
     lines = [line.strip() for line in stderr.decode(errors="replace").splitlines()]
