@@ -6,12 +6,12 @@ tests as the real adapters, so services can be tested without touching a disk or
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from vodstack.domain.media import SourceInfo, TranscodeResult
+from vodstack.domain.media import EncoderChoice, SourceInfo, TranscodeResult
 from vodstack.domain.uploads import PartETag, StoredPart
 
 
@@ -87,6 +87,7 @@ class PartReceiver(Protocol):
 
 
 ProgressCallback = Callable[[float], None]
+CommandCallback = Callable[[list[str], EncoderChoice], Awaitable[None]]
 
 
 class Transcoder(Protocol):
@@ -97,8 +98,14 @@ class Transcoder(Protocol):
         ...
 
     async def transcode(
-        self, source: Path, info: SourceInfo, out_dir: Path, on_progress: ProgressCallback
+        self,
+        source: Path,
+        info: SourceInfo,
+        out_dir: Path,
+        on_progress: ProgressCallback,
+        on_command: CommandCallback | None = None,
     ) -> TranscodeResult:
         """One ffmpeg process: decode once, every rung, the master playlist last.
-        Cancelling the awaiting task kills ffmpeg. Raises TranscodeFailed (retryable)."""
+        ``on_command`` hears the exact command line before it runs. Cancelling the awaiting
+        task kills ffmpeg. Raises TranscodeFailed (retryable)."""
         ...

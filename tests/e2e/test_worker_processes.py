@@ -66,8 +66,9 @@ def test_released_killed_and_finished_by_another_worker(server: Server) -> None:
         ("released", 1),
         ("ready", 3),
     ]
-    encoded = [e for e in events if e["kind"] == "encoded"]
-    assert "libx264" in encoded[-1]["detail"]["command"]
+    commands = [(e["epoch"], e["detail"]["command"]) for e in events if e["kind"] == "encoding"]
+    assert [epoch for epoch, _ in commands] == [1, 2, 3]  # every attempt's exact command
+    assert all("libx264" in command and "-progress" in command for _, command in commands)
 
     outputs = server.data_dir / "objects" / "outputs" / video_id
     assert sorted(p.name for p in outputs.iterdir()) == ["e3"]  # nothing of epochs 1 and 2

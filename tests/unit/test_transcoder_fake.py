@@ -54,5 +54,5 @@ async def test_blocks_until_cancelled(tmp_path: Path) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert fake.cancelled
+    assert fake.cancelled.is_set()
     assert not (tmp_path / "o").exists()

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
+import signal
+import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +41,7 @@ from vodstack.domain.playlist import (
     measure_bandwidth,
     parse_media_playlist,
 )
-from vodstack.ports import ProgressCallback
+from vodstack.ports import CommandCallback, ProgressCallback
 from vodstack.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,6 +112,7 @@ class FfmpegTranscoder:
         info: SourceInfo,
         out_dir: Path,
         on_progress: ProgressCallback,
+        on_command: CommandCallback | None = None,
         *,
         max_seconds: float | None = None,
     ) -> TranscodeResult:
@@ -124,6 +128,8 @@ class FfmpegTranscoder:
             max_seconds=max_seconds,
         )
         command = build_command(self.ffmpeg, source, out_dir, spec)
+        if on_command is not None:
+            await on_command(command, capabilities.encoder)
         await asyncio.to_thread(_make_folders, out_dir, rungs)
         duration = info.duration if max_seconds is None else min(info.duration, max_seconds)
         await self._run(command, duration, on_progress)
@@ -152,6 +158,7 @@ class FfmpegTranscoder:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise errors.TranscodeFailed(f"cannot start ffmpeg ({command[0]}): {exc}") from exc
@@ -335,3 +342,15 @@ def _measure(
 def _write_master(out_dir: Path, renditions: Sequence[Rendition]) -> None:
     """Written last: a master playlist means every rendition it lists is complete."""
     (out_dir / MASTER_NAME).write_text(master_playlist(renditions).render())
+
+
+# Resolved once in the parent: the child between fork and exec should do as little as it can.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the ffmpeg child before exec: if the worker dies (even by SIGKILL), the
+    kernel kills ffmpeg too, so no orphan keeps encoding for a job another worker owns."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

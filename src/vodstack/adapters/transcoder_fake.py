@@ -12,7 +12,7 @@ from pathlib import Path
 from vodstack import errors
 from vodstack.domain.media import EncoderChoice, Rendition, SourceInfo, TranscodeResult
 from vodstack.domain.playlist import MASTER_NAME, master_playlist
-from vodstack.ports import ProgressCallback
+from vodstack.ports import CommandCallback, ProgressCallback
 
 FAKE_SOURCE = SourceInfo(
     container="mov,mp4,m4a,3gp,3g2,mj2",
@@ -42,21 +42,26 @@ _MEDIA_PLAYLIST = (
 )
 
 
+FAKE_ENCODER = EncoderChoice("fake", "the fake transcoder")
+
+
 @dataclass
 class FakeTranscoder:
     """``invalid``: probe raises InvalidMedia with this reason. ``fail``: transcode raises
     TranscodeFailed with this message, ``fail_times`` times (None: always). ``block``:
-    transcode waits until cancelled, then sets ``cancelled``."""
+    transcode waits until cancelled, then sets ``cancelled``. ``seconds``: how long a
+    transcode takes."""
 
     info: SourceInfo = FAKE_SOURCE
     invalid: str | None = None
     fail: str | None = None
     fail_times: int | None = None
     block: bool = False
+    seconds: float = 0.0
     probed: list[Path] = field(default_factory=list)
     transcoded: list[Path] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
-    cancelled: bool = False
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def probe(self, source: Path) -> SourceInfo:
         self.probed.append(source)
@@ -65,21 +70,29 @@ class FakeTranscoder:
         return self.info
 
     async def transcode(
-        self, source: Path, info: SourceInfo, out_dir: Path, on_progress: ProgressCallback
+        self,
+        source: Path,
+        info: SourceInfo,
+        out_dir: Path,
+        on_progress: ProgressCallback,
+        on_command: CommandCallback | None = None,
     ) -> TranscodeResult:
         self.transcoded.append(source)
+        if on_command is not None:
+            await on_command(["fake-ffmpeg", "-i", str(source)], FAKE_ENCODER)
         self.started.set()
         if self.block:
             try:
                 await asyncio.Event().wait()
             except asyncio.CancelledError:
-                self.cancelled = True
+                self.cancelled.set()
                 raise
         if self.fail is not None and (self.fail_times is None or self.fail_times > 0):
             if self.fail_times is not None:
                 self.fail_times -= 1
             raise errors.TranscodeFailed(self.fail)
         on_progress(0.5)
+        await asyncio.sleep(self.seconds)
         result = _write_ladder(source, info, out_dir)
         on_progress(1.0)
         return result
@@ -109,7 +122,7 @@ def _write_ladder(source: Path, info: SourceInfo, out_dir: Path) -> TranscodeRes
     ]
     return TranscodeResult(
         command=["fake-ffmpeg", "-i", str(source), str(out_dir)],
-        encoder=EncoderChoice("fake", "the fake transcoder"),
+        encoder=FAKE_ENCODER,
         duration=info.duration,
         renditions=[rendition],
         master_playlist=MASTER_NAME,

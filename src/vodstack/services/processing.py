@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vodstack import errors
 from vodstack.db.jobs import JobStore, Lease
-from vodstack.domain.media import TranscodeResult
+from vodstack.domain.media import EncoderChoice, TranscodeResult
 from vodstack.domain.videos import output_prefix
 from vodstack.ports import Storage, Transcoder
 
@@ -144,16 +144,20 @@ class Processor:
         def on_progress(fraction: float) -> None:
             progress.fraction = fraction
 
-        result = await self._transcoder.transcode(source, info, out_dir, on_progress)
+        async def on_command(command: list[str], encoder: EncoderChoice) -> None:
+            log.info("job %s epoch %s: %s", lease.job_id, lease.epoch, encoder.reason)
+            await self._jobs.record(
+                lease,
+                "encoding",
+                f"encoding with {encoder.name}: {encoder.reason}",
+                {"command": shlex.join(command), "encoder": encoder.name},
+            )
+
+        result = await self._transcoder.transcode(source, info, out_dir, on_progress, on_command)
         await self._jobs.record(
             lease,
             "encoded",
-            f"{len(result.renditions)} renditions with {result.encoder.name}",
-            {
-                "command": shlex.join(result.command),
-                "encoder": result.encoder.name,
-                "encoder_reason": result.encoder.reason,
-            },
+            ", ".join(f"{r.name} {r.width}x{r.height}" for r in result.renditions),
         )
         prefix = output_prefix(lease.video_id, lease.epoch)
         await self._upload(out_dir, prefix, result)
