@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import imageio_ffmpeg
 import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,7 +23,7 @@ from vodstack.db.jobs import JobStore, enqueue_job
 from vodstack.db.migrate import migrate
 from vodstack.db.tables import jobs, videos
 from vodstack.domain.media import SourceInfo, TranscodeResult
-from vodstack.ports import CommandCallback, ProgressCallback
+from vodstack.ports import CommandCallback, ProgressCallback, Transcoder
 from vodstack.services.processing import Processor
 from vodstack.worker import Worker
 
@@ -91,7 +92,7 @@ async def add_video(engine: AsyncEngine, storage: MemoryStorage, max_attempts: i
 def make_worker(
     engine: AsyncEngine,
     storage: MemoryStorage,
-    transcoder: FakeTranscoder,
+    transcoder: Transcoder,
     tmp: Path,
     *,
     lease: float = 5.0,
@@ -181,3 +182,34 @@ async def test_stopping_twice_releases_running_jobs_for_others(
     assert job is not None
     assert (job["status"], job["attempts"], job["lease_owner"]) == ("queued", 0, None)
     assert await store.claim("next") is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("axm_CORRUPT_invalid_nalu.mp4", "cannot be decoded"),
+        ("axm_CORRUPT_malformed_free_box_no_moov.mp4", "moov atom not found"),
+        ("axm_CORRUPT_vp9_invalid_bitstream.webm", "cannot be decoded"),
+        ("axm_audio_only_aac.mp4", "no video stream"),
+        ("axm_audio_only_aac_8k_mono.m4a", "no video stream"),
+    ],
+)
+async def test_unusable_sample_files_end_failed_with_their_reason(
+    engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path, name: str, reason: str
+) -> None:
+    from tests.conftest import media
+    from vodstack.adapters.ffmpeg import FfmpegTranscoder
+    from vodstack.db.uploads import VideoQueries
+
+    video_id = await add_video(engine, storage)
+    storage.objects[f"sources/{video_id}/source"] = media(name).read_bytes()
+    transcoder = FfmpegTranscoder(imageio_ffmpeg.get_ffmpeg_exe(), "libx264")
+    worker, store = make_worker(engine, storage, transcoder, tmp_path, once=True)
+    await asyncio.wait_for(worker.run(), 60)
+    video = await VideoQueries(engine).get(video_id)
+    assert video is not None
+    assert video.status == "failed"
+    assert video.error is not None
+    assert reason in video.error
+    kinds = [e.kind for e in await store.events(video_id)]
+    assert kinds == ["queued", "claimed", "failed"]  # at once: no retry, no encode
