@@ -67,17 +67,11 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
-    from vodstack.db.engine import create_engine
-    from vodstack.db.migrate import migrate as run_migrations
+    from vodstack.db.migrate import open_database
 
     async def run() -> None:
-        settings = _settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.database_url)
-        try:
-            await run_migrations(engine)
-        finally:
-            await engine.dispose()
+        async with open_database(_settings()):
+            pass
 
     asyncio.run(run())
     console.print("database is up to date")
@@ -89,24 +83,18 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="exit when no job is due")] = False,
 ) -> None:
     """Process jobs. SIGTERM: finish or release running jobs; a second SIGTERM: release now."""
-    from vodstack.db.engine import create_engine
-    from vodstack.db.migrate import migrate as run_migrations
+    from vodstack.db.migrate import open_database
     from vodstack.runtime import build_worker
 
     async def run() -> None:
         settings = _settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.database_url)
-        try:
-            await run_migrations(engine)
+        async with open_database(settings) as engine:
             job_worker = build_worker(settings, engine, concurrency=concurrency, once=once)
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, job_worker.stop)
             console.print(f"worker {job_worker.name}: {concurrency} slot(s)")
             await job_worker.run()
-        finally:
-            await engine.dispose()
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

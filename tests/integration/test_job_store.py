@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.db import add_queued_video
 from vodstack.db.engine import create_engine
-from vodstack.db.jobs import JobStore, enqueue_job
+from vodstack.db.jobs import JobStore
 from vodstack.db.migrate import migrate
-from vodstack.db.tables import videos
 from vodstack.domain.jobs import JobStatus
 
 LEASE = 60.0
@@ -49,30 +47,10 @@ def store(engine: AsyncEngine, clock: Clock) -> JobStore:
     return JobStore(engine, LEASE, clock)
 
 
-async def add_job(engine: AsyncEngine, now: datetime, max_attempts: int = 3) -> str:
-    video_id = uuid.uuid4().hex
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(videos).values(
-                id=video_id,
-                title="t",
-                description="",
-                filename="f.mp4",
-                size=1,
-                source_key=f"sources/{video_id}/source",
-                status="queued",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        await enqueue_job(conn, video_id, max_attempts, now)
-    return video_id
-
-
 async def test_racing_claimers_never_share_a_job(
     engine: AsyncEngine, store: JobStore, clock: Clock, database_url: str
 ) -> None:
-    created = {await add_job(engine, clock.now) for _ in range(6)}
+    created = {await add_queued_video(engine, clock.now) for _ in range(6)}
     # A second engine stands in for a second worker process.
     other_engine = create_engine(database_url)
     other = JobStore(other_engine, LEASE, clock)
@@ -88,7 +66,7 @@ async def test_racing_claimers_never_share_a_job(
 async def test_an_expired_lease_is_reclaimed_and_fences_out_the_old_holder(
     engine: AsyncEngine, store: JobStore, clock: Clock
 ) -> None:
-    video_id = await add_job(engine, clock.now)
+    video_id = await add_queued_video(engine, clock.now)
     first = await store.claim("a")
     assert first is not None
     clock.advance(LEASE - 1)
@@ -125,7 +103,7 @@ async def test_an_expired_lease_is_reclaimed_and_fences_out_the_old_holder(
 async def test_a_lost_lease_fails_heartbeats_even_for_the_same_owner_name(
     engine: AsyncEngine, store: JobStore, clock: Clock
 ) -> None:
-    await add_job(engine, clock.now)
+    await add_queued_video(engine, clock.now)
     first = await store.claim("same")
     clock.advance(LEASE + 1)
     second = await store.claim("same")
@@ -138,7 +116,7 @@ async def test_a_lost_lease_fails_heartbeats_even_for_the_same_owner_name(
 async def test_transient_errors_back_off_then_fail_when_attempts_are_spent(
     engine: AsyncEngine, store: JobStore, clock: Clock
 ) -> None:
-    video_id = await add_job(engine, clock.now, max_attempts=2)
+    video_id = await add_queued_video(engine, clock.now, max_attempts=2)
     lease = await store.claim("w")
     assert lease is not None
     assert await store.retry_or_fail(lease, "storage timed out") is JobStatus.QUEUED
@@ -157,7 +135,7 @@ async def test_transient_errors_back_off_then_fail_when_attempts_are_spent(
 async def test_an_input_error_fails_at_once(
     engine: AsyncEngine, store: JobStore, clock: Clock
 ) -> None:
-    video_id = await add_job(engine, clock.now)
+    video_id = await add_queued_video(engine, clock.now)
     lease = await store.claim("w")
     assert lease is not None
     assert await store.fail(lease, "no video stream")
@@ -169,7 +147,7 @@ async def test_an_input_error_fails_at_once(
 async def test_a_job_whose_workers_keep_dying_fails_instead_of_sticking(
     engine: AsyncEngine, store: JobStore, clock: Clock
 ) -> None:
-    video_id = await add_job(engine, clock.now, max_attempts=2)
+    video_id = await add_queued_video(engine, clock.now, max_attempts=2)
     for _ in range(2):
         assert await store.claim("w") is not None
         clock.advance(LEASE + 1)  # the worker died
@@ -183,7 +161,7 @@ async def test_a_job_whose_workers_keep_dying_fails_instead_of_sticking(
 async def test_release_hands_the_job_back_without_spending_an_attempt(
     engine: AsyncEngine, store: JobStore, clock: Clock
 ) -> None:
-    await add_job(engine, clock.now)
+    await add_queued_video(engine, clock.now)
     lease = await store.claim("a")
     assert lease is not None
     assert await store.release(lease)
@@ -195,7 +173,7 @@ async def test_release_hands_the_job_back_without_spending_an_attempt(
 async def test_a_failed_video_can_be_requeued(
     engine: AsyncEngine, store: JobStore, clock: Clock
 ) -> None:
-    video_id = await add_job(engine, clock.now)
+    video_id = await add_queued_video(engine, clock.now)
     assert not await store.requeue(video_id)  # only a failed job can be
     lease = await store.claim("w")
     assert lease is not None

@@ -11,18 +11,20 @@ from typing import Any
 
 import imageio_ffmpeg
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.db import add_queued_video
 from vodstack.adapters.part_signing import PartSigner
 from vodstack.adapters.storage_memory import MemoryStorage
 from vodstack.adapters.transcoder_fake import FakeTranscoder
 from vodstack.clock import utc_now
 from vodstack.db.engine import create_engine
-from vodstack.db.jobs import JobStore, enqueue_job
+from vodstack.db.jobs import JobStore
 from vodstack.db.migrate import migrate
-from vodstack.db.tables import jobs, videos
+from vodstack.db.tables import jobs
 from vodstack.domain.media import SourceInfo, TranscodeResult
+from vodstack.domain.videos import source_key
 from vodstack.ports import CommandCallback, ProgressCallback, Transcoder
 from vodstack.services.processing import Processor
 from vodstack.worker import Worker
@@ -68,24 +70,8 @@ def storage() -> MemoryStorage:
 
 
 async def add_video(engine: AsyncEngine, storage: MemoryStorage, max_attempts: int = 3) -> str:
-    video_id = uuid.uuid4().hex
-    now = utc_now()
-    storage.objects[f"sources/{video_id}/source"] = video_id.encode()
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(videos).values(
-                id=video_id,
-                title="t",
-                description="",
-                filename="f.mp4",
-                size=32,
-                source_key=f"sources/{video_id}/source",
-                status="queued",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        await enqueue_job(conn, video_id, max_attempts, now)
+    video_id = await add_queued_video(engine, utc_now(), max_attempts)
+    storage.objects[source_key(video_id)] = video_id.encode()
     return video_id
 
 
@@ -202,7 +188,7 @@ async def test_unusable_sample_files_end_failed_with_their_reason(
     from vodstack.db.uploads import VideoQueries
 
     video_id = await add_video(engine, storage)
-    storage.objects[f"sources/{video_id}/source"] = media(name).read_bytes()
+    storage.objects[source_key(video_id)] = media(name).read_bytes()
     transcoder = FfmpegTranscoder(imageio_ffmpeg.get_ffmpeg_exe(), "libx264")
     worker, store = make_worker(engine, storage, transcoder, tmp_path, once=True)
     await asyncio.wait_for(worker.run(), 60)

@@ -14,9 +14,8 @@ from vodstack.adapters.storage import open_storage
 from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
 from vodstack.api.routes import health, storage_parts, uploads, videos
-from vodstack.db.engine import create_engine
 from vodstack.db.jobs import JobStore
-from vodstack.db.migrate import migrate
+from vodstack.db.migrate import open_database
 from vodstack.db.uploads import UploadStore, VideoQueries
 from vodstack.ports import PartReceiver
 from vodstack.runtime import build_worker
@@ -32,32 +31,27 @@ def create_app(settings: Settings, role: Role = "all", workers: int = 0) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.database_url)
-        await migrate(engine)
-        video_queries = VideoQueries(engine)
-        app.state.engine = engine
-        app.state.services = Services(
-            settings=settings,
-            storage=storage,
-            uploads=UploadService(UploadStore(engine), video_queries, storage, settings),
-            videos=video_queries,
-            jobs=JobStore(engine, settings.lease_seconds),
-        )
-        worker = (
-            build_worker(settings, engine, storage=storage, concurrency=workers)
-            if workers > 0
-            else None
-        )
-        worker_task = asyncio.create_task(worker.run()) if worker else None
-        try:
-            yield
-        finally:
-            if worker and worker_task:
+        async with open_database(settings) as engine:
+            video_queries = VideoQueries(engine)
+            app.state.engine = engine
+            app.state.services = Services(
+                settings=settings,
+                storage=storage,
+                uploads=UploadService(UploadStore(engine), video_queries, storage, settings),
+                videos=video_queries,
+                jobs=JobStore(engine, settings.lease_seconds),
+            )
+            if workers == 0:
+                yield
+                return
+            worker = build_worker(settings, engine, storage=storage, concurrency=workers)
+            worker_task = asyncio.create_task(worker.run(), name="worker")
+            try:
+                yield
+            finally:
                 worker.stop()
                 worker.stop()  # the server is going away: hand running jobs back now
                 await asyncio.gather(worker_task, return_exceptions=True)
-            await engine.dispose()
 
     app = FastAPI(title="vodstack", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
