@@ -130,6 +130,10 @@ class UploadCompleted(Conflict):
     """The upload is already complete."""
 
 
+class VideoNotReady(Conflict):
+    """The video is not ready to play yet."""
+
+
 class PayloadTooLarge(VodstackError):
     """The request body is too large."""
 

@@ -69,6 +69,11 @@ class Storage(Protocol):
         """Delete every object under ``prefix``; returns how many."""
         ...
 
+    async def locate(self, key: str, expires_in: int) -> Path | str | bytes:
+        """How a reader gets the object: a local file to send (with ranges), a URL to
+        redirect to (a presigned S3 URL), or the bytes themselves. Raises ObjectNotFound."""
+        ...
+
 
 @runtime_checkable
 class PartReceiver(Protocol):

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         default=None, description="HMAC key for signed URLs; generated in the data dir if unset"
     )
 
+    cors_origins: list[str] = Field(
+        default=["*"], description="origins whose pages may call the API and play videos"
+    )
+
     lease_seconds: float = Field(default=60, gt=0)
     heartbeat_seconds: float = Field(default=15, gt=0)
     max_attempts: int = Field(default=5, ge=1)

@@ -198,6 +198,21 @@ async def test_objects_upload_download_and_delete_by_prefix(
         await storage.download_file("outputs/v1/e1/a.m4s", tmp_path / "out")
 
 
+async def test_locate_gives_a_way_to_read_the_object(storage: Storage, tmp_path: Path) -> None:
+    source = tmp_path / "in.bin"
+    source.write_bytes(b"segment bytes")
+    await storage.upload_file(source, "outputs/v1/e1/seg.m4s")
+    found = await storage.locate("outputs/v1/e1/seg.m4s", expires_in=60)
+    if isinstance(found, Path):
+        assert found.read_bytes() == b"segment bytes"
+    elif isinstance(found, bytes):
+        assert found == b"segment bytes"
+    else:
+        assert found.startswith("http")
+    with pytest.raises(errors.ObjectNotFound):
+        await storage.locate("outputs/v1/e1/missing.m4s", expires_in=60)
+
+
 def test_local_storage_refuses_keys_that_leave_its_root(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "objects", PartSigner(b"k", "http://x"))
     for key in ("../escape", "a/../../escape", "/abs", "", ".multipart/x", "a//b"):

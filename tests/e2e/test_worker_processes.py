@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.conftest import media
@@ -36,6 +37,8 @@ def test_released_killed_and_finished_by_another_worker(server: Server) -> None:
     uploaded = last_json(run_cli(server, "upload", str(clip), "--json").stdout)
     video_id = uploaded["video_id"]
     encoding = lambda v: v["status"] == "processing" and v["progress"] > 0.02  # noqa: E731
+    not_ready = httpx.get(f"{server.url}/v1/videos/{video_id}/playback")
+    assert (not_ready.status_code, not_ready.json()["error"]["code"]) == (409, "video_not_ready")
 
     polite = server.start_worker()
     server.wait_for(video_id, encoding)
@@ -73,3 +76,34 @@ def test_released_killed_and_finished_by_another_worker(server: Server) -> None:
     outputs = server.data_dir / "objects" / "outputs" / video_id
     assert sorted(p.name for p in outputs.iterdir()) == ["e3"]  # nothing of epochs 1 and 2
     assert (outputs / "e3" / "master.m3u8").is_file()
+    check_playback(server, video_id)
+
+
+def check_playback(server: Server, video_id: str) -> None:
+    """The play API serves the published ladder: types, ranges, caching, CORS, and nothing
+    outside the published epoch."""
+    master_url = server.get(f"/v1/videos/{video_id}/playback")["master_url"]
+    assert master_url.endswith(f"/v1/videos/{video_id}/hls/e3/master.m3u8")
+    master = httpx.get(master_url, headers={"Origin": "http://elsewhere.example"})
+    assert master.status_code == 200
+    assert master.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert master.headers["cache-control"] == "public, max-age=10"
+    assert master.headers["access-control-allow-origin"] == "*"
+    variants = [line for line in master.text.splitlines() if line and not line.startswith("#")]
+    assert len(variants) == 2  # 332p and 240p
+    for variant in variants:
+        media_url = master_url.rsplit("/", 1)[0] + "/" + variant
+        playlist = httpx.get(media_url)
+        assert playlist.status_code == 200
+        segment = next(line for line in playlist.text.splitlines() if line.endswith(".m4s"))
+        segment_url = media_url.rsplit("/", 1)[0] + "/" + segment
+        whole = httpx.get(segment_url)
+        assert whole.status_code == 200
+        assert whole.headers["content-type"] == "video/iso.segment"
+        assert whole.headers["cache-control"] == "public, max-age=31536000, immutable"
+        part = httpx.get(segment_url, headers={"Range": "bytes=10-19"})
+        assert part.status_code == 206
+        assert part.content == whole.content[10:20]
+    base = f"{server.url}/v1/videos/{video_id}/hls"
+    for bad in ("e1/master.m3u8", "e3/../e1/master.m3u8", "e3/%2e%2e/secret", "e3/x.txt"):
+        assert httpx.get(f"{base}/{bad}").status_code == 404, bad

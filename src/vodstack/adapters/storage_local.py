@@ -132,6 +132,12 @@ class LocalStorage:
         await asyncio.to_thread(self._remove_dir, base)
         return count
 
+    async def locate(self, key: str, expires_in: int) -> Path | str | bytes:
+        path = self._path(key)
+        if not path.is_file():
+            raise errors.ObjectNotFound(f"no object at {key!r}")
+        return path
+
     # --- helpers ---------------------------------------------------------------------
 
     def _path(self, key: str) -> Path:

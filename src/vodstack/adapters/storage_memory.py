@@ -90,6 +90,12 @@ class MemoryStorage:
             del self.objects[key]
         return len(doomed)
 
+    async def locate(self, key: str, expires_in: int) -> Path | str | bytes:
+        try:
+            return self.objects[key]
+        except KeyError:
+            raise errors.ObjectNotFound(f"no object at {key!r}") from None
+
     def _upload(self, upload_id: str) -> _Multipart:
         try:
             return self._uploads[upload_id]

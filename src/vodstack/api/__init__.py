@@ -8,17 +8,19 @@ from contextlib import asynccontextmanager
 from typing import Literal
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from vodstack import __version__
 from vodstack.adapters.storage import open_storage
 from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
-from vodstack.api.routes import health, storage_parts, uploads, videos
+from vodstack.api.routes import health, playback, storage_parts, uploads, videos
 from vodstack.db.jobs import JobStore
 from vodstack.db.migrate import open_database
 from vodstack.db.uploads import UploadStore, VideoQueries
 from vodstack.ports import PartReceiver
 from vodstack.runtime import build_worker
+from vodstack.services.playback import PlaybackService
 from vodstack.services.uploads import UploadService
 from vodstack.settings import Settings
 
@@ -40,6 +42,7 @@ def create_app(settings: Settings, role: Role = "all", workers: int = 0) -> Fast
                 uploads=UploadService(UploadStore(engine), video_queries, storage, settings),
                 videos=video_queries,
                 jobs=JobStore(engine, settings.lease_seconds),
+                playback=PlaybackService(video_queries, storage, settings),
             )
             if workers == 0:
                 yield
@@ -55,6 +58,14 @@ def create_app(settings: Settings, role: Role = "all", workers: int = 0) -> Fast
 
     app = FastAPI(title="vodstack", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Range"],
+        # Browsers must read a part's ETag to complete an upload, and ranges to play.
+        expose_headers=["ETag", "Content-Length", "Content-Range", "Accept-Ranges"],
+    )
     app.include_router(health.router)
     if role in ("all", "upload"):
         app.include_router(uploads.router)
@@ -62,4 +73,5 @@ def create_app(settings: Settings, role: Role = "all", workers: int = 0) -> Fast
             app.include_router(storage_parts.router)
     if role in ("all", "play"):
         app.include_router(videos.router)
+        app.include_router(playback.router)
     return app

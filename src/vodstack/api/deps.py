@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from vodstack.db.jobs import JobStore
 from vodstack.db.uploads import VideoQueries
 from vodstack.ports import Storage
+from vodstack.services.playback import PlaybackService
 from vodstack.services.uploads import UploadService
 from vodstack.settings import Settings
 
@@ -23,6 +24,7 @@ class Services:
     uploads: UploadService
     videos: VideoQueries
     jobs: JobStore
+    playback: PlaybackService
 
 
 def _services(request: Request) -> Services:
@@ -42,6 +44,10 @@ def _jobs(request: Request) -> JobStore:
     return _services(request).jobs
 
 
+def _playback(request: Request) -> PlaybackService:
+    return _services(request).playback
+
+
 def _storage(request: Request) -> Storage:
     return _services(request).storage
 
@@ -50,3 +56,4 @@ Uploads = Annotated[UploadService, Depends(_uploads)]
 Videos = Annotated[VideoQueries, Depends(_videos)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 Jobs = Annotated[JobStore, Depends(_jobs)]
+PlaybackDep = Annotated[PlaybackService, Depends(_playback)]

@@ -91,6 +91,11 @@ class VideoList(_Schema):
     videos: list[VideoPublic]
 
 
+class PlaybackPublic(_Schema):
+    master_url: str
+    expires_at: datetime | None
+
+
 class EventPublic(_Schema):
     at: datetime
     kind: str

@@ -128,7 +128,7 @@ class VideoQueries:
 
 
 def _video_select() -> Any:
-    return select(videos, jobs.c.progress).select_from(
+    return select(videos, jobs.c.progress, jobs.c.published_epoch).select_from(
         videos.outerjoin(jobs, jobs.c.video_id == videos.c.id)
     )
 
@@ -153,6 +153,7 @@ def _video(row: RowMapping) -> Video:
         duration=row["duration"],
         progress=row["progress"] or 0.0,
         renditions=row["renditions"] or [],
+        published_epoch=row["published_epoch"],
     )
 
 

@@ -7,6 +7,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+HLS_CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".ts": "video/mp2t",
+}
+
 
 class VideoStatus(StrEnum):
     UPLOADING = "uploading"
@@ -32,6 +39,7 @@ class Video:
     duration: float | None = None
     progress: float = 0.0
     renditions: list[dict[str, Any]] = field(default_factory=list)
+    published_epoch: int | None = None
 
 
 def source_key(video_id: str) -> str:

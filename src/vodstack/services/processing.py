@@ -16,18 +16,12 @@ from pathlib import Path
 from vodstack import errors
 from vodstack.db.jobs import JobStore, Lease
 from vodstack.domain.media import EncoderChoice, TranscodeResult
-from vodstack.domain.videos import output_prefix
+from vodstack.domain.videos import HLS_CONTENT_TYPES, output_prefix
 from vodstack.ports import Storage, Transcoder
 
 log = logging.getLogger(__name__)
 
 UPLOAD_CONCURRENCY = 8
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4",
-    ".ts": "video/mp2t",
-}
 
 
 class LeaseLost(Exception):
@@ -203,7 +197,7 @@ class Processor:
 
 def _content_type(path: Path) -> str:
     return (
-        CONTENT_TYPES.get(path.suffix)
+        HLS_CONTENT_TYPES.get(path.suffix)
         or mimetypes.guess_type(path.name)[0]
         or "application/octet-stream"
     )
