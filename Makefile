@@ -3,16 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SAMPLE := $(VENV)/share/vodstack/big_buck_bunny.mp4
 
-.PHONY: demo serve test lint typecheck unit clean
+.PHONY: demo serve test lint typecheck clean
 
-demo: $(STAMP)
-	$(BIN)/vodstack serve
+demo: $(STAMP) $(SAMPLE)
+	$(BIN)/vodstack demo
+
+$(SAMPLE): | $(STAMP)
+	$(BIN)/python scripts/fetch_sample.py $@
 
 serve: $(STAMP)
 	$(BIN)/vodstack serve
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(SAMPLE) lint typecheck
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

@@ -31,7 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Self-hostable video on demand.",
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # URLs must stay whole to be clicked
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -62,6 +62,32 @@ def serve(
     slots = workers if workers is not None else (1 if role == "all" else 0)
     app_ = create_app(settings, role, workers=slots)  # type: ignore[arg-type]
     uvicorn.run(app_, host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    file: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="another video to use")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="exit 0 once the sample is ready and served")
+    ] = False,
+) -> None:
+    """Start the embedded stack, upload a sample through the API, follow it, keep serving."""
+    from vodstack.demo import default_sample, run_demo
+
+    settings = _settings()
+    if "public_url" not in settings.model_fields_set:
+        settings.public_url = f"http://{host}:{port}"
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+    sample = file or default_sample()
+    if not sample.is_file():
+        console.print(f"[red]no sample clip at {sample}[/]: run `make demo`, or pass --file VIDEO")
+        raise typer.Exit(1)
+    code = asyncio.run(run_demo(settings, host, port, sample, check, console))
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -127,6 +127,13 @@ class VodstackClient:
             raise _api_error(response)
         return None if response.status_code == 204 else response.json()
 
+    async def fetch(self, url: str) -> bytes:
+        """The body of any URL the API handed out (playlists, segments)."""
+        response = await self._http.get(url)
+        if response.status_code >= 400:
+            raise _api_error(response)
+        return response.content
+
     async def video(self, video_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.call("GET", f"/v1/videos/{video_id}")
         return result
