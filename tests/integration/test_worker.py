@@ -199,3 +199,26 @@ async def test_unusable_sample_files_end_failed_with_their_reason(
     assert reason in video.error
     kinds = [e.kind for e in await store.events(video_id)]
     assert kinds == ["queued", "claimed", "failed"]  # at once: no retry, no encode
+
+
+async def test_a_job_that_cannot_be_recorded_does_not_stop_the_worker(
+    engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
+) -> None:
+    first = await add_video(engine, storage)
+    second = await add_video(engine, storage)
+    transcoder = FakeTranscoder(fail="ffmpeg was killed")
+    worker, store = make_worker(engine, storage, transcoder, tmp_path, once=True)
+    real_retry = store.retry_or_fail
+    calls = 0
+
+    async def flaky_retry(lease: Any, reason: str) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("the database went away")
+        return await real_retry(lease, reason)
+
+    store.retry_or_fail = flaky_retry  # type: ignore[method-assign]
+    await asyncio.wait_for(worker.run(), 10)
+    jobs_after = [await store.job_of(v) for v in (first, second)]
+    assert sorted(j["status"] for j in jobs_after if j) == ["processing", "queued"]

@@ -92,6 +92,11 @@ class Worker:
             except asyncio.CancelledError:
                 if not self._stopping.is_set():
                     raise
+            except Exception:
+                # The job could not even be recorded (the database is away, say): its lease
+                # runs out and it is claimed again. The worker itself goes on.
+                log.exception("job %s epoch %s ended without a record", lease.job_id, lease.epoch)
+                await self._idle()
             finally:
                 self._running.discard(task)
 
