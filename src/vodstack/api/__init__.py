@@ -14,7 +14,7 @@ from vodstack import __version__
 from vodstack.adapters.storage import open_storage
 from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
-from vodstack.api.routes import health, playback, storage_parts, uploads, videos
+from vodstack.api.routes import health, pages, playback, storage_parts, uploads, videos
 from vodstack.db.jobs import JobStore
 from vodstack.db.migrate import open_database
 from vodstack.db.uploads import UploadStore, VideoQueries
@@ -74,4 +74,6 @@ def create_app(settings: Settings, role: Role = "all", workers: int = 0) -> Fast
     if role in ("all", "play"):
         app.include_router(videos.router)
         app.include_router(playback.router)
+    if role == "all":  # the pages use both the upload and the play API
+        app.include_router(pages.router)
     return app

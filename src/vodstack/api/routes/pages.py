@@ -1,0 +1,121 @@
+"""The web app: library, upload and player pages and their static files, straight from the
+package (no build step). hls.js is the one third-party script: npm installs it into the
+checkout's ``web/node_modules`` and it is served from there as a vendored file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
+
+from vodstack import errors
+from vodstack.settings import Settings
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+HLS_JS = Path("web", "node_modules", "hls.js", "dist", "hls.min.js")
+HLS_JS_MISSING = "hls.js is not installed: run `make` in the vodstack checkout (it runs npm ci)"
+
+# Flat on purpose: a name that matches can never climb out of WEB_DIR.
+_STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\.(css|js|svg)$")
+_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+
+@router.api_route("/", methods=["GET", "HEAD"])
+async def library_page(request: Request) -> Response:
+    return _page("index.html", request)
+
+
+@router.api_route("/upload", methods=["GET", "HEAD"])
+async def upload_page(request: Request) -> Response:
+    return _page("upload.html", request)
+
+
+@router.api_route("/videos/{video_id}", methods=["GET", "HEAD"])
+async def player_page(video_id: str, request: Request) -> Response:
+    """The page reads the id from its own path; any id gets the page, which says if the
+    video does not exist."""
+    return _page("player.html", request)
+
+
+@router.api_route("/static/vendor/hls.min.js", methods=["GET", "HEAD"])
+async def hls_js(request: Request) -> Response:
+    found = find_hls_js()
+    if found is None:
+        raise errors.NotFound(HLS_JS_MISSING)
+    return _send(found, _TYPES[".js"], request)
+
+
+@router.api_route("/static/{name}", methods=["GET", "HEAD"])
+async def static_file(name: str, request: Request) -> Response:
+    path = WEB_DIR / name
+    if not _STATIC_NAME.match(name) or not path.is_file():
+        raise errors.NotFound(f"no static file {name!r}")
+    return _send(path, _TYPES[path.suffix], request)
+
+
+def find_hls_js(start: Path = WEB_DIR) -> Path | None:
+    """The checkout's hls.min.js. Walking up from the package finds it in an editable
+    install wherever the server is started from; the working directory covers a regular
+    install started in the checkout."""
+    cwd = Path.cwd().resolve()
+    for folder in (*start.parents, cwd, *cwd.parents):
+        candidate = folder / HLS_JS
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def security_headers(request: Request) -> dict[str, str]:
+    settings: Settings = request.app.state.services.settings
+    # Part URLs and playlists are absolute URLs on the public URL (or S3), which need not
+    # be the origin the page was opened on.
+    origins = (_origin(settings.public_url), _origin(settings.s3_endpoint_url or ""))
+    extra = " ".join(dict.fromkeys(o for o in origins if o))
+    policy = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self'",
+            f"connect-src 'self' {extra}".strip(),
+            # hls.js feeds the video element a MediaSource (blob:) from a worker it builds
+            # from a blob: URL.
+            f"media-src 'self' blob: {extra}".strip(),
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+    }
+
+
+def _page(name: str, request: Request) -> Response:
+    return _send(WEB_DIR / name, "text/html; charset=utf-8", request)
+
+
+def _send(path: Path, media_type: str, request: Request) -> Response:
+    # no-cache: revalidating (ETag) is cheap, and a page with stale JS after an upgrade
+    # is confusing.
+    headers = {**security_headers(request), "Cache-Control": "no-cache"}
+    return FileResponse(path, media_type=media_type, headers=headers)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""

@@ -1,0 +1,171 @@
+// The player: the video's status until it is ready, then hls.js with a quality menu, live
+// playback stats and the job timeline. Tests read window.vodstackPlayer.
+import { api, describeError, el, formatBitrate, formatTime, poll, showMessage, statusBadge } from './api.js';
+
+const $ = (id) => document.getElementById(id);
+const video = $('video');
+const message = $('message');
+const videoId = decodeURIComponent(location.pathname.split('/')[2] ?? '');
+const HLS_MISSING = 'This server is missing hls.js, so videos cannot play. Run `make` in the vodstack checkout (it installs web/node_modules), then reload this page.';
+const player = { hls: null, levelsLoaded: new Set(), errors: [] };
+window.vodstackPlayer = player;
+
+function renderVideo(info) {
+  const title = info.title || info.filename;
+  document.title = `${title} · vodstack`;
+  $('title').textContent = title;
+  $('status').replaceChildren(statusBadge(info.status));
+  const working = info.status === 'queued' || info.status === 'processing' || info.status === 'uploading';
+  $('pending').hidden = !working;
+  if (working) {
+    const text = { uploading: 'Waiting for the upload to finish', queued: 'Queued for transcoding', processing: 'Transcoding' };
+    $('pending-text').textContent = text[info.status];
+    $('pending-bar').value = info.progress;
+    $('pending-percent').textContent = `${Math.round(info.progress * 100)}%`;
+  }
+  if (info.status === 'failed') showMessage(message, `Transcoding failed: ${info.error || 'no reason was recorded'}`);
+}
+
+async function renderTimeline() {
+  const { events } = await api(`/v1/videos/${encodeURIComponent(videoId)}/events`);
+  if (!events.length) return;
+  $('timeline').replaceChildren(...events.map((event) => el(
+    'li', {},
+    el('time', { datetime: event.at }, formatTime(event.at)), ' ',
+    statusBadge(event.status), ' ',
+    el('strong', {}, event.kind),
+    event.worker ? el('span', { className: 'muted' }, ` · ${event.worker} · epoch ${event.epoch}`) : null,
+    event.reason ? el('div', {}, event.reason) : null,
+    event.detail ? el('details', {}, el('summary', {}, 'details'), el('pre', {}, JSON.stringify(event.detail, null, 2))) : null,
+  )));
+}
+
+// Polls until the video is ready (then plays it) or failed; the timeline follows along.
+function watch() {
+  let unreachable = false;
+  poll(async () => {
+    let info;
+    try {
+      info = await api(`/v1/videos/${encodeURIComponent(videoId)}`);
+    } catch (error) {
+      unreachable = error.status !== 404;
+      showMessage(message, unreachable ? `Cannot load the video: ${describeError(error)}. Trying again…` : `There is no video ${videoId}.`);
+      return unreachable;
+    }
+    if (unreachable) showMessage(message, '');
+    unreachable = false;
+    renderVideo(info);
+    await renderTimeline().catch((error) => console.error(error));
+    if (info.status === 'ready') {
+      await play();
+      return false;
+    }
+    return info.status !== 'failed';
+  }, 2000);
+}
+
+async function play() {
+  let playback;
+  try {
+    playback = await api(`/v1/videos/${encodeURIComponent(videoId)}/playback`);
+  } catch (error) {
+    showMessage(message, `Cannot play the video: ${describeError(error)}`);
+    return;
+  }
+  const Hls = window.Hls;
+  if (!Hls) return showMessage(message, HLS_MISSING);
+  if (!Hls.isSupported()) {
+    // Safari plays HLS itself.
+    if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      video.src = playback.master_url;
+      $('stage').hidden = false;
+    } else showMessage(message, 'This browser cannot play HLS: it has no Media Source Extensions.');
+    return;
+  }
+  const hls = new Hls();
+  player.hls = hls;
+  hls.on(Hls.Events.MANIFEST_PARSED, () => buildQualityMenu(hls));
+  hls.on(Hls.Events.LEVEL_SWITCHED, () => syncQualityMenu(hls));
+  hls.on(Hls.Events.FRAG_LOADED, (_, { frag }) => {
+    if (frag.sn !== 'initSegment') player.levelsLoaded.add(frag.level);
+  });
+  hls.on(Hls.Events.ERROR, (_, data) => onError(hls, data));
+  video.addEventListener('error', () => {
+    const detail = video.error?.message || `media error code ${video.error?.code}`;
+    player.errors.push({ fatal: true, type: 'mediaElement', details: detail });
+    showMessage(message, `The video element failed: ${detail}`);
+  });
+  hls.loadSource(playback.master_url);
+  hls.attachMedia(video);
+  $('stage').hidden = false;
+  $('controls').hidden = false;
+  $('stats').hidden = false;
+  statsTimer = setInterval(() => renderStats(hls), 500);
+}
+
+let statsTimer;
+let mediaRecoveries = 0;
+
+function onError(hls, data) {
+  player.errors.push({ fatal: data.fatal, type: data.type, details: data.details, message: data.error?.message ?? null });
+  if (!data.fatal) return;
+  // hls.js has already retried network errors by now; a decode error is worth one retry.
+  if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 1) {
+    mediaRecoveries += 1;
+    hls.recoverMediaError();
+    return;
+  }
+  showMessage(message, `Playback stopped: ${data.details}${data.error?.message ? ` (${data.error.message})` : ''}. Reload the page to try again.`);
+  clearInterval(statsTimer);
+  hls.destroy();
+}
+
+function levelName(level) {
+  return `${level.height}p · ${formatBitrate(level.bitrate)}`;
+}
+
+function buildQualityMenu(hls) {
+  const options = hls.levels
+    .map((level, index) => ({ level, index }))
+    .sort((a, b) => b.level.height - a.level.height || b.level.bitrate - a.level.bitrate)
+    .map(({ level, index }) => el('option', { value: index }, levelName(level)));
+  const select = $('quality');
+  select.replaceChildren(el('option', { value: -1 }, 'Auto'), ...options);
+  select.onchange = () => {
+    hls.currentLevel = Number(select.value);
+  };
+}
+
+function syncQualityMenu(hls) {
+  const auto = $('quality').querySelector('option[value="-1"]');
+  const current = hls.levels[hls.currentLevel];
+  if (auto) auto.textContent = hls.autoLevelEnabled && current ? `Auto (${current.height}p)` : 'Auto';
+}
+
+function bufferAhead() {
+  const { buffered, currentTime } = video;
+  for (let i = 0; i < buffered.length; i += 1) {
+    if (buffered.start(i) <= currentTime + 0.1 && currentTime < buffered.end(i)) return buffered.end(i) - currentTime;
+  }
+  return 0;
+}
+
+function renderStats(hls) {
+  const level = hls.levels[hls.currentLevel];
+  $('stat-rendition').textContent = level
+    ? `${level.width}×${level.height} · ${formatBitrate(level.bitrate)}${hls.autoLevelEnabled ? ' (auto)' : ''}`
+    : '–';
+  $('stat-bandwidth').textContent = formatBitrate(hls.bandwidthEstimate);
+  $('stat-buffer').textContent = `${bufferAhead().toFixed(1)} s`;
+  const quality = video.getVideoPlaybackQuality?.();
+  $('stat-dropped').textContent = quality ? `${quality.droppedVideoFrames} of ${quality.totalVideoFrames}` : '–';
+  const loaded = [...player.levelsLoaded].map((i) => hls.levels[i]?.height).filter(Boolean).sort((a, b) => b - a);
+  $('stat-loaded').textContent = loaded.length ? loaded.map((h) => `${h}p`).join(', ') : '–';
+}
+
+if (!videoId) {
+  showMessage(message, 'No video id in the address.');
+} else {
+  if (!window.Hls) showMessage(message, HLS_MISSING);
+  watch();
+}

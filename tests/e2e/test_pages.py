@@ -1,0 +1,90 @@
+"""The web app's pages and static files over HTTP (in process): what is served, with which
+headers, and what happens without hls.js. The pages themselves run in tests/browser/."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from vodstack.api import create_app
+from vodstack.api.routes import pages
+from vodstack.settings import Settings
+
+
+@pytest.fixture
+async def web(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(data_dir=tmp_path / "data", public_url="http://testserver", _env_file=None)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@pytest.mark.parametrize(
+    ("path", "script"),
+    [("/", "library.js"), ("/upload", "upload.js"), ("/videos/abc123", "player.js")],
+)
+async def test_pages_are_served_with_their_module_and_security_headers(
+    web: httpx.AsyncClient, path: str, script: str
+) -> None:
+    response = await web.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert f'src="/static/{script}"' in response.text
+    assert "<script>" not in response.text  # no inline script: the CSP forbids them
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self';" in csp
+    assert "media-src 'self' blob:" in csp
+    assert "worker-src 'self' blob:" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "same-origin"
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type"),
+    [
+        ("app.css", "text/css; charset=utf-8"),
+        ("api.js", "text/javascript; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),
+    ],
+)
+async def test_static_files(web: httpx.AsyncClient, name: str, content_type: str) -> None:
+    response = await web.get(f"/static/{name}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == content_type
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/nope.js", "/static/index.html", "/static/..%2Fapi%2F__init__.py"]
+)
+async def test_only_the_web_files_are_static(web: httpx.AsyncClient, path: str) -> None:
+    response = await web.get(path)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_hls_js_missing_says_to_run_make(
+    web: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "find_hls_js", lambda: None)
+    response = await web.get("/static/vendor/hls.min.js")
+    assert response.status_code == 404
+    assert "run `make`" in response.json()["error"]["message"]
+
+
+def test_hls_js_is_found_above_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    package_web = tmp_path / "src" / "vodstack" / "web"
+    package_web.mkdir(parents=True)
+    assert pages.find_hls_js(package_web) is None
+    planted = tmp_path / pages.HLS_JS
+    planted.parent.mkdir(parents=True)
+    planted.write_text("/* hls.js */")
+    assert pages.find_hls_js(package_web) == planted
