@@ -75,10 +75,6 @@ class PartTooSmall(InvalidRequest):
     """A part other than the last is smaller than 5 MiB."""
 
 
-class InvalidIdentifier(InvalidRequest):
-    """An identifier is malformed."""
-
-
 # --- 403 / 404 / 409 / 413 ------------------------------------------------------------
 
 
@@ -161,18 +157,3 @@ class TranscodeFailed(VodstackError):
 
 class TranscodeStalled(TranscodeFailed):
     """The transcoder made no progress for too long and was stopped."""
-
-
-# --- 5xx: our side, or a backend ------------------------------------------------------
-
-
-class StorageUnavailable(VodstackError):
-    """Object storage could not be reached; try again."""
-
-    status = 503
-
-
-class DatabaseUnavailable(VodstackError):
-    """The database could not be reached; try again."""
-
-    status = 503

@@ -67,7 +67,7 @@ class UploadComplete(_Schema):
     parts: list[CompletedPart] = Field(max_length=10_000)
 
 
-class UploadCompleted(_Schema):
+class VideoAccepted(_Schema):
     video_id: str
     status: str
 

@@ -118,10 +118,8 @@ class VideoQueries:
             found = row.first()
         return None if found is None else _video(found)
 
-    async def list(self, limit: int = 100, before: datetime | None = None) -> list[Video]:
+    async def list(self, limit: int = 100) -> list[Video]:
         query = _video_select().order_by(videos.c.created_at.desc(), videos.c.id).limit(limit)
-        if before is not None:
-            query = query.where(videos.c.created_at < before)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_video(r) for r in rows]

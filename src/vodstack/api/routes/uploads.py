@@ -11,10 +11,10 @@ from vodstack.api.schemas import (
     PresignedPartPublic,
     StoredPartPublic,
     UploadComplete,
-    UploadCompleted,
     UploadCreate,
     UploadCreated,
     UploadStatePublic,
+    VideoAccepted,
 )
 from vodstack.domain.uploads import PartETag
 from vodstack.services.uploads import NewUpload
@@ -64,11 +64,9 @@ async def get_upload(upload_id: str, uploads: Uploads) -> UploadStatePublic:
 
 
 @router.post("/{upload_id}/complete", status_code=status.HTTP_202_ACCEPTED)
-async def complete_upload(
-    upload_id: str, body: UploadComplete, uploads: Uploads
-) -> UploadCompleted:
+async def complete_upload(upload_id: str, body: UploadComplete, uploads: Uploads) -> VideoAccepted:
     video = await uploads.complete(upload_id, [PartETag(p.part_number, p.etag) for p in body.parts])
-    return UploadCompleted(video_id=video.id, status=video.status)
+    return VideoAccepted(video_id=video.id, status=video.status)
 
 
 @router.delete("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT)

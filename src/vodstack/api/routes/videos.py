@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from vodstack import errors
 from vodstack.api.deps import Jobs, Videos
-from vodstack.api.schemas import EventList, EventPublic, UploadCompleted, VideoList, VideoPublic
+from vodstack.api.schemas import EventList, EventPublic, VideoAccepted, VideoList, VideoPublic
 from vodstack.domain.videos import Video
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
@@ -43,11 +43,11 @@ async def video_events(video_id: str, videos: Videos, jobs: Jobs) -> EventList:
 
 
 @router.post("/{video_id}/retry", status_code=202)
-async def retry_video(video_id: str, videos: Videos, jobs: Jobs) -> UploadCompleted:
+async def retry_video(video_id: str, videos: Videos, jobs: Jobs) -> VideoAccepted:
     video = await _video(videos, video_id)
     if not await jobs.requeue(video_id):
         raise errors.Conflict(f"only a failed video can be retried; this one is {video.status}")
-    return UploadCompleted(video_id=video_id, status="queued")
+    return VideoAccepted(video_id=video_id, status="queued")
 
 
 async def _video(videos: Videos, video_id: str) -> Video:
