@@ -58,6 +58,7 @@ def serve(
     settings = _settings()
     if "public_url" not in settings.model_fields_set:
         settings.public_url = f"http://{host}:{port}"
+    _require_backends(settings)
     console.print(f"vodstack {role} on http://{host}:{port}  (data: {settings.data_dir.resolve()})")
     slots = workers if workers is not None else (1 if role == "all" else 0)
     app_ = create_app(settings, role, workers=slots)  # type: ignore[arg-type]
@@ -109,13 +110,14 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="exit when no job is due")] = False,
 ) -> None:
     """Process jobs. SIGTERM: finish or release running jobs; a second SIGTERM: release now."""
-    from vodstack.db.migrate import open_database
-    from vodstack.runtime import build_worker
+    from vodstack.runtime import build_worker, open_backends
+
+    settings = _settings()
+    _require_backends(settings)
 
     async def run() -> None:
-        settings = _settings()
-        async with open_database(settings) as engine:
-            job_worker = build_worker(settings, engine, concurrency=concurrency, once=once)
+        async with open_backends(settings) as backends:
+            job_worker = build_worker(backends, concurrency=concurrency, once=once)
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, job_worker.stop)
@@ -126,6 +128,54 @@ def worker(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     asyncio.run(run())
+
+
+@app.command("check-config")
+def check_config(
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Check that the database, object storage and queue are reachable and usable."""
+    from vodstack.runtime import check_backends
+
+    settings = _settings()
+    problems = asyncio.run(check_backends(settings))
+    where = {
+        "database": _redacted(settings.database_url),
+        "storage": settings.storage_url,
+        "queue": settings.queue_url,
+    }
+    if as_json:
+        print(
+            json.dumps({name: {"url": where[name], "problem": p} for name, p in problems.items()})
+        )
+    else:
+        for name, problem in problems.items():
+            mark = "[green]ok[/]" if problem is None else f"[red]{problem}[/]"
+            console.print(f"{name:9} {where[name]}  {mark}", highlight=False)
+    if any(problems.values()):
+        raise typer.Exit(1)
+
+
+def _require_backends(settings: Settings) -> None:
+    """Refuse to start, saying why, when a backend is unusable: a clear line instead of a
+    traceback for a wrong credential, a missing bucket or a missing queue."""
+    from vodstack.runtime import check_backends
+
+    problems = asyncio.run(check_backends(settings))
+    found = {name: p for name, p in problems.items() if p}
+    for name, problem in found.items():
+        console.print(f"[red]cannot start: {name}: {problem}[/]", highlight=False)
+    if found:
+        raise typer.Exit(2)
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable URL)"
 
 
 ServerOption = Annotated[

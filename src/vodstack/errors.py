@@ -157,3 +157,24 @@ class TranscodeFailed(VodstackError):
 
 class TranscodeStalled(TranscodeFailed):
     """The transcoder made no progress for too long and was stopped."""
+
+
+# --- 503: a backend is away for a while ------------------------------------------------
+
+
+class BackendUnavailable(VodstackError):
+    """A backend vodstack needs is not reachable right now; try again shortly."""
+
+    status = 503
+
+
+class StorageUnavailable(BackendUnavailable):
+    """Object storage is not reachable right now; try again shortly."""
+
+
+class QueueUnavailable(BackendUnavailable):
+    """The job queue is not reachable right now; try again shortly."""
+
+
+class ConfigurationError(VodstackError):
+    """vodstack is not configured correctly."""

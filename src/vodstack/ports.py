@@ -74,6 +74,20 @@ class Storage(Protocol):
         redirect to (a presigned S3 URL), or the bytes themselves. Raises ObjectNotFound."""
         ...
 
+    def public_url(self, key: str, expires_in: int) -> str | None:
+        """A URL where clients fetch the object straight from storage (presigned, or on a
+        CDN), or None when the play API serves it. Pure computation: no request is made."""
+        ...
+
+    async def read_bytes(self, key: str, limit: int) -> bytes:
+        """A small object's bytes (a playlist). Raises ObjectNotFound, or PayloadTooLarge
+        past ``limit``."""
+        ...
+
+    async def check(self) -> None:
+        """Raise ConfigurationError, naming the problem, unless storage is usable."""
+        ...
+
 
 @runtime_checkable
 class PartReceiver(Protocol):
@@ -89,6 +103,62 @@ class PartReceiver(Protocol):
         signature: str,
         body: AsyncIterator[bytes],
     ) -> StoredPart: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One received queue message: the video it names (None when it is not ours or is
+    malformed: settle it and move on) and the handle that settles it."""
+
+    video_id: str | None
+    receipt: str
+    receive_count: int = 1
+    body: str = ""
+
+
+class JobSignal(Protocol):
+    """Tells workers that a video's job can be claimed. Sending twice is harmless."""
+
+    async def send(self, video_id: str) -> None: ...
+
+
+class Queue(JobSignal, Protocol):
+    """A message queue with SQS's semantics: a received message is hidden for a while and
+    comes back unless it is acknowledged. The database row stays the truth about a job; a
+    message only says which video to look at."""
+
+    async def receive(self, wait_seconds: float) -> Delivery | None: ...
+
+    async def extend(self, delivery: Delivery, seconds: float) -> None:
+        """Keep the message hidden for ``seconds`` from now (the job is being worked on)."""
+        ...
+
+    async def release(self, delivery: Delivery, delay_seconds: float) -> None:
+        """Let the message come back after ``delay_seconds``."""
+        ...
+
+    async def ack(self, delivery: Delivery) -> None:
+        """Delete the message: its job is settled in the database."""
+        ...
+
+    async def dead_letter(self, delivery: Delivery) -> None:
+        """Move the message to the dead-letter queue: its job failed for good."""
+        ...
+
+    async def check(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Wakeup(JobSignal, Protocol):
+    """Without a message queue the jobs table is the queue; this only shortens an idle
+    worker's wait (PostgreSQL's LISTEN/NOTIFY, or an in-process event)."""
+
+    async def wait(self, seconds: float) -> None:
+        """Return when a job was signalled, or after ``seconds``."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 ProgressCallback = Callable[[float], None]

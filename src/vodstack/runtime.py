@@ -3,14 +3,83 @@ import time; entry points call these and own what they get."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from vodstack import errors
+from vodstack.adapters.queue import job_signal, open_queue, open_wakeup
 from vodstack.adapters.storage import open_storage
+from vodstack.db.engine import check_database
 from vodstack.db.jobs import JobStore
-from vodstack.ports import Storage, Transcoder
+from vodstack.db.migrate import open_database
+from vodstack.ports import JobSignal, Queue, Storage, Transcoder, Wakeup
 from vodstack.services.processing import Processor
 from vodstack.settings import Settings
 from vodstack.worker import Worker
+
+
+@dataclass(frozen=True, slots=True)
+class Backends:
+    """The database, object storage and job queue of one process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    storage: Storage
+    queue: Queue | None  # None: the database is the queue
+    wakeup: Wakeup
+
+    @property
+    def signal(self) -> JobSignal:
+        return job_signal(self.settings, self.queue, self.wakeup)
+
+
+@asynccontextmanager
+async def open_backends(
+    settings: Settings, *, storage: Storage | None = None, queue: Queue | None = None
+) -> AsyncIterator[Backends]:
+    storage = storage or open_storage(settings)
+    queue = queue or open_queue(settings)
+    try:
+        async with open_database(settings) as engine:
+            wakeup = open_wakeup(engine)
+            try:
+                yield Backends(settings, engine, storage, queue, wakeup)
+            finally:
+                await wakeup.close()
+    finally:
+        if queue is not None:
+            await queue.close()
+
+
+async def check_backends(settings: Settings) -> dict[str, str | None]:
+    """Each backend's problem, or None when it is usable: wrong credentials, a missing
+    bucket or queue, an unreachable host."""
+    problems: dict[str, str | None] = {}
+
+    async def probe(name: str, check: Awaitable[None]) -> None:
+        try:
+            await check
+            problems[name] = None
+        except errors.VodstackError as exc:
+            problems[name] = exc.message
+
+    await probe("database", check_database(settings.database_url))
+    try:
+        storage = open_storage(settings)
+    except errors.ConfigurationError as exc:
+        problems["storage"] = exc.message
+    else:
+        await probe("storage", storage.check())
+    queue = open_queue(settings)
+    if queue is None:
+        problems["queue"] = None
+    else:
+        await probe("queue", queue.check())
+        await queue.close()
+    return problems
 
 
 def open_transcoder(settings: Settings) -> Transcoder:
@@ -22,18 +91,17 @@ def open_transcoder(settings: Settings) -> Transcoder:
 
 
 def build_worker(
-    settings: Settings,
-    engine: AsyncEngine,
+    backends: Backends,
     *,
-    storage: Storage | None = None,
     transcoder: Transcoder | None = None,
     concurrency: int = 1,
     once: bool = False,
 ) -> Worker:
-    jobs = JobStore(engine, settings.lease_seconds)
+    settings = backends.settings
+    jobs = JobStore(backends.engine, settings.lease_seconds)
     processor = Processor(
         jobs,
-        storage or open_storage(settings),
+        backends.storage,
         transcoder or open_transcoder(settings),
         settings.data_dir / "work",
         settings.lease_seconds,
@@ -42,8 +110,13 @@ def build_worker(
     return Worker(
         jobs,
         processor.run,
+        queue=backends.queue,
+        wakeup=backends.wakeup,
         concurrency=concurrency,
         once=once,
         poll_seconds=settings.poll_seconds,
         graceful_seconds=settings.graceful_seconds,
+        lease_seconds=settings.lease_seconds,
+        queue_wait_seconds=settings.queue_wait_seconds,
+        sweep_seconds=settings.sweep_seconds,
     )

@@ -24,8 +24,32 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str = ""
     storage_url: str = ""
-    s3_endpoint_url: str | None = None
-    queue_url: str = "database"
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 API endpoint for MinIO, LocalStack or moto; unset for AWS"
+    )
+    s3_public_endpoint_url: str | None = Field(
+        default=None, description="the S3 endpoint as clients reach it, for presigned URLs"
+    )
+    s3_path_style: bool = Field(
+        default=False, description="path-style bucket addressing (MinIO, LocalStack)"
+    )
+    s3_region: str | None = Field(default=None, description="unset: the AWS default chain")
+    cdn_url: str | None = Field(
+        default=None, description="segments are fetched from here instead of presigned URLs"
+    )
+    queue_url: str = Field(default="database", description="'database' or an SQS queue URL")
+    queue_trigger: Literal["upload", "s3-events"] = Field(
+        default="upload",
+        description="who sends a job's message: the upload service on complete, or S3's "
+        "ObjectCreated notifications on the source bucket",
+    )
+    queue_wait_seconds: float = Field(default=20, ge=0, le=20, description="SQS long poll")
+    sweep_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="with SQS, an idle worker also looks in the database this often, so a "
+        "job whose message was lost is still done",
+    )
     public_url: str = "http://127.0.0.1:8000"
     encoder: Literal["auto", "libx264", "h264_nvenc"] = "auto"
     ffmpeg: str | None = None
@@ -53,6 +77,15 @@ class Settings(BaseSettings):
     part_size: int = Field(default=16 * MiB, ge=S3_MIN_PART_SIZE, le=S3_MAX_PART_SIZE)
     presign_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
     max_presign_batch: int = Field(default=1000, ge=1, le=S3_MAX_PARTS)
+    abandoned_upload_hours: float = Field(
+        default=72, gt=0, description="unfinished uploads older than this are aborted"
+    )
+    playback_url_seconds: int = Field(
+        default=6 * 3600,
+        gt=60,
+        le=7 * 24 * 3600,
+        description="lifetime of presigned segment URLs; a viewing must fit in it",
+    )
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:
@@ -62,9 +95,15 @@ class Settings(BaseSettings):
             self.storage_url = f"file://{self.data_dir.resolve() / 'objects'}"
         if self.public_url.endswith("/"):
             self.public_url = self.public_url.rstrip("/")
+        if self.cdn_url and self.cdn_url.endswith("/"):
+            self.cdn_url = self.cdn_url.rstrip("/")
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
         return self
+
+    @property
+    def uses_sqs(self) -> bool:
+        return self.queue_url != "database"
 
     def signing_key(self) -> bytes:
         """The HMAC key: the configured one, or one generated once in the data dir."""

@@ -138,6 +138,26 @@ class LocalStorage:
             raise errors.ObjectNotFound(f"no object at {key!r}")
         return path
 
+    def public_url(self, key: str, expires_in: int) -> str | None:
+        return None
+
+    async def read_bytes(self, key: str, limit: int) -> bytes:
+        path = await self.locate(key, 0)
+        assert isinstance(path, Path)
+        if path.stat().st_size > limit:
+            raise errors.PayloadTooLarge(f"{key!r} is larger than {limit} bytes")
+        return await asyncio.to_thread(path.read_bytes)
+
+    async def check(self) -> None:
+        probe = self._tmp / f"check-{uuid.uuid4().hex}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise errors.ConfigurationError(
+                f"storage directory {self.root} is not writable: {exc.strerror}"
+            ) from None
+
     # --- helpers ---------------------------------------------------------------------
 
     def _path(self, key: str) -> Path:

@@ -96,6 +96,19 @@ class MemoryStorage:
         except KeyError:
             raise errors.ObjectNotFound(f"no object at {key!r}") from None
 
+    def public_url(self, key: str, expires_in: int) -> str | None:
+        return None
+
+    async def read_bytes(self, key: str, limit: int) -> bytes:
+        data = await self.locate(key, 0)
+        assert isinstance(data, bytes)
+        if len(data) > limit:
+            raise errors.PayloadTooLarge(f"{key!r} is larger than {limit} bytes")
+        return data
+
+    async def check(self) -> None:
+        return None
+
     def _upload(self, upload_id: str) -> _Multipart:
         try:
             return self._uploads[upload_id]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -16,45 +18,59 @@ from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
 from vodstack.api.routes import health, pages, playback, storage_parts, uploads, videos
 from vodstack.db.jobs import JobStore
-from vodstack.db.migrate import open_database
 from vodstack.db.uploads import UploadStore, VideoQueries
-from vodstack.ports import PartReceiver
-from vodstack.runtime import build_worker
+from vodstack.ports import PartReceiver, Queue, Storage
+from vodstack.runtime import build_worker, open_backends
 from vodstack.services.playback import PlaybackService
 from vodstack.services.uploads import UploadService
 from vodstack.settings import Settings
+from vodstack.worker import Worker
+
+log = logging.getLogger(__name__)
 
 Role = Literal["all", "upload", "play"]
 
 
-def create_app(settings: Settings, role: Role = "all", workers: int = 0) -> FastAPI:
-    """``workers`` > 0 runs that many job slots inside this process (the all-in-one mode)."""
-    storage = open_storage(settings)
+def create_app(
+    settings: Settings,
+    role: Role = "all",
+    workers: int = 0,
+    *,
+    storage: Storage | None = None,
+    queue: Queue | None = None,
+) -> FastAPI:
+    """``workers`` > 0 runs that many job slots inside this process (the all-in-one mode).
+    ``storage`` and ``queue`` replace the configured ones (tests pass in-memory twins)."""
+    storage = storage or open_storage(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_database(settings) as engine:
+        async with open_backends(settings, storage=storage, queue=queue) as backends:
+            engine = backends.engine
             video_queries = VideoQueries(engine)
+            uploads_service = UploadService(
+                UploadStore(engine), video_queries, storage, settings, backends.signal
+            )
             app.state.engine = engine
             app.state.services = Services(
                 settings=settings,
                 storage=storage,
-                uploads=UploadService(UploadStore(engine), video_queries, storage, settings),
+                uploads=uploads_service,
                 videos=video_queries,
                 jobs=JobStore(engine, settings.lease_seconds),
                 playback=PlaybackService(video_queries, storage, settings),
+                signal=backends.signal,
             )
-            if workers == 0:
+            async with contextlib.AsyncExitStack() as background:
+                if role in ("all", "upload"):
+                    background.enter_context(
+                        _every(_CLEANUP_SECONDS, uploads_service.abort_abandoned, "upload cleanup")
+                    )
+                if workers > 0:
+                    worker = build_worker(backends, concurrency=workers)
+                    worker_task = asyncio.create_task(worker.run(), name="worker")
+                    background.push_async_callback(_stop_worker, worker, worker_task)
                 yield
-                return
-            worker = build_worker(settings, engine, storage=storage, concurrency=workers)
-            worker_task = asyncio.create_task(worker.run(), name="worker")
-            try:
-                yield
-            finally:
-                worker.stop()
-                worker.stop()  # the server is going away: hand running jobs back now
-                await asyncio.gather(worker_task, return_exceptions=True)
 
     app = FastAPI(title="vodstack", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
@@ -77,3 +93,33 @@ def create_app(settings: Settings, role: Role = "all", workers: int = 0) -> Fast
     if role == "all":  # the pages use both the upload and the play API
         app.include_router(pages.router)
     return app
+
+
+# Abandoned uploads are measured in hours; looking a few times an hour is plenty.
+_CLEANUP_SECONDS = 600.0
+
+
+async def _stop_worker(worker: Worker, task: asyncio.Task[None]) -> None:
+    worker.stop()
+    worker.stop()  # the server is going away: hand running jobs back now
+    await asyncio.gather(task, return_exceptions=True)
+
+
+@contextlib.contextmanager
+def _every(seconds: float, action: Callable[[], Awaitable[object]], name: str) -> Iterator[None]:
+    """Run ``action`` now and then every ``seconds`` while the block runs; a failure is
+    logged and tried again next time."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await action()
+            except Exception as exc:
+                log.warning("%s failed: %s", name, exc)
+            await asyncio.sleep(seconds)
+
+    task = asyncio.create_task(loop(), name=name)
+    try:
+        yield
+    finally:
+        task.cancel()

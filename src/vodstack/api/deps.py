@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from vodstack.db.jobs import JobStore
 from vodstack.db.uploads import VideoQueries
-from vodstack.ports import Storage
+from vodstack.ports import JobSignal, Storage
 from vodstack.services.playback import PlaybackService
 from vodstack.services.uploads import UploadService
 from vodstack.settings import Settings
@@ -25,6 +25,7 @@ class Services:
     videos: VideoQueries
     jobs: JobStore
     playback: PlaybackService
+    signal: JobSignal
 
 
 def _services(request: Request) -> Services:
@@ -52,8 +53,13 @@ def _storage(request: Request) -> Storage:
     return _services(request).storage
 
 
+def _signal(request: Request) -> JobSignal:
+    return _services(request).signal
+
+
 Uploads = Annotated[UploadService, Depends(_uploads)]
 Videos = Annotated[VideoQueries, Depends(_videos)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 Jobs = Annotated[JobStore, Depends(_jobs)]
 PlaybackDep = Annotated[PlaybackService, Depends(_playback)]
+SignalDep = Annotated[JobSignal, Depends(_signal)]

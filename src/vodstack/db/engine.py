@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -39,3 +39,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+async def check_database(url: str) -> None:
+    """Raise ConfigurationError, naming the problem, unless the database answers."""
+    from vodstack import errors
+
+    try:
+        engine = create_engine(url)
+    except ValueError as exc:
+        raise errors.ConfigurationError(f"VODSTACK_DATABASE_URL: {exc}") from None
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        cause = getattr(exc, "orig", None) or exc
+        detail = " ".join(str(cause).split()) or type(cause).__name__
+        where = make_url(url).render_as_string(hide_password=True)
+        raise errors.ConfigurationError(f"database {where} is not usable: {detail}") from None
+    finally:
+        await engine.dispose()

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from vodstack.clock import Clock, utc_now
 from vodstack.db.tables import job_events, jobs, videos
 from vodstack.domain.jobs import (
+    JobState,
     JobStatus,
     Transition,
     after_error,
@@ -85,15 +86,17 @@ class JobStore:
 
     # --- the lease holder's side -------------------------------------------------------
 
-    async def claim(self, owner: str) -> Lease | None:
-        """Take the oldest due job, or one whose lease ran out: one conditional UPDATE that
-        bumps the epoch. Jobs whose lease ran out with no attempts left fail here first."""
+    async def claim(self, owner: str, video_id: str | None = None) -> Lease | None:
+        """Take the oldest due job (or ``video_id``'s, when a queue message names it), or
+        one whose lease ran out: one conditional UPDATE that bumps the epoch. Jobs whose
+        lease ran out with no attempts left fail here first."""
         now = self._clock()
         async with self._engine.begin() as conn:
             await self._fail_exhausted(conn, now)
-            candidate = (
-                select(jobs.c.id).where(_claimable(now)).order_by(jobs.c.available_at).limit(1)
-            )
+            candidate = select(jobs.c.id).where(_claimable(now))
+            if video_id is not None:
+                candidate = candidate.where(jobs.c.video_id == video_id)
+            candidate = candidate.order_by(jobs.c.available_at).limit(1)
             if self._skip_locked:
                 candidate = candidate.with_for_update(skip_locked=True)
             row = (
@@ -298,6 +301,38 @@ class JobStore:
             )
             for r in rows
         ]
+
+    async def state_of(self, video_id: str) -> tuple[bool, JobState | None]:
+        """Whether the video exists, and its job's state (None before its upload completed)."""
+        query = (
+            select(
+                jobs.c.status,
+                jobs.c.epoch,
+                jobs.c.attempts,
+                jobs.c.max_attempts,
+                jobs.c.lease_expires_at,
+                jobs.c.available_at,
+            )
+            .select_from(videos.outerjoin(jobs, jobs.c.video_id == videos.c.id))
+            .where(videos.c.id == video_id)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            return False, None
+        if row["status"] is None:
+            return True, None
+        return True, JobState(
+            status=JobStatus(row["status"]),
+            epoch=row["epoch"],
+            attempts=row["attempts"],
+            max_attempts=row["max_attempts"],
+            lease_expires_at=row["lease_expires_at"],
+            available_at=row["available_at"],
+        )
+
+    def now(self) -> datetime:
+        return self._clock()
 
     async def job_of(self, video_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:

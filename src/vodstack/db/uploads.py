@@ -45,6 +45,18 @@ class UploadStore:
             )
         return None if row is None else _upload(row)
 
+    async def active_before(self, cutoff: datetime, limit: int = 100) -> list[Upload]:
+        """Uploads still open that were created before ``cutoff``, oldest first."""
+        query = (
+            select(uploads)
+            .where(uploads.c.status == UploadStatus.ACTIVE, uploads.c.created_at < cutoff)
+            .order_by(uploads.c.created_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_upload(r) for r in rows]
+
     async def completed_parts(self, upload_id: str) -> list[StoredPart]:
         query = (
             select(upload_parts)

@@ -95,3 +95,58 @@ def after_error(attempts: int, max_attempts: int, retryable: bool) -> Transition
 def backoff(attempts: int, base: float = 5.0, cap: float = 300.0) -> timedelta:
     """5 s, 10 s, 20 s, ... up to 5 minutes: transient faults get time to clear."""
     return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+class Outcome(StrEnum):
+    """How one attempt ended, as recorded in the database."""
+
+    PUBLISHED = "published"
+    FAILED = "failed"  # unusable input: no retry
+    GAVE_UP = "gave_up"  # attempts spent on transient errors
+    RETRYING = "retrying"  # back in the queue after a backoff
+    RELEASED = "released"  # handed back by a shutdown
+    LOST = "lost"  # another worker owns the job now; this one recorded nothing
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    outcome: Outcome
+    retry_in: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageVerdict:
+    """What to do with a queue message whose job this worker could not claim: delete it,
+    or let it come back after ``delay`` seconds."""
+
+    delete: bool
+    delay: float = 0.0
+    why: str = ""
+
+
+# A message that is about to come back while a lease is still live waits this much longer,
+# so that it arrives after the lease ran out rather than just before.
+LEASE_MARGIN_SECONDS = 2.0
+# An upload being completed: its object exists (S3 sent the event) before its job does.
+PENDING_UPLOAD_SECONDS = 5.0
+
+
+def message_verdict(video_exists: bool, job: JobState | None, now: datetime) -> MessageVerdict:
+    if job is None:
+        if video_exists:
+            return MessageVerdict(False, PENDING_UPLOAD_SECONDS, "the upload is being completed")
+        return MessageVerdict(True, why="no such video (deleted, aborted, or not ours)")
+    if job.status in (JobStatus.READY, JobStatus.FAILED):
+        return MessageVerdict(True, why=f"the job is already {job.status}")
+    if job.attempts >= job.max_attempts and job.status is JobStatus.QUEUED:
+        return MessageVerdict(True, why="no attempts left")
+    if job.status is JobStatus.QUEUED and job.available_at > now:
+        return MessageVerdict(
+            False, (job.available_at - now).total_seconds(), "the job waits out a backoff"
+        )
+    if job.status is JobStatus.PROCESSING and job.lease_expires_at is not None:
+        left = (job.lease_expires_at - now).total_seconds()
+        if left > 0:
+            return MessageVerdict(False, left + LEASE_MARGIN_SECONDS, "another worker holds it")
+    # Due, yet another worker claimed it a moment ago: look again soon.
+    return MessageVerdict(False, 1.0, "claimed by another worker just now")

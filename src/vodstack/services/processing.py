@@ -11,10 +11,12 @@ import mimetypes
 import shlex
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from vodstack import errors
 from vodstack.db.jobs import JobStore, Lease
+from vodstack.domain.jobs import JobStatus, Outcome, Settled, backoff
 from vodstack.domain.media import EncoderChoice, TranscodeResult
 from vodstack.domain.videos import HLS_CONTENT_TYPES, output_prefix
 from vodstack.ports import Storage, Transcoder
@@ -22,6 +24,8 @@ from vodstack.ports import Storage, Transcoder
 log = logging.getLogger(__name__)
 
 UPLOAD_CONCURRENCY = 8
+
+KeepAlive = Callable[[], Awaitable[None]]
 
 
 class LeaseLost(Exception):
@@ -50,25 +54,26 @@ class Processor:
         self._lease_seconds = lease_seconds
         self._heartbeat_seconds = heartbeat_seconds
 
-    async def run(self, lease: Lease) -> None:
+    async def run(self, lease: Lease, keep_alive: KeepAlive | None = None) -> Settled:
         """Process the job to a recorded end: published, failed, retried, or released
-        when this task is cancelled by a shutdown."""
+        when this task is cancelled by a shutdown. ``keep_alive`` runs after every
+        heartbeat (it extends the queue message's visibility)."""
         folder = self._work_dir / f"{lease.job_id}-e{lease.epoch}"
         progress = _Progress()
         work = asyncio.create_task(self._work(lease, folder, progress), name=f"job {lease.job_id}")
         keeper = asyncio.create_task(
-            self._keep_lease(lease, progress, work), name=f"heartbeat {lease.job_id}"
+            self._keep_lease(lease, progress, work, keep_alive), name=f"heartbeat {lease.job_id}"
         )
         try:
-            await self._settle(lease, work)
+            return await self._settle(lease, work)
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
             await asyncio.to_thread(shutil.rmtree, folder, True)
 
-    async def _settle(self, lease: Lease, work: asyncio.Task[None]) -> None:
+    async def _settle(self, lease: Lease, work: asyncio.Task[bool]) -> Settled:
         try:
-            await asyncio.shield(work)
+            published = await asyncio.shield(work)
         except asyncio.CancelledError:
             # We were cancelled (shutdown), not the work: stop it and hand the job back.
             work.cancel()
@@ -79,16 +84,33 @@ class Processor:
         except LeaseLost:
             log.warning("lease lost on job %s epoch %s; stopped", lease.job_id, lease.epoch)
             await self._discard(lease)
+            return Settled(Outcome.LOST)
         except errors.InvalidMedia as exc:
-            await self._jobs.fail(lease, exc.message)
+            failed = await self._jobs.fail(lease, exc.message)
+            return Settled(Outcome.FAILED if failed else Outcome.LOST)
         except Exception as exc:
             reason = _describe(exc)
             log.warning("job %s epoch %s: %s", lease.job_id, lease.epoch, reason)
             await self._discard(lease)
-            await self._jobs.retry_or_fail(lease, reason)
+            status = await self._jobs.retry_or_fail(lease, reason)
+            if status is JobStatus.QUEUED:
+                return Settled(Outcome.RETRYING, backoff(lease.attempts).total_seconds())
+            return Settled(Outcome.GAVE_UP if status is JobStatus.FAILED else Outcome.LOST)
+        if not published:
+            log.warning(
+                "lease lost on job %s epoch %s before publishing", lease.job_id, lease.epoch
+            )
+            await self._discard(lease)
+            return Settled(Outcome.LOST)
+        await self._collect_garbage(lease)
+        return Settled(Outcome.PUBLISHED)
 
     async def _keep_lease(
-        self, lease: Lease, progress: _Progress, work: asyncio.Task[None]
+        self,
+        lease: Lease,
+        progress: _Progress,
+        work: asyncio.Task[bool],
+        keep_alive: KeepAlive | None,
     ) -> None:
         """Extend the lease every heartbeat, and sooner when progress moved, so people see it.
         When the lease is lost, or cannot be renewed before it would run out, stop the work."""
@@ -109,19 +131,25 @@ class Processor:
                 alive = now - last_ok < self._lease_seconds - self._heartbeat_seconds
             else:
                 last_ok, sent = now, progress.fraction
+                if alive and keep_alive is not None and due:
+                    try:
+                        await keep_alive()
+                    except Exception as exc:  # a redelivery, which the lease makes harmless
+                        log.warning("could not extend job %s's message: %s", lease.job_id, exc)
             if not alive:
                 work.cancel(LeaseLost.__name__)
                 return
 
-    async def _work(self, lease: Lease, folder: Path, progress: _Progress) -> None:
+    async def _work(self, lease: Lease, folder: Path, progress: _Progress) -> bool:
         try:
-            await self._encode_and_publish(lease, folder, progress)
+            return await self._encode_and_publish(lease, folder, progress)
         except asyncio.CancelledError as cancel:
             if cancel.args == (LeaseLost.__name__,):
                 raise LeaseLost() from None
             raise
 
-    async def _encode_and_publish(self, lease: Lease, folder: Path, progress: _Progress) -> None:
+    async def _encode_and_publish(self, lease: Lease, folder: Path, progress: _Progress) -> bool:
+        """True once published; False if the lease was lost just before."""
         out_dir = folder / "out"
         out_dir.mkdir(parents=True)
         source = folder / "source"
@@ -156,9 +184,7 @@ class Processor:
         prefix = output_prefix(lease.video_id, lease.epoch)
         await self._upload(out_dir, prefix, result)
         renditions = [dataclasses.asdict(r) for r in result.renditions]
-        if not await self._jobs.publish(lease, renditions, result.duration, result.encoder.name):
-            raise LeaseLost()
-        await self._collect_garbage(lease)
+        return await self._jobs.publish(lease, renditions, result.duration, result.encoder.name)
 
     async def _upload(self, out_dir: Path, prefix: str, result: TranscodeResult) -> None:
         """Segments first, in parallel; playlists after; the master last, so a listing of

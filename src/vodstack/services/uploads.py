@@ -5,9 +5,11 @@ Bytes never pass through here: clients send parts straight to storage with presi
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
@@ -24,8 +26,10 @@ from vodstack.domain.uploads import (
     plan_parts,
 )
 from vodstack.domain.videos import Video, VideoStatus, source_key
-from vodstack.ports import PresignedRequest, Storage
+from vodstack.ports import JobSignal, PresignedRequest, Storage
 from vodstack.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +54,14 @@ class UploadService:
         videos: VideoQueries,
         storage: Storage,
         settings: Settings,
+        signal: JobSignal | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._store = store
         self._videos = videos
         self._storage = storage
         self._settings = settings
+        self._signal = signal
         self._clock = clock
 
     async def create(self, request: NewUpload) -> Upload:
@@ -131,7 +137,12 @@ class UploadService:
     async def complete(self, upload_id: str, parts: Sequence[PartETag]) -> Video:
         upload = await self._get(upload_id)
         if upload.status is UploadStatus.COMPLETED:
-            return await self._video_of(upload)  # completing twice is harmless
+            # Completing twice is harmless, and tells the workers again in case the first
+            # message was lost.
+            video = await self._video_of(upload)
+            if video.status is VideoStatus.QUEUED:
+                await self._announce(video.id)
+            return video
         if upload.status is UploadStatus.ABORTED:
             raise errors.UploadAborted()
         plan = upload.plan
@@ -150,11 +161,16 @@ class UploadService:
                 StoredPart(p.part_number, normalize_etag(p.etag), plan.size_of(p.part_number))
                 for p in parts
             ]
-        await self._store.complete(upload, manifest, self._settings.max_attempts, self._clock())
+        completed = await self._store.complete(
+            upload, manifest, self._settings.max_attempts, self._clock()
+        )
         upload = await self._get(upload_id)
         if upload.status is UploadStatus.ABORTED:
             raise errors.UploadAborted()
-        return await self._video_of(upload)
+        video = await self._video_of(upload)
+        if completed:
+            await self._announce(video.id)
+        return video
 
     async def abort(self, upload_id: str) -> None:
         upload = await self._get(upload_id)
@@ -164,6 +180,33 @@ class UploadService:
             return
         await self._storage.abort_multipart(upload.storage_key, upload.storage_upload_id)
         await self._store.abort(upload, self._clock())
+
+    async def abort_abandoned(self) -> int:
+        """Abort uploads left unfinished for longer than the configured age: their parts
+        cost storage, and nobody will complete them. Returns how many."""
+        cutoff = self._clock() - timedelta(hours=self._settings.abandoned_upload_hours)
+        aborted = 0
+        for upload in await self._store.active_before(cutoff):
+            await self._storage.abort_multipart(upload.storage_key, upload.storage_upload_id)
+            if await self._store.abort(upload, self._clock()):
+                aborted += 1
+        if aborted:
+            log.info(
+                "aborted %d upload(s) abandoned for over %g h",
+                aborted,
+                self._settings.abandoned_upload_hours,
+            )
+        return aborted
+
+    async def _announce(self, video_id: str) -> None:
+        """The job is committed; a lost message only delays it until an idle worker's
+        sweep of the database finds it."""
+        if self._signal is None:
+            return
+        try:
+            await self._signal.send(video_id)
+        except Exception as exc:
+            log.warning("could not announce the job of video %s: %s", video_id, exc)
 
     async def _require_joined_object(self, upload: Upload) -> None:
         """Storage no longer has the multipart upload. That is fine only if it holds the

@@ -1,4 +1,13 @@
-"""The worker loop: claim, process, repeat; stop gracefully on request."""
+"""The worker loop: find a job, process it, settle its message, repeat; stop gracefully.
+
+Jobs are found one of two ways:
+- the database is the queue: claim the oldest due job; when there is none, wait for a
+  wakeup (LISTEN/NOTIFY on PostgreSQL) or the poll interval;
+- an SQS queue: a message names a video, and the worker claims that video's job. The
+  message stays hidden while the lease is alive and is deleted only after the outcome is
+  committed. An idle worker also claims from the database now and then, so a job whose
+  message was lost is still done.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +16,19 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from vodstack.db.jobs import JobStore, Lease
+from vodstack.domain.jobs import LEASE_MARGIN_SECONDS, Outcome, Settled, message_verdict
+from vodstack.ports import Delivery, Queue, Wakeup
 
 log = logging.getLogger(__name__)
+
+KeepAlive = Callable[[], Awaitable[None]]
+Process = Callable[[Lease, KeepAlive | None], Coroutine[Any, Any, Settled]]
 
 
 def worker_id() -> str:
@@ -30,23 +45,34 @@ class Worker:
     def __init__(
         self,
         jobs: JobStore,
-        process: Callable[[Lease], Coroutine[Any, Any, None]],
+        process: Process,
         *,
+        wakeup: Wakeup | None = None,
+        queue: Queue | None = None,
         concurrency: int = 1,
         once: bool = False,
         poll_seconds: float = 1.0,
         graceful_seconds: float = 30.0,
+        lease_seconds: float = 60.0,
+        queue_wait_seconds: float = 20.0,
+        sweep_seconds: float = 30.0,
         name: str | None = None,
     ) -> None:
         self.name = name or worker_id()
         self._jobs = jobs
         self._process = process
+        self._wakeup = wakeup
+        self._queue = queue
         self._concurrency = concurrency
         self._once = once
         self._poll_seconds = poll_seconds
         self._graceful_seconds = graceful_seconds
+        self._lease_seconds = lease_seconds
+        self._queue_wait_seconds = queue_wait_seconds
+        self._sweep_seconds = sweep_seconds
+        self._last_sweep = time.monotonic()
         self._stopping = asyncio.Event()
-        self._running: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[Settled]] = set()
         self._stops = 0
         self.processed = 0
 
@@ -78,36 +104,150 @@ class Worker:
 
     async def _slot(self, owner: str) -> None:
         while not self._stopping.is_set():
-            lease = await self._claim(owner)
-            if lease is None:
+            found = await self._next(owner)
+            if found is None:
                 if self._once:
                     return
-                await self._idle()
                 continue
-            task = asyncio.create_task(self._process(lease), name=f"process {lease.job_id}")
+            lease, delivery = found
+            keep_alive = None if delivery is None else self._keeper(delivery)
+            task = asyncio.create_task(
+                self._process(lease, keep_alive), name=f"process {lease.job_id}"
+            )
             self._running.add(task)
             try:
-                await task
+                settled = await task
                 self.processed += 1
             except asyncio.CancelledError:
                 if not self._stopping.is_set():
                     raise
+                # Released by the shutdown: let the message come back for another worker.
+                settled = Settled(Outcome.RELEASED)
             except Exception:
                 # The job could not even be recorded (the database is away, say): its lease
                 # runs out and it is claimed again. The worker itself goes on.
                 log.exception("job %s epoch %s ended without a record", lease.job_id, lease.epoch)
-                await self._idle()
+                await self._idle(self._poll_seconds)
+                continue
             finally:
                 self._running.discard(task)
+            if delivery is not None:
+                await self._settle(delivery, settled)
 
-    async def _claim(self, owner: str) -> Lease | None:
+    # --- finding work ------------------------------------------------------------------
+
+    async def _next(self, owner: str) -> tuple[Lease, Delivery | None] | None:
+        if self._queue is None:
+            lease = await self._claim(owner)
+            if lease is None and not self._once:
+                await self._wait_for_wakeup()
+            return None if lease is None else (lease, None)
+        delivery = await self._receive(self._queue)
+        if delivery is not None:
+            lease = await self._take(self._queue, owner, delivery)
+            return None if lease is None else (lease, delivery)
+        if self._once or time.monotonic() - self._last_sweep >= self._sweep_seconds:
+            self._last_sweep = time.monotonic()
+            lease = await self._claim(owner)
+            if lease is not None:
+                log.info("claimed job %s from the database: its message was lost", lease.job_id)
+                return lease, None
+        return None
+
+    async def _claim(self, owner: str, video_id: str | None = None) -> Lease | None:
         try:
-            return await self._jobs.claim(owner)
+            return await self._jobs.claim(owner, video_id)
         except Exception as exc:  # the database may be restarting: wait, try again
             log.warning("claim failed: %s", exc)
-            await self._idle()
+            await self._idle(self._poll_seconds)
             return None
 
-    async def _idle(self) -> None:
+    async def _receive(self, queue: Queue) -> Delivery | None:
+        receiving = asyncio.create_task(queue.receive(self._queue_wait_seconds))
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not receiving.done():
+            # Stopping: a message received after this comes back after its visibility timeout.
+            receiving.cancel()
+            return None
+        try:
+            return receiving.result()
+        except Exception as exc:
+            log.warning("receiving from the queue failed: %s", exc)
+            await self._idle(self._poll_seconds)
+            return None
+
+    async def _take(self, queue: Queue, owner: str, delivery: Delivery) -> Lease | None:
+        """Claim the job a message names, or settle the message as the job's state says."""
+        if delivery.video_id is None:
+            log.warning("dropping a message that names no vodstack video: %.200r", delivery.body)
+            await self._quietly(queue.ack(delivery))
+            return None
+        lease = await self._claim(owner, delivery.video_id)
+        if lease is not None:
+            await self._quietly(queue.extend(delivery, self._lease_seconds + LEASE_MARGIN_SECONDS))
+            return lease
+        try:
+            exists, state = await self._jobs.state_of(delivery.video_id)
+        except Exception as exc:
+            log.warning("could not look up video %s: %s", delivery.video_id, exc)
+            return None  # the message comes back after its visibility timeout
+        verdict = message_verdict(exists, state, self._jobs.now())
+        if verdict.delete:
+            log.info("message for video %s deleted: %s", delivery.video_id, verdict.why)
+            await self._quietly(queue.ack(delivery))
+        else:
+            await self._quietly(queue.release(delivery, verdict.delay))
+        return None
+
+    # --- the message of a job in hand --------------------------------------------------
+
+    def _keeper(self, delivery: Delivery) -> KeepAlive:
+        queue = self._queue
+        assert queue is not None
+
+        async def keep_alive() -> None:
+            await queue.extend(delivery, self._lease_seconds + LEASE_MARGIN_SECONDS)
+
+        return keep_alive
+
+    async def _settle(self, delivery: Delivery, settled: Settled) -> None:
+        """Runs only after the outcome was committed to the database."""
+        queue = self._queue
+        assert queue is not None
+        if settled.outcome in (Outcome.PUBLISHED, Outcome.FAILED):
+            await self._quietly(queue.ack(delivery))
+        elif settled.outcome is Outcome.GAVE_UP:
+            await self._quietly(queue.dead_letter(delivery))
+        elif settled.outcome is Outcome.RETRYING:
+            await self._quietly(queue.release(delivery, settled.retry_in))
+        elif settled.outcome is Outcome.RELEASED:
+            await self._quietly(queue.release(delivery, 0))
+        # LOST: the message belongs to whoever holds the job now.
+
+    async def _quietly(self, action: Awaitable[None]) -> None:
+        """A queue call that fails costs a redelivery, which the database makes harmless."""
+        try:
+            await action
+        except Exception as exc:
+            log.warning("queue call failed: %s", exc)
+
+    # --- waiting -----------------------------------------------------------------------
+
+    async def _wait_for_wakeup(self) -> None:
+        if self._wakeup is None:
+            await self._idle(self._poll_seconds)
+            return
+        waiting = asyncio.create_task(self._wakeup.wait(self._poll_seconds))
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (waiting, stopping):
+            task.cancel()
+        await asyncio.gather(waiting, stopping, return_exceptions=True)
+
+    async def _idle(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), self._poll_seconds)
+            await asyncio.wait_for(self._stopping.wait(), seconds)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from vodstack import errors
-from vodstack.api.deps import Jobs, Videos
+from vodstack.api.deps import Jobs, SignalDep, Videos
 from vodstack.api.schemas import EventList, EventPublic, VideoAccepted, VideoList, VideoPublic
 from vodstack.domain.videos import Video
 
@@ -43,10 +43,13 @@ async def video_events(video_id: str, videos: Videos, jobs: Jobs) -> EventList:
 
 
 @router.post("/{video_id}/retry", status_code=202)
-async def retry_video(video_id: str, videos: Videos, jobs: Jobs) -> VideoAccepted:
+async def retry_video(
+    video_id: str, videos: Videos, jobs: Jobs, signal: SignalDep
+) -> VideoAccepted:
     video = await _video(videos, video_id)
     if not await jobs.requeue(video_id):
         raise errors.Conflict(f"only a failed video can be retried; this one is {video.status}")
+    await signal.send(video_id)
     return VideoAccepted(video_id=video_id, status="queued")
 
 
