@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
+from tests.support.aws import CREDENTIALS, Moto, moto_server
 from vodstack.api import create_app
 from vodstack.db.engine import create_engine
 from vodstack.db.migrate import migrate
@@ -29,6 +30,16 @@ def media(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"test media {path} is missing (expected ../shared/media beside the repo)")
     return path
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[Moto]:
+    """A real S3 and SQS endpoint on a free loopback port, for the whole run."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in CREDENTIALS.items():
+            patch.setenv(name, value)
+        with moto_server() as server:
+            yield server
 
 
 @pytest.fixture(scope="session")

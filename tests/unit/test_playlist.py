@@ -14,6 +14,7 @@ from vodstack.domain.playlist import (
     measure_bandwidth,
     mp4a_codec,
     parse_media_playlist,
+    rewrite_uris,
 )
 
 # The avcC payload and esds payload (version and flags included) of a 1280x720 init.mp4
@@ -217,3 +218,18 @@ def test_variant_without_audio_and_version() -> None:
         '#EXT-X-STREAM-INF:BANDWIDTH=90000,AVERAGE-BANDWIDTH=70000,CODECS="avc1.64000b",'
         "RESOLUTION=160x120,FRAME-RATE=29.970\n120p/index.m3u8\n"
     )
+
+
+def test_rewrite_uris_reaches_segments_and_the_init_segment_only() -> None:
+    text = (
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:6\n"
+        '#EXT-X-MAP:URI="init.mp4"\n#EXTINF:6.000000,\nseg_00000.m4s\n'
+        "#EXTINF:2.500000,\nseg_00001.m4s\n#EXT-X-ENDLIST\n"
+    )
+    rewritten = rewrite_uris(text, lambda uri: f"https://cdn.example/v/{uri}?sig=1")
+    assert '#EXT-X-MAP:URI="https://cdn.example/v/init.mp4?sig=1"' in rewritten
+    assert "https://cdn.example/v/seg_00001.m4s?sig=1" in rewritten.splitlines()
+    parsed = parse_media_playlist(rewritten)
+    assert [s.duration for s in parsed.segments] == [6.0, 2.5]
+    assert parsed.ended
+    assert rewrite_uris(text, lambda uri: uri) == text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
 
@@ -63,7 +63,7 @@ def create_app(
             )
             async with contextlib.AsyncExitStack() as background:
                 if role in ("all", "upload"):
-                    background.enter_context(
+                    await background.enter_async_context(
                         _every(_CLEANUP_SECONDS, uploads_service.abort_abandoned, "upload cleanup")
                     )
                 if workers > 0:
@@ -105,8 +105,10 @@ async def _stop_worker(worker: Worker, task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
-@contextlib.contextmanager
-def _every(seconds: float, action: Callable[[], Awaitable[object]], name: str) -> Iterator[None]:
+@asynccontextmanager
+async def _every(
+    seconds: float, action: Callable[[], Awaitable[object]], name: str
+) -> AsyncIterator[None]:
     """Run ``action`` now and then every ``seconds`` while the block runs; a failure is
     logged and tried again next time."""
 
@@ -123,3 +125,4 @@ def _every(seconds: float, action: Callable[[], Awaitable[object]], name: str) -
         yield
     finally:
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

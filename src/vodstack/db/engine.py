@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -46,6 +47,10 @@ async def check_database(url: str) -> None:
     from vodstack import errors
 
     try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            # SQLite creates the file, not its folder (a fresh data dir).
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
     except ValueError as exc:
         raise errors.ConfigurationError(f"VODSTACK_DATABASE_URL: {exc}") from None

@@ -5,8 +5,9 @@ fMP4 init segment. Pure: callers read the files and pass their text or bytes in.
 from __future__ import annotations
 
 import math
+import re
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from vodstack.domain.media import Rendition
@@ -117,6 +118,24 @@ def parse_media_playlist(text: str) -> MediaPlaylist:
             segments.append(MediaSegment(uri=line, duration=duration))
             duration = None
     return MediaPlaylist(target, tuple(segments), map_uri, ended)
+
+
+_URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
+
+
+def rewrite_uris(text: str, resolve: Callable[[str], str]) -> str:
+    """The playlist with every URI (segment lines and ``URI="..."`` attributes, such as
+    the init segment's) replaced by ``resolve(uri)``."""
+    out: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            out.append(raw)
+        elif line.startswith("#"):
+            out.append(_URI_ATTRIBUTE.sub(lambda m: f'URI="{resolve(m.group(1))}"', raw))
+        else:
+            out.append(resolve(line))
+    return "\n".join(out) + "\n"
 
 
 def _attribute(attributes: str, name: str) -> str | None:

@@ -28,6 +28,8 @@ from vodstack.ports import Delivery, Queue, Wakeup
 log = logging.getLogger(__name__)
 
 KeepAlive = Callable[[], Awaitable[None]]
+NOTHING = object()  # no job is due
+AGAIN = object()  # a message was settled without work; look again at once
 Process = Callable[[Lease, KeepAlive | None], Coroutine[Any, Any, Settled]]
 
 
@@ -105,10 +107,13 @@ class Worker:
     async def _slot(self, owner: str) -> None:
         while not self._stopping.is_set():
             found = await self._next(owner)
-            if found is None:
+            if found is NOTHING:
                 if self._once:
                     return
                 continue
+            if found is AGAIN:
+                continue
+            assert isinstance(found, tuple)
             lease, delivery = found
             keep_alive = None if delivery is None else self._keeper(delivery)
             task = asyncio.create_task(
@@ -136,23 +141,25 @@ class Worker:
 
     # --- finding work ------------------------------------------------------------------
 
-    async def _next(self, owner: str) -> tuple[Lease, Delivery | None] | None:
+    async def _next(self, owner: str) -> tuple[Lease, Delivery | None] | object:
+        """A lease to work on (with its message, if any), NOTHING when no job is due, or
+        AGAIN when a message was settled without work and there may be more."""
         if self._queue is None:
             lease = await self._claim(owner)
             if lease is None and not self._once:
                 await self._wait_for_wakeup()
-            return None if lease is None else (lease, None)
+            return NOTHING if lease is None else (lease, None)
         delivery = await self._receive(self._queue)
         if delivery is not None:
             lease = await self._take(self._queue, owner, delivery)
-            return None if lease is None else (lease, delivery)
+            return AGAIN if lease is None else (lease, delivery)
         if self._once or time.monotonic() - self._last_sweep >= self._sweep_seconds:
             self._last_sweep = time.monotonic()
             lease = await self._claim(owner)
             if lease is not None:
                 log.info("claimed job %s from the database: its message was lost", lease.job_id)
                 return lease, None
-        return None
+        return NOTHING
 
     async def _claim(self, owner: str, video_id: str | None = None) -> Lease | None:
         try:

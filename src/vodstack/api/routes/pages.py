@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 
 from vodstack import errors
+from vodstack.ports import Storage
 from vodstack.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -75,10 +76,22 @@ def find_hls_js(start: Path = WEB_DIR) -> Path | None:
 
 
 def security_headers(request: Request) -> dict[str, str]:
-    settings: Settings = request.app.state.services.settings
-    # Part URLs and playlists are absolute URLs on the public URL (or S3), which need not
-    # be the origin the page was opened on.
-    origins = (_origin(settings.public_url), _origin(settings.s3_endpoint_url or ""))
+    """The same for every page of a running server, so it is built once."""
+    found: dict[str, str] | None = getattr(request.app.state, "security_headers", None)
+    if found is None:
+        services = request.app.state.services
+        found = request.app.state.security_headers = _security_headers(
+            services.settings, services.storage
+        )
+    return found
+
+
+def _security_headers(settings: Settings, storage: Storage) -> dict[str, str]:
+    # Part URLs, playlists and segments are absolute URLs on the public URL, on S3 (as
+    # clients reach it) or on a CDN, none of which need be the page's own origin.
+    stored_at = storage.public_url("sources/x/source", 60) or ""
+    s3 = settings.s3_public_endpoint_url or settings.s3_endpoint_url or ""
+    origins = [_origin(u) for u in (settings.public_url, stored_at, s3, settings.cdn_url or "")]
     extra = " ".join(dict.fromkeys(o for o in origins if o))
     policy = "; ".join(
         [

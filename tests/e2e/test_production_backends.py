@@ -1,0 +1,189 @@
+"""The production layout as separate processes: the upload service, the play API and two
+workers on PostgreSQL, S3 and SQS (moto's server on loopback). Video bytes go from the
+client straight to S3 through presigned part URLs and come back to players as presigned
+segment URLs; the API never carries them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import POSTGRES_URL, media
+from tests.support.aws import CREDENTIALS, Moto
+from tests.support.processes import VODSTACK, Server, last_json, run_cli, start_server
+
+pytestmark = pytest.mark.postgres
+
+
+@dataclass
+class Stack:
+    upload: Server
+    play: Server
+    moto: Moto
+    queue_url: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    name = f"vodstack_e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"{POSTGRES_URL}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto, database: str) -> Iterator[Stack]:
+    queue_url = moto.queue(max_receive_count=5, visibility=30)
+    env = {
+        **CREDENTIALS,
+        "VODSTACK_DATABASE_URL": database,
+        "VODSTACK_STORAGE_URL": f"s3://{moto.bucket()}/vod",
+        "VODSTACK_S3_ENDPOINT_URL": moto.endpoint,
+        "VODSTACK_QUEUE_URL": queue_url,
+        "VODSTACK_QUEUE_WAIT_SECONDS": "2",
+        "VODSTACK_SECRET_KEY": "one key shared by every process",
+        "VODSTACK_ENCODER": "libx264",
+    }
+    root = tmp_path_factory.mktemp("production")
+    for role in ("upload", "play"):
+        (root / role).mkdir()
+    with (
+        start_server(root / "upload", "--role", "upload", **env) as upload,
+        start_server(root / "play", "--role", "play", **env) as play,
+    ):
+        upload.start_worker()
+        upload.start_worker()
+        yield Stack(upload, play, moto, queue_url, upload.env)
+
+
+def upload(stack: Stack, path: Path) -> dict[str, Any]:
+    done = run_cli(stack.upload, "upload", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    return last_json(done.stdout)
+
+
+def test_upload_to_s3_transcode_and_play_through_presigned_urls(stack: Stack) -> None:
+    clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
+    moto_host = urlparse(stack.moto.endpoint).netloc
+
+    # The upload service hands out part URLs that point at S3 itself...
+    created = httpx.post(
+        f"{stack.upload.url}/v1/uploads",
+        json={"filename": clip.name, "size": clip.stat().st_size},
+    ).json()
+    parts = httpx.post(
+        f"{stack.upload.url}/v1/uploads/{created['upload_id']}/parts",
+        json={"part_numbers": [1]},
+    ).json()["parts"]
+    assert urlparse(parts[0]["url"]).netloc == moto_host
+    # ...and has no route that takes video bytes at all.
+    assert httpx.put(f"{stack.upload.url}/v1/storage/parts/x/1", content=b"x").status_code in (
+        404,
+        405,
+    )
+    httpx.delete(f"{stack.upload.url}/v1/uploads/{created['upload_id']}")
+
+    uploaded = upload(stack, clip)
+    video_id = uploaded["video_id"]
+    video = stack.play.wait_for(video_id, lambda v: v["status"] in ("ready", "failed"))
+    assert video["status"] == "ready", video
+    events = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
+    assert [e["kind"] for e in events if e["kind"] in ("claimed", "ready")] == [
+        "claimed",
+        "ready",
+    ]
+
+    master_url = stack.play.get(f"/v1/videos/{video_id}/playback")["master_url"]
+    assert master_url.startswith(stack.play.url)
+    master = httpx.get(master_url)
+    assert master.status_code == 200
+    variants = [line for line in master.text.splitlines() if line and not line.startswith("#")]
+    assert len(variants) == 2
+    for variant in variants:
+        playlist = httpx.get(master_url.rsplit("/", 1)[0] + "/" + variant)
+        assert playlist.status_code == 200
+        uris = [line for line in playlist.text.splitlines() if line and not line.startswith("#")]
+        init = playlist.text.split('URI="', 1)[1].split('"', 1)[0]
+        for url in (init, uris[0], uris[-1]):
+            assert urlparse(url).netloc == moto_host
+            assert "X-Amz-Signature=" in url
+            fetched = httpx.get(url)
+            assert fetched.status_code == 200
+            assert len(fetched.content) > 100
+    # The message was deleted once the job was committed: nothing is left to redeliver.
+    sqs = stack.moto.sqs()
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=stack.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert attributes == {
+        "ApproximateNumberOfMessages": "0",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+    }
+
+
+def test_a_multipart_upload_that_is_not_a_video_fails_with_its_reason(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Three parts straight to S3; the worker says why the file is unusable, and the queue
+    is left empty."""
+    junk = tmp_path / "holiday.mp4"
+    junk.write_bytes(os.urandom(11 * 1024 * 1024))
+    uploaded = upload(stack, junk)
+    video = stack.play.wait_for(uploaded["video_id"], lambda v: v["status"] in ("ready", "failed"))
+    assert video["status"] == "failed"
+    assert "not a video" in video["error"] or "invalid data" in video["error"].lower(), video
+
+
+def test_a_message_that_is_not_ours_is_dropped_and_the_workers_go_on(stack: Stack) -> None:
+    sqs = stack.moto.sqs()
+    for body in ("garbage", '{"Event": "s3:TestEvent"}', '{"video_id": "' + "0" * 32 + '"}'):
+        sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
+    clip = media("axm_bear_vp9_odd_161x121.webm")
+    uploaded = upload(stack, clip)
+    video = stack.play.wait_for(uploaded["video_id"], lambda v: v["status"] == "ready")
+    assert video["renditions"]
+    assert all(worker.poll() is None for worker in stack.upload.workers)
+
+
+def test_check_config_names_a_missing_bucket_and_queue(stack: Stack) -> None:
+    good = subprocess.run(
+        [*VODSTACK, "check-config"], env=stack.env, capture_output=True, text=True, check=False
+    )
+    assert good.returncode == 0, good.stderr
+    bad_env = {
+        **stack.env,
+        "VODSTACK_STORAGE_URL": "s3://no-such-bucket",
+        "VODSTACK_QUEUE_URL": f"{stack.moto.endpoint}/123456789012/no-such-queue",
+    }
+    bad = subprocess.run(
+        [*VODSTACK, "check-config"], env=bad_env, capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 1
+    assert "S3 bucket 'no-such-bucket' does not exist" in bad.stderr
+    assert "no-such-queue does not exist" in bad.stderr
+    refused = subprocess.run(
+        [*VODSTACK, "serve", "--role", "play", "--port", "1"],
+        env=bad_env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "cannot start: storage: S3 bucket 'no-such-bucket' does not exist" in refused.stderr
+    assert "Traceback" not in refused.stderr + refused.stdout
