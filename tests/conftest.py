@@ -43,6 +43,13 @@ def moto() -> Iterator[Moto]:
 
 
 @pytest.fixture(scope="session")
+def moto_with_auth(moto: Moto) -> Iterator[Moto]:
+    """An endpoint that checks credentials, as AWS does: the test keys are unknown to it."""
+    with moto_server({"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A throwaway database for this test run, dropped at the end."""
     name = f"vodstack_test_{uuid.uuid4().hex[:12]}"

@@ -125,3 +125,11 @@ async def test_a_missing_queue_is_named(moto: Moto) -> None:
     with pytest.raises(errors.ConfigurationError, match="no-such-queue does not exist"):
         await queue.check()
     await queue.close()
+
+
+async def test_wrong_credentials_are_named(moto_with_auth: Moto) -> None:
+    url = f"{moto_with_auth.endpoint}/123456789012/jobs"
+    queue = SqsQueue(url, sqs_client(_settings(), url))
+    with pytest.raises(errors.ConfigurationError, match="refused the credentials"):
+        await queue.check()
+    await queue.close()

@@ -307,3 +307,24 @@ async def test_local_storage_never_shows_half_written_files(tmp_path: Path) -> N
         )
     assert await storage.list_parts(KEY, upload_id) == []
     assert list((tmp_path / "objects" / ".tmp").iterdir()) == []
+
+
+async def test_s3_with_a_cdn_hands_out_cdn_urls(moto: Moto) -> None:
+    settings = Settings(
+        storage_url="s3://bucket/pre",
+        s3_endpoint_url=moto.endpoint,
+        cdn_url="https://cdn.example/",
+        _env_file=None,
+    )
+    url = open_storage(settings).public_url("outputs/v/e1/seg.m4s", 60)
+    assert url == "https://cdn.example/pre/outputs/v/e1/seg.m4s"
+
+
+async def test_wrong_credentials_are_named(moto_with_auth: Moto) -> None:
+    settings = Settings(
+        storage_url="s3://bucket",
+        s3_endpoint_url=moto_with_auth.endpoint,
+        _env_file=None,
+    )
+    with pytest.raises(errors.ConfigurationError, match="refused the credentials"):
+        await open_storage(settings).check()

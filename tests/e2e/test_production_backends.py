@@ -187,3 +187,38 @@ def test_check_config_names_a_missing_bucket_and_queue(stack: Stack) -> None:
     assert refused.returncode == 2
     assert "cannot start: storage: S3 bucket 'no-such-bucket' does not exist" in refused.stderr
     assert "Traceback" not in refused.stderr + refused.stdout
+
+
+def test_bad_parts_sent_straight_to_s3_get_a_clear_4xx_at_complete(stack: Stack) -> None:
+    size = 6 * 1024 * 1024 + 10  # two parts
+    data = os.urandom(size)
+    api = stack.upload.url
+    created = httpx.post(f"{api}/v1/uploads", json={"filename": "a.mp4", "size": size}).json()
+    upload_id = created["upload_id"]
+    urls = {
+        p["part_number"]: p["url"]
+        for p in httpx.post(
+            f"{api}/v1/uploads/{upload_id}/parts", json={"part_numbers": [1, 2]}
+        ).json()["parts"]
+    }
+    first = httpx.put(urls[1], content=data[: created["part_size"]])
+    etag = first.headers["ETag"]
+
+    def complete(parts: list[dict[str, Any]]) -> httpx.Response:
+        return httpx.post(f"{api}/v1/uploads/{upload_id}/complete", json={"parts": parts})
+
+    missing = complete([{"part_number": 1, "etag": etag}, {"part_number": 2, "etag": "0" * 32}])
+    assert (missing.status_code, missing.json()["error"]["code"]) == (400, "missing_parts")
+    httpx.put(urls[2], content=data[created["part_size"] :])
+    wrong = complete([{"part_number": 1, "etag": "0" * 32}, {"part_number": 2, "etag": etag}])
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (400, "etag_mismatch")
+
+    # Someone aborts the multipart upload in S3 behind vodstack's back.
+    s3 = stack.moto.s3()
+    bucket = stack.env["VODSTACK_STORAGE_URL"].split("/")[2]
+    (held,) = s3.list_multipart_uploads(Bucket=bucket, Prefix=f"vod/sources/{created['video_id']}")[
+        "Uploads"
+    ]
+    s3.abort_multipart_upload(Bucket=bucket, Key=held["Key"], UploadId=held["UploadId"])
+    aborted = complete([{"part_number": 1, "etag": etag}, {"part_number": 2, "etag": etag}])
+    assert (aborted.status_code, aborted.json()["error"]["code"]) == (409, "upload_aborted")

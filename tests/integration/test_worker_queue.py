@@ -27,7 +27,7 @@ from vodstack.db.engine import create_engine
 from vodstack.db.jobs import JobStore
 from vodstack.db.migrate import migrate
 from vodstack.domain.videos import source_key
-from vodstack.ports import Queue
+from vodstack.ports import Delivery, Queue
 from vodstack.runtime import build_worker, open_backends
 from vodstack.services.processing import Processor
 from vodstack.settings import MiB, Settings
@@ -64,7 +64,9 @@ def queue_worker(
     processor = Processor(
         store, storage, transcoder or FakeTranscoder(), tmp / uuid.uuid4().hex, 5.0, 0.2
     )
-    worker = Worker(store, processor.run, queue=queue, once=True, queue_wait_seconds=0.2)
+    worker = Worker(
+        store, processor.run, queue=queue, once=True, queue_wait_seconds=0.2, lease_seconds=5.0
+    )
     return worker, store
 
 
@@ -215,3 +217,28 @@ async def test_s3_event_notifications_feed_the_queue(
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     assert set(left.values()) == {"0"}
+
+
+class CountingQueue(MemoryQueue):
+    def __init__(self) -> None:
+        super().__init__()
+        self.extensions: list[float] = []
+
+    async def extend(self, delivery: Delivery, seconds: float) -> None:
+        self.extensions.append(seconds)
+        await super().extend(delivery, seconds)
+
+
+async def test_every_heartbeat_keeps_the_message_hidden(
+    engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
+) -> None:
+    queue = CountingQueue()
+    video_id = await add_video(engine, storage)
+    await queue.send(video_id)
+    worker, store = queue_worker(engine, storage, queue, tmp_path, FakeTranscoder(seconds=1.5))
+    await worker.run()
+    assert await status(store, video_id) == "ready"
+    # One on the claim, then one per heartbeat (every 0.2 s) while the 1.5 s encode runs;
+    # each hides the message for a lease (5 s) and a margin.
+    assert len(queue.extensions) >= 4
+    assert all(5 < s <= 10 for s in queue.extensions)

@@ -97,3 +97,40 @@ async def test_an_upload_whose_storage_vanished_reads_as_aborted(
     await storage.abort_multipart(upload.storage_key, upload.storage_upload_id)
     with pytest.raises(errors.UploadAborted, match="no longer holds"):
         await uploads.complete(upload.id, parts)
+
+
+async def test_uploads_abandoned_for_too_long_are_aborted(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from vodstack.adapters.queue_memory import MemoryQueue
+
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    settings = Settings(
+        data_dir=tmp_path, part_size=5 * MiB, abandoned_upload_hours=24, _env_file=None
+    )
+    engine = create_engine(settings.database_url)
+    await migrate(engine)
+    storage = MemoryStorage(PartSigner(b"k", "http://testserver"))
+    queue = MemoryQueue()
+    service = UploadService(
+        UploadStore(engine), VideoQueries(engine), storage, settings, queue, lambda: now[0]
+    )
+    old = await service.create(NewUpload("old.mp4", len(DATA)))
+    parts = await _send(service, storage, old.id)
+    now[0] += timedelta(hours=20)
+    recent = await service.create(NewUpload("recent.mp4", len(DATA)))
+    finished = await service.create(NewUpload("finished.mp4", len(DATA)))
+    await service.complete(finished.id, await _send(service, storage, finished.id))
+    assert queue.pending() == 1  # the completed upload's job was announced
+    now[0] += timedelta(hours=5)
+
+    assert await service.abort_abandoned() == 1
+    assert (await service.state(old.id)).upload.status == "aborted"
+    with pytest.raises(errors.NoSuchMultipartUpload):
+        await storage.list_parts(old.storage_key, old.storage_upload_id)
+    with pytest.raises(errors.UploadAborted):
+        await service.complete(old.id, parts)
+    assert (await service.state(recent.id)).upload.status == "active"
+    assert (await service.state(finished.id)).upload.status == "completed"
+    assert await service.abort_abandoned() == 0
+    await engine.dispose()

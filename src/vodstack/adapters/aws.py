@@ -6,6 +6,7 @@ so one client per role serves every request.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import boto3
@@ -38,6 +39,7 @@ _CREDENTIAL_CODES = {
     "SignatureDoesNotMatch",
     "UnrecognizedClientException",
 }
+_XML_CODE = re.compile(r"<Code>([^<]+)</Code>")
 _TRANSIENT_CODES = {
     "InternalError",
     "RequestTimeout",
@@ -111,7 +113,10 @@ def translate(exc: Exception, what: str, unavailable: type[errors.BackendUnavail
         code = error_code(exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
         message = exc.response.get("Error", {}).get("Message") or code
-        if code in _CREDENTIAL_CODES:
+        if message.startswith("<"):  # an error body botocore could not parse
+            found = _XML_CODE.search(message)
+            code = message = found.group(1) if found else code
+        if code in _CREDENTIAL_CODES or status == 403:
             return errors.ConfigurationError(f"{what} refused the credentials ({code}): {message}")
         if code in _TRANSIENT_CODES or status >= 500:
             return unavailable(f"{what} answered {status or code}: {message}")
