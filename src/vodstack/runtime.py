@@ -15,6 +15,7 @@ from vodstack.adapters.storage import open_storage
 from vodstack.db.engine import check_database
 from vodstack.db.jobs import JobStore
 from vodstack.db.migrate import open_database
+from vodstack.faults import CrashPoints
 from vodstack.ports import JobSignal, Queue, Storage, Transcoder, Wakeup
 from vodstack.services.processing import Processor
 from vodstack.settings import Settings
@@ -99,6 +100,7 @@ def build_worker(
 ) -> Worker:
     settings = backends.settings
     jobs = JobStore(backends.engine, settings.lease_seconds)
+    crash_points = CrashPoints(settings.crash_at)
     processor = Processor(
         jobs,
         backends.storage,
@@ -106,6 +108,7 @@ def build_worker(
         settings.data_dir / "work",
         settings.lease_seconds,
         settings.heartbeat_seconds,
+        crash_points,
     )
     return Worker(
         jobs,
@@ -119,4 +122,5 @@ def build_worker(
         lease_seconds=settings.lease_seconds,
         queue_wait_seconds=settings.queue_wait_seconds,
         sweep_seconds=settings.sweep_seconds,
+        crash_points=crash_points,
     )

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         default=120, gt=0, description="kill ffmpeg after this long without progress"
     )
 
+    crash_at: str | None = Field(
+        default=None, description="fault injection: SIGKILL the worker at this step of a job"
+    )
+
     max_upload_bytes: int = Field(default=50 * GiB, gt=0)
     part_size: int = Field(default=16 * MiB, ge=S3_MIN_PART_SIZE, le=S3_MAX_PART_SIZE)
     presign_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +14,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-import psycopg
 import pytest
 
-from tests.conftest import POSTGRES_URL, media
-from tests.support.aws import CREDENTIALS, Moto
+from tests.conftest import media
+from tests.support.aws import Moto
 from tests.support.processes import VODSTACK, Server, last_json, run_cli, start_server
+from tests.support.stack import postgres_database, production_env
 
 pytestmark = pytest.mark.postgres
 
@@ -36,28 +35,14 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    name = f"vodstack_e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{POSTGRES_URL}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto, database: str) -> Iterator[Stack]:
     queue_url = moto.queue(max_receive_count=5, visibility=30)
-    env = {
-        **CREDENTIALS,
-        "VODSTACK_DATABASE_URL": database,
-        "VODSTACK_STORAGE_URL": f"s3://{moto.bucket()}/vod",
-        "VODSTACK_S3_ENDPOINT_URL": moto.endpoint,
-        "VODSTACK_QUEUE_URL": queue_url,
-        "VODSTACK_QUEUE_WAIT_SECONDS": "2",
-        "VODSTACK_SECRET_KEY": "one key shared by every process",
-        "VODSTACK_ENCODER": "libx264",
-    }
+    env = production_env(moto, database, queue_url, moto.bucket())
     root = tmp_path_factory.mktemp("production")
     for role in ("upload", "play"):
         (root / role).mkdir()

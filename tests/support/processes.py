@@ -39,10 +39,18 @@ class Server:
         response.raise_for_status()
         return response.json()
 
-    def start_worker(self, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, *args: str, log: Path | None = None, **env_overrides: str
+    ) -> subprocess.Popen[bytes]:
+        """A worker process in its own session, so that its process group (the worker and
+        its ffmpeg) can be paused or killed as a whole."""
         out = (log or self.data_dir.parent / f"worker{len(self.workers)}.log").open("ab")
         process = subprocess.Popen(
-            [*VODSTACK, "worker", *args], env=self.env, stdout=out, stderr=subprocess.STDOUT
+            [*VODSTACK, "worker", *args],
+            env={**self.env, **env_overrides},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.workers.append(process)
         return process

@@ -228,14 +228,24 @@ class JobStore:
 
     async def record(
         self, lease: Lease, kind: str, reason: str, detail: dict[str, Any] | None = None
-    ) -> None:
-        """Add a step to the timeline (the encoder chosen, the ffmpeg command line...)."""
+    ) -> bool:
+        """Add a step to the timeline (the encoder chosen, the ffmpeg command line...).
+        Fenced like every write of a lease holder: a worker whose lease was taken over adds
+        nothing, so the timeline shows only what the holder of each epoch did."""
+        now = self._clock()
         async with self._engine.begin() as conn:
+            held = await conn.execute(
+                update(jobs)
+                .where(_held_by(lease, Transition.HEARTBEAT), jobs.c.lease_owner == lease.owner)
+                .values(updated_at=now)
+            )
+            if held.rowcount != 1:
+                return False
             await _event(
                 conn,
                 lease.job_id,
                 lease.video_id,
-                self._clock(),
+                now,
                 kind,
                 JobStatus.PROCESSING,
                 lease.epoch,
@@ -243,6 +253,7 @@ class JobStore:
                 reason,
                 detail,
             )
+        return True
 
     # --- everyone else's side ----------------------------------------------------------
 

@@ -13,12 +13,14 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from vodstack import errors
 from vodstack.db.jobs import JobStore, Lease
 from vodstack.domain.jobs import JobStatus, Outcome, Settled, backoff
 from vodstack.domain.media import EncoderChoice, TranscodeResult
 from vodstack.domain.videos import HLS_CONTENT_TYPES, output_prefix
+from vodstack.faults import NO_CRASHES, CrashPoints
 from vodstack.ports import Storage, Transcoder
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class Processor:
         work_dir: Path,
         lease_seconds: float,
         heartbeat_seconds: float,
+        crash_points: CrashPoints = NO_CRASHES,
     ) -> None:
         self._jobs = jobs
         self._storage = storage
@@ -53,6 +56,7 @@ class Processor:
         self._work_dir = work_dir
         self._lease_seconds = lease_seconds
         self._heartbeat_seconds = heartbeat_seconds
+        self._crash = crash_points
 
     async def run(self, lease: Lease, keep_alive: KeepAlive | None = None) -> Settled:
         """Process the job to a recorded end: published, failed, retried, or released
@@ -153,9 +157,11 @@ class Processor:
         out_dir = folder / "out"
         out_dir.mkdir(parents=True)
         source = folder / "source"
+        self._crash.reach("claimed")
         await self._storage.download_file(lease.source_key, source)
+        self._crash.reach("downloaded")
         info = await self._transcoder.probe(source)
-        await self._jobs.record(
+        await self._record(
             lease,
             "probed",
             f"{info.display_width}x{info.display_height} {info.video_codec}, "
@@ -165,10 +171,12 @@ class Processor:
 
         def on_progress(fraction: float) -> None:
             progress.fraction = fraction
+            if fraction >= 0.2:
+                self._crash.reach("encoding")
 
         async def on_command(command: list[str], encoder: EncoderChoice) -> None:
             log.info("job %s epoch %s: %s", lease.job_id, lease.epoch, encoder.reason)
-            await self._jobs.record(
+            await self._record(
                 lease,
                 "encoding",
                 f"encoding with {encoder.name}: {encoder.reason}",
@@ -176,15 +184,22 @@ class Processor:
             )
 
         result = await self._transcoder.transcode(source, info, out_dir, on_progress, on_command)
-        await self._jobs.record(
+        await self._record(
             lease,
             "encoded",
             ", ".join(f"{r.name} {r.width}x{r.height}" for r in result.renditions),
         )
         prefix = output_prefix(lease.video_id, lease.epoch)
         await self._upload(out_dir, prefix, result)
+        self._crash.reach("uploaded")
         renditions = [dataclasses.asdict(r) for r in result.renditions]
         return await self._jobs.publish(lease, renditions, result.duration, result.encoder.name)
+
+    async def _record(
+        self, lease: Lease, kind: str, reason: str, detail: dict[str, Any] | None = None
+    ) -> None:
+        if not await self._jobs.record(lease, kind, reason, detail):
+            raise LeaseLost()
 
     async def _upload(self, out_dir: Path, prefix: str, result: TranscodeResult) -> None:
         """Segments first, in parallel; playlists after; the master last, so a listing of
@@ -201,7 +216,10 @@ class Processor:
                 )
 
         segments = [f for f in files if f.suffix != ".m3u8"]
-        await asyncio.gather(*(put(f) for f in segments))
+        half = len(segments) // 2
+        await asyncio.gather(*(put(f) for f in segments[:half]))
+        self._crash.reach("uploading")
+        await asyncio.gather(*(put(f) for f in segments[half:]))
         for playlist in (f for f in files if f.suffix == ".m3u8"):
             await put(playlist)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from vodstack.db.jobs import JobStore, Lease
 from vodstack.domain.jobs import LEASE_MARGIN_SECONDS, Outcome, Settled, message_verdict
+from vodstack.faults import NO_CRASHES, CrashPoints
 from vodstack.ports import Delivery, Queue, Wakeup
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class Worker:
         queue_wait_seconds: float = 20.0,
         sweep_seconds: float = 30.0,
         name: str | None = None,
+        crash_points: CrashPoints = NO_CRASHES,
     ) -> None:
         self.name = name or worker_id()
         self._jobs = jobs
@@ -72,6 +74,7 @@ class Worker:
         self._lease_seconds = lease_seconds
         self._queue_wait_seconds = queue_wait_seconds
         self._sweep_seconds = sweep_seconds
+        self._crash = crash_points
         self._last_sweep = time.monotonic()
         self._stopping = asyncio.Event()
         self._running: set[asyncio.Task[Settled]] = set()
@@ -136,6 +139,8 @@ class Worker:
                 continue
             finally:
                 self._running.discard(task)
+            if settled.outcome is Outcome.PUBLISHED:
+                self._crash.reach("published")
             if delivery is not None:
                 await self._settle(delivery, settled)
 

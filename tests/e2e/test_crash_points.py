@@ -1,0 +1,193 @@
+"""Fault injection on the production stack (PostgreSQL, S3, SQS; separate processes).
+
+A worker is SIGKILLed at each step of a job, from inside so that the kill lands exactly
+there; another worker then finishes the job. A worker paused (SIGSTOP, with its ffmpeg) until
+its lease runs out comes back as a zombie after another worker has published. Each time the
+video is ready exactly once, its published outputs are complete and play, no lease is left
+behind, unpublished epochs are gone, nothing runs ffmpeg after the publish, and the queue is
+left empty."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import httpx
+import pytest
+
+from tests.conftest import media
+from tests.support.aws import Moto
+from tests.support.processes import Server, last_json, run_cli, start_server
+from tests.support.stack import postgres_database, production_env, query
+from vodstack.faults import STEPS
+
+pytestmark = pytest.mark.postgres
+
+LEASE = 3
+CLIP = "axm_720p_h264_rot270.mp4"  # 5 s, three rungs: long enough to be caught mid-encode
+
+
+@dataclass
+class Stack:
+    upload: Server
+    play: Server
+    moto: Moto
+    database: str
+    bucket: str
+    queue_url: str
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stack]:
+    # A message reappears after the lease (and its margin) unless heartbeats hide it again.
+    queue_url = moto.queue(max_receive_count=10, visibility=LEASE + 2)
+    bucket = moto.bucket()
+    root = tmp_path_factory.mktemp("faults")
+    for role in ("upload", "play"):
+        (root / role).mkdir()
+    with postgres_database() as database:
+        env = production_env(
+            moto,
+            database,
+            queue_url,
+            bucket,
+            VODSTACK_LEASE_SECONDS=str(LEASE),
+            VODSTACK_HEARTBEAT_SECONDS="1",
+            VODSTACK_SWEEP_SECONDS="2",
+        )
+        with (
+            start_server(root / "upload", "--role", "upload", **env) as upload,
+            start_server(root / "play", "--role", "play", **env) as play,
+        ):
+            yield Stack(upload, play, moto, database, bucket, queue_url)
+
+
+def upload(stack: Stack, name: str = CLIP) -> str:
+    done = run_cli(stack.upload, "upload", str(media(name)), "--json")
+    assert done.returncode == 0, done.stderr
+    video_id: str = last_json(done.stdout)["video_id"]
+    return video_id
+
+
+def stop(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_worker_killed_at_each_step(stack: Stack, step: str) -> None:
+    video_id = upload(stack)
+    doomed = stack.upload.start_worker(VODSTACK_CRASH_AT=step)
+    assert doomed.wait(timeout=90) == -signal.SIGKILL, f"the worker did not reach {step!r}"
+    rescuer = stack.upload.start_worker()
+    try:
+        stack.play.wait_for(video_id, lambda v: v["status"] == "ready", timeout=120)
+        wait_for_empty_queue(stack)
+    finally:
+        stop(rescuer)
+    events = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
+    published = check_recovered(stack, video_id, events)
+    encodings = [e for e in events if e["kind"] == "encoding"]
+    if step == "published":
+        # The kill came after the publish: the redelivered message was deleted unworked.
+        assert published == 1
+        assert len(encodings) == 1
+    else:
+        assert published == 2
+        started_ffmpeg = step not in ("claimed", "downloaded")
+        assert {e["epoch"] for e in encodings} == ({1, 2} if started_ffmpeg else {2})
+
+
+def test_a_zombie_worker_cannot_touch_the_winners_outputs(stack: Stack) -> None:
+    video_id = upload(stack, "mdn_tears_of_steel_800x332_vp8_70s.webm")
+    zombie = stack.upload.start_worker()
+    rescuer = None
+    try:
+        stack.play.wait_for(video_id, lambda v: v["status"] == "processing" and v["progress"] > 0.1)
+        os.killpg(zombie.pid, signal.SIGSTOP)  # the worker and its ffmpeg, as a VM pause
+        time.sleep(LEASE + 1)
+        rescuer = stack.upload.start_worker()
+        stack.play.wait_for(video_id, lambda v: v["status"] == "ready", timeout=120)
+        stop(rescuer)
+        os.killpg(zombie.pid, signal.SIGCONT)
+        time.sleep(LEASE)  # a heartbeat finds the lease lost and stops the work
+        assert zombie.poll() is None, "the zombie worker must survive and go on"
+        events = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
+        assert check_recovered(stack, video_id, events) == 2
+        takeover = next(e["at"] for e in events if e["kind"] == "claimed" and e["epoch"] == 2)
+        assert not [e for e in events if e["epoch"] == 1 and e["at"] > takeover]
+    finally:
+        if zombie.poll() is None:
+            os.killpg(zombie.pid, signal.SIGCONT)
+            stop(zombie)
+        if rescuer is not None:
+            stop(rescuer)
+
+
+def check_recovered(stack: Stack, video_id: str, events: list[dict[str, Any]]) -> int:
+    """What holds after any fault; returns the published epoch."""
+    ready = [e for e in events if e["kind"] == "ready"]
+    assert len(ready) == 1, events
+    epoch: int = ready[0]["epoch"]
+    assert not [e for e in events if e["kind"] == "encoding" and e["epoch"] > epoch]
+    (job,) = query(
+        stack.database,
+        "SELECT status, lease_owner, lease_expires_at, published_epoch FROM jobs"
+        " WHERE video_id = %s",
+        video_id,
+    )
+    assert job == {
+        "status": "ready",
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "published_epoch": epoch,
+    }
+    listed = stack.moto.s3().list_objects_v2(Bucket=stack.bucket, Prefix=f"vod/outputs/{video_id}/")
+    keys = [o["Key"] for o in listed.get("Contents", [])]
+    assert keys
+    assert all(k.startswith(f"vod/outputs/{video_id}/e{epoch}/") for k in keys), keys
+    check_playable(stack, video_id, len(keys))
+    return epoch
+
+
+def check_playable(stack: Stack, video_id: str, stored: int) -> None:
+    """Every file the playlists name is stored, and each rung decodes from start to end."""
+    master_url = stack.play.get(f"/v1/videos/{video_id}/playback")["master_url"]
+    master = httpx.get(master_url).text
+    variants = [line for line in master.splitlines() if line and not line.startswith("#")]
+    named = 1  # the master itself
+    for variant in variants:
+        playlist = httpx.get(master_url.rsplit("/", 1)[0] + "/" + variant).text
+        init = playlist.split('URI="', 1)[1].split('"', 1)[0]
+        segments = [line for line in playlist.splitlines() if line and not line.startswith("#")]
+        named += 2 + len(segments)  # the playlist, its init segment and its segments
+        data = b"".join(httpx.get(url).raise_for_status().content for url in [init, *segments])
+        with av.open(io.BytesIO(data), mode="r") as container:
+            frames = sum(1 for _ in container.decode(video=0))
+        assert frames > 0
+    assert named == stored
+
+
+def wait_for_empty_queue(stack: Stack, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    sqs = stack.moto.sqs()
+    while True:
+        counts = sqs.get_queue_attributes(
+            QueueUrl=stack.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )["Attributes"]
+        if set(counts.values()) == {"0"}:
+            return
+        assert time.monotonic() < deadline, f"messages left in the queue: {counts}"
+        time.sleep(0.5)
