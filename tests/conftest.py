@@ -62,9 +62,11 @@ def postgres_database() -> Iterator[str]:
         pytest.skip(message)
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{POSTGRES_URL}/{name}"
-        finally:
+    try:
+        yield f"{POSTGRES_URL}/{name}"
+    finally:
+        # A fresh connection: a test may have restarted the server meanwhile.
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 

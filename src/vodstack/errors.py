@@ -172,6 +172,10 @@ class StorageUnavailable(BackendUnavailable):
     """Object storage is not reachable right now; try again shortly."""
 
 
+class DatabaseUnavailable(BackendUnavailable):
+    """The database is not reachable right now; try again shortly."""
+
+
 class QueueUnavailable(BackendUnavailable):
     """The job queue is not reachable right now; try again shortly."""
 

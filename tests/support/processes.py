@@ -35,7 +35,12 @@ class Server:
         return self.data_dir / "objects" / "sources" / video_id / "source"
 
     def get(self, path: str) -> Any:
-        response = httpx.get(f"{self.url}{path}", timeout=10)
+        """A GET that waits out a backend's brief absence (503), as a client would."""
+        for _ in range(60):
+            response = httpx.get(f"{self.url}{path}", timeout=10)
+            if response.status_code != 503:
+                break
+            time.sleep(0.5)
         response.raise_for_status()
         return response.json()
 

@@ -23,9 +23,11 @@ def postgres_database(prefix: str = "vodstack_e2e") -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{POSTGRES_URL}/{name}"
-        finally:
+    try:
+        yield f"{POSTGRES_URL}/{name}"
+    finally:
+        # A fresh connection: the server may have been restarted meanwhile.
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 

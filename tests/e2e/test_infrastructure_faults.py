@@ -1,0 +1,146 @@
+"""Infrastructure faults on the production stack: S3 answering 503 or not answering at
+all for a while, SQS unavailable, PostgreSQL restarted mid-job. The services answer with a
+clear 503 meanwhile, the workers retry with backoff, and everything recovers without a
+restart: every video ends ready, once."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import media
+from tests.support.aws import Moto
+from tests.support.fault_proxy import FaultProxy, fault_proxy
+from tests.support.processes import Server, last_json, run_cli, start_server
+from tests.support.stack import postgres_database, production_env, query
+
+pytestmark = pytest.mark.postgres
+
+CLIP = "axm_720p_h264_rot270.mp4"
+
+
+@dataclass
+class Stack:
+    upload: Server
+    play: Server
+    s3: FaultProxy
+    sqs: FaultProxy
+    database: str
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("infra")
+    for role in ("upload", "play"):
+        (root / role).mkdir()
+    with (
+        fault_proxy(moto.endpoint) as s3,
+        fault_proxy(moto.endpoint) as sqs,
+        postgres_database() as database,
+    ):
+        queue_url = moto.queue(visibility=5).replace(moto.endpoint, sqs.url)
+        env = production_env(
+            moto,
+            database,
+            queue_url,
+            moto.bucket(),
+            VODSTACK_S3_ENDPOINT_URL=s3.url,
+            VODSTACK_LEASE_SECONDS="3",
+            VODSTACK_HEARTBEAT_SECONDS="1",
+            VODSTACK_SWEEP_SECONDS="2",
+        )
+        with (
+            start_server(root / "upload", "--role", "upload", **env) as upload,
+            start_server(root / "play", "--role", "play", **env) as play,
+        ):
+            upload.start_worker()
+            yield Stack(upload, play, s3, sqs, database)
+
+
+def upload(stack: Stack) -> str:
+    done = run_cli(stack.upload, "upload", str(media(CLIP)), "--json")
+    assert done.returncode == 0, done.stderr
+    video_id: str = last_json(done.stdout)["video_id"]
+    return video_id
+
+
+def ready_once(stack: Stack, video_id: str) -> list[dict[str, object]]:
+    stack.play.wait_for(video_id, lambda v: v["status"] == "ready", timeout=180)
+    events: list[dict[str, object]] = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
+    assert [e["kind"] for e in events].count("ready") == 1
+    assert all(w.poll() is None for w in stack.upload.workers), "no worker may have died"
+    return events
+
+
+@pytest.mark.parametrize("fault", ["503", "hang"])
+def test_storage_away_at_the_start_of_a_job(stack: Stack, fault: str) -> None:
+    video_id = upload(stack)
+    stack.play.wait_for(video_id, lambda v: v["status"] == "processing")
+    refused, held = stack.s3.refused, stack.s3.held
+    stack.s3.set_mode(fault)  # type: ignore[arg-type]
+    time.sleep(6)
+    stack.s3.set_mode("pass")
+    events = ready_once(stack, video_id)
+    if fault == "503":
+        # boto3's own retries ran out during the outage: the job was retried after a backoff.
+        assert stack.s3.refused > refused
+        assert any(e["kind"] == "retry" for e in events), events
+    else:
+        # The hung requests failed when the connections dropped, and boto3 sent them again.
+        assert stack.s3.held > held
+
+
+def test_the_upload_service_answers_503_while_storage_is_away(stack: Stack) -> None:
+    stack.s3.set_mode("503")
+    try:
+        refused = httpx.post(
+            f"{stack.upload.url}/v1/uploads", json={"filename": "a.mp4", "size": 10}, timeout=60
+        )
+    finally:
+        stack.s3.set_mode("pass")
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "storage_unavailable"
+    assert "503" in refused.json()["error"]["message"]
+    accepted = httpx.post(
+        f"{stack.upload.url}/v1/uploads", json={"filename": "a.mp4", "size": 10}, timeout=60
+    )
+    assert accepted.status_code == 201
+
+
+def test_a_job_completed_while_the_queue_is_away_is_still_done(stack: Stack) -> None:
+    stack.sqs.set_mode("503")
+    try:
+        video_id = upload(stack)  # the message cannot be sent
+        ready_once(stack, video_id)  # an idle worker finds the job in the database
+    finally:
+        stack.sqs.set_mode("pass")
+
+
+def test_postgresql_restarted_mid_job(stack: Stack) -> None:
+    cluster = _postgres_cluster()
+    video_id = upload(stack)
+    stack.play.wait_for(video_id, lambda v: v["status"] == "processing" and v["progress"] > 0)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, "restart"],
+        check=True,
+        timeout=60,
+    )
+    ready_once(stack, video_id)
+    (job,) = query(stack.database, "SELECT lease_owner FROM jobs WHERE video_id = %s", video_id)
+    assert job["lease_owner"] is None
+
+
+def _postgres_cluster() -> tuple[str, str]:
+    if shutil.which("pg_ctlcluster") is None:
+        pytest.skip("pg_ctlcluster is not here: the PostgreSQL server is not this machine's")
+    versions = sorted(Path("/etc/postgresql").iterdir()) if Path("/etc/postgresql").is_dir() else []
+    if not versions:
+        pytest.skip("no PostgreSQL cluster configured on this machine")
+    return versions[-1].name, "main"
