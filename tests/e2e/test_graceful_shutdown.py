@@ -1,0 +1,55 @@
+"""SIGTERM during a job loses nothing: a worker finishes its job and exits; the all-in-one
+server hands its job back at once, and the job is done after a restart."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from tests.conftest import media
+from tests.support.processes import Server, last_json, run_cli, start_server
+
+CLIP = "mdn_tears_of_steel_800x332_vp8_70s.webm"
+
+
+def upload(server: Server) -> str:
+    done = run_cli(server, "upload", str(media(CLIP)), "--json")
+    assert done.returncode == 0, done.stderr
+    video_id: str = last_json(done.stdout)["video_id"]
+    return video_id
+
+
+def encoding(video: dict[str, object]) -> bool:
+    return video["status"] == "processing" and float(str(video["progress"])) > 0.05
+
+
+def test_sigterm_lets_a_worker_finish_its_job(tmp_path: Path) -> None:
+    with start_server(tmp_path, "--workers", "0", VODSTACK_ENCODER="libx264") as server:
+        video_id = upload(server)
+        worker = server.start_worker()
+        server.wait_for(video_id, encoding)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        video = server.get(f"/v1/videos/{video_id}")
+        assert video["status"] == "ready"
+        kinds = [e["kind"] for e in server.get(f"/v1/videos/{video_id}/events")["events"]]
+        assert kinds.count("claimed") == 1
+        assert "released" not in kinds
+
+
+def test_sigterm_to_the_all_in_one_server_hands_the_job_back(tmp_path: Path) -> None:
+    env = {"VODSTACK_ENCODER": "libx264"}
+    with start_server(tmp_path, "--workers", "1", **env) as server:
+        video_id = upload(server)
+        server.wait_for(video_id, encoding)
+    # Leaving start_server sends SIGTERM; the job is handed back (not left to expire: the
+    # timeline says "released").
+    with start_server(tmp_path, "--workers", "1", **env) as server:
+        video = server.wait_for(video_id, lambda v: v["status"] == "ready")
+        events = server.get(f"/v1/videos/{video_id}/events")["events"]
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("released") == 1
+    assert kinds.count("ready") == 1
+    claims = [e for e in events if e["kind"] == "claimed"]
+    assert [c["reason"] for c in claims] == ["attempt 1 of 5", "attempt 1 of 5"]
+    assert video["renditions"]
