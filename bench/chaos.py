@@ -29,7 +29,7 @@ from typing import Any
 
 from tests.support.aws import Moto, moto_server
 from tests.support.processes import Server, start_server
-from tests.support.stack import postgres_database, production_env, query
+from tests.support.stack import postgres_database, production_env, query, with_api_key
 
 from vodstack.client import VodstackClient
 
@@ -101,15 +101,17 @@ def run(
         os.environ[name] = value
     bucket = moto.bucket()
     queue_url = moto.queue(max_receive_count=10, visibility=int(args.lease) + 2)
-    env = production_env(
-        moto,
-        database,
-        queue_url,
-        bucket,
-        VODSTACK_LEASE_SECONDS=str(args.lease),
-        VODSTACK_HEARTBEAT_SECONDS=str(args.lease / 4),
-        VODSTACK_SWEEP_SECONDS="5",
-        VODSTACK_MAX_ATTEMPTS="10",
+    env = with_api_key(
+        production_env(
+            moto,
+            database,
+            queue_url,
+            bucket,
+            VODSTACK_LEASE_SECONDS=str(args.lease),
+            VODSTACK_HEARTBEAT_SECONDS=str(args.lease / 4),
+            VODSTACK_SWEEP_SECONDS="5",
+            VODSTACK_MAX_ATTEMPTS="10",
+        )
     )
     for role in ("upload", "play"):
         (scratch / role).mkdir()
@@ -119,7 +121,9 @@ def run(
     ):
         workers = [upload.start_worker() for _ in range(args.workers)]
         started = time.monotonic()
-        video_ids = asyncio.run(upload_all(upload.url, args.clip, args.uploads, scratch))
+        video_ids = asyncio.run(
+            upload_all(upload.url, env["VODSTACK_API_KEY"], args.clip, args.uploads, scratch)
+        )
         report.kills = chaos_loop(
             upload, workers, database, video_ids, args, chaos, started + args.timeout
         )
@@ -130,10 +134,10 @@ def run(
         audit(report, database, moto, bucket, video_ids)
 
 
-async def upload_all(server: str, clip: Path, count: int, scratch: Path) -> list[str]:
+async def upload_all(server: str, key: str, clip: Path, count: int, scratch: Path) -> list[str]:
     """Each upload is its own file, as each user's is; eight at a time."""
     gate = asyncio.Semaphore(8)
-    async with VodstackClient(server, state_dir=scratch / "client") as client:
+    async with VodstackClient(server, key, state_dir=scratch / "client") as client:
 
         async def one(i: int) -> str:
             copy = scratch / f"clip-{i:04d}{clip.suffix}"

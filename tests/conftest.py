@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from tests.support.aws import CREDENTIALS, Moto, moto_server
@@ -102,7 +104,19 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The whole app in-process; part URLs point at it too (public URL http://testserver)."""
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+    async with app.router.lifespan_context(app), signed_in(app) as client:
+        yield client
+
+
+@asynccontextmanager
+async def signed_in(
+    app: FastAPI, name: str = "tester", admin: bool = False
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the running ``app`` that sends a new user's key."""
+    _, key = await app.state.services.accounts.create_user(name, admin)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {key}"},
+    ) as client:
+        yield client

@@ -130,6 +130,40 @@ def worker(
     asyncio.run(run())
 
 
+users_app = typer.Typer(no_args_is_help=True, help="Accounts and their API keys.")
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="a unique name")],
+    admin: Annotated[bool, typer.Option("--admin", help="may manage every video")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Create a user and print its API key: shown once, stored only as a hash."""
+    from vodstack.db.accounts import AccountStore
+    from vodstack.db.migrate import open_database
+    from vodstack.errors import VodstackError
+    from vodstack.services.accounts import AccountService
+
+    async def create() -> tuple[str, str]:
+        async with open_database(_settings()) as engine:
+            user, key = await AccountService(AccountStore(engine)).create_user(name, admin)
+            return user.id, key
+
+    try:
+        user_id, key = asyncio.run(create())
+    except VodstackError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps({"id": user_id, "name": name, "admin": admin, "api_key": key}))
+        return
+    console.print(f"created {'admin ' if admin else ''}user {name} ({user_id})")
+    console.print("its API key, shown only this once:", highlight=False)
+    print(key)
+
+
 @app.command("check-config")
 def check_config(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
@@ -185,7 +219,9 @@ ServerOption = Annotated[
 
 def _client(server: str | None, concurrency: int = 4) -> VodstackClient:
     settings = _settings()
-    return VodstackClient(server or settings.public_url, settings.api_key, concurrency=concurrency)
+    return VodstackClient(
+        server or settings.public_url, settings.client_api_key(), concurrency=concurrency
+    )
 
 
 @app.command()

@@ -39,7 +39,7 @@ async def run_demo(
             return 1
         await asyncio.sleep(0.05)
     try:
-        async with VodstackClient(settings.public_url, settings.api_key) as client:
+        async with VodstackClient(settings.public_url, settings.client_api_key()) as client:
             video_id = await _sample_video(client, sample, console)
             video = await _follow(client, video_id)
             if video["status"] != "ready":
@@ -50,6 +50,10 @@ async def run_demo(
                 f"page:            {settings.public_url}/videos/{video_id}", soft_wrap=True
             )
             console.print(f"master playlist: {master_url}")
+            key = settings.client_api_key()
+            if key:
+                # The fragment never reaches a server; the page keeps the key in the browser.
+                console.print(f"sign in:         {settings.public_url}/#key={key}")
             console.print(f"[dim]{SAMPLE_CREDIT}[/]")
             if check:
                 return await _check_served(client, master_url, console)

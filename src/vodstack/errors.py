@@ -78,6 +78,18 @@ class PartTooSmall(InvalidRequest):
 # --- 403 / 404 / 409 / 413 ------------------------------------------------------------
 
 
+class Unauthorized(VodstackError):
+    """An API key is required: send it as "Authorization: Bearer <key>"."""
+
+    status = 401
+
+
+class Forbidden(VodstackError):
+    """This key may not do that."""
+
+    status = 403
+
+
 class SignatureInvalid(VodstackError):
     """The URL signature is missing or does not match."""
 
@@ -157,6 +169,12 @@ class TranscodeFailed(VodstackError):
 
 class TranscodeStalled(TranscodeFailed):
     """The transcoder made no progress for too long and was stopped."""
+
+
+class RateLimited(VodstackError):
+    """Too many requests; slow down."""
+
+    status = 429
 
 
 # --- 503: a backend is away for a while ------------------------------------------------

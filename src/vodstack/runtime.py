@@ -33,6 +33,11 @@ class Backends:
     wakeup: Wakeup
 
     @property
+    def embedded(self) -> bool:
+        """SQLite: one machine, set up with nothing done by hand."""
+        return self.engine.dialect.name == "sqlite"
+
+    @property
     def signal(self) -> JobSignal:
         return job_signal(self.settings, self.queue, self.wakeup)
 

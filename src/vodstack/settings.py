@@ -16,6 +16,7 @@ GiB = 1024 * MiB
 S3_MIN_PART_SIZE = 5 * MiB
 S3_MAX_PART_SIZE = 5 * GiB
 S3_MAX_PARTS = 10_000
+ADMIN_KEY_FILE = "admin.key"
 
 
 class Settings(BaseSettings):
@@ -81,6 +82,10 @@ class Settings(BaseSettings):
     part_size: int = Field(default=16 * MiB, ge=S3_MIN_PART_SIZE, le=S3_MAX_PART_SIZE)
     presign_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
     max_presign_batch: int = Field(default=1000, ge=1, le=S3_MAX_PARTS)
+    uploads_per_minute: int = Field(default=60, ge=1, description="per caller, per process")
+    playback_tokens_per_minute: int = Field(
+        default=600, ge=1, description="per caller, per process"
+    )
     abandoned_upload_hours: float = Field(
         default=72, gt=0, description="unfinished uploads older than this are aborted"
     )
@@ -108,6 +113,14 @@ class Settings(BaseSettings):
     @property
     def uses_sqs(self) -> bool:
         return self.queue_url != "database"
+
+    def client_api_key(self) -> str | None:
+        """The key the CLI and the demo send: VODSTACK_API_KEY, or else the key of the admin
+        that an embedded install created in its data dir on first start."""
+        if self.api_key:
+            return self.api_key
+        path = self.data_dir / ADMIN_KEY_FILE
+        return path.read_text().strip() if path.is_file() else None
 
     def signing_key(self) -> bytes:
         """The HMAC key: the configured one, or one generated once in the data dir."""

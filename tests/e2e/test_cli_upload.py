@@ -59,6 +59,7 @@ async def test_an_interrupted_upload_resumes_sending_only_missing_parts(
     file.write_bytes(os.urandom(23 * MiB))  # five parts of 5, 5, 5, 5 and 3 MiB
     client = VodstackClient(
         server.url,
+        server.api_key,
         concurrency=1,
         state_dir=Path(server.env["XDG_CACHE_HOME"]) / "vodstack" / "uploads",
         transport=CutAfter(parts=2),

@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import media
 from tests.support.aws import Moto
 from tests.support.processes import Server, last_json, run_cli, start_server
-from tests.support.stack import postgres_database, production_env, query
+from tests.support.stack import postgres_database, production_env, query, with_api_key
 from vodstack.faults import STEPS
 
 pytestmark = pytest.mark.postgres
@@ -53,14 +53,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stac
     for role in ("upload", "play"):
         (root / role).mkdir()
     with postgres_database() as database:
-        env = production_env(
-            moto,
-            database,
-            queue_url,
-            bucket,
-            VODSTACK_LEASE_SECONDS=str(LEASE),
-            VODSTACK_HEARTBEAT_SECONDS="1",
-            VODSTACK_SWEEP_SECONDS="2",
+        env = with_api_key(
+            production_env(
+                moto,
+                database,
+                queue_url,
+                bucket,
+                VODSTACK_LEASE_SECONDS=str(LEASE),
+                VODSTACK_HEARTBEAT_SECONDS="1",
+                VODSTACK_SWEEP_SECONDS="2",
+            )
         )
         with (
             start_server(root / "upload", "--role", "upload", **env) as upload,

@@ -19,7 +19,7 @@ from tests.conftest import media
 from tests.support.aws import Moto
 from tests.support.fault_proxy import FaultProxy, fault_proxy
 from tests.support.processes import Server, last_json, run_cli, start_server
-from tests.support.stack import postgres_database, production_env, query
+from tests.support.stack import postgres_database, production_env, query, with_api_key
 
 pytestmark = pytest.mark.postgres
 
@@ -46,15 +46,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stac
         postgres_database() as database,
     ):
         queue_url = moto.queue(visibility=5).replace(moto.endpoint, sqs.url)
-        env = production_env(
-            moto,
-            database,
-            queue_url,
-            moto.bucket(),
-            VODSTACK_S3_ENDPOINT_URL=s3.url,
-            VODSTACK_LEASE_SECONDS="3",
-            VODSTACK_HEARTBEAT_SECONDS="1",
-            VODSTACK_SWEEP_SECONDS="2",
+        env = with_api_key(
+            production_env(
+                moto,
+                database,
+                queue_url,
+                moto.bucket(),
+                VODSTACK_S3_ENDPOINT_URL=s3.url,
+                VODSTACK_LEASE_SECONDS="3",
+                VODSTACK_HEARTBEAT_SECONDS="1",
+                VODSTACK_SWEEP_SECONDS="2",
+            )
         )
         with (
             start_server(root / "upload", "--role", "upload", **env) as upload,
@@ -101,7 +103,10 @@ def test_the_upload_service_answers_503_while_storage_is_away(stack: Stack) -> N
     stack.s3.set_mode("503")
     try:
         refused = httpx.post(
-            f"{stack.upload.url}/v1/uploads", json={"filename": "a.mp4", "size": 10}, timeout=60
+            f"{stack.upload.url}/v1/uploads",
+            json={"filename": "a.mp4", "size": 10},
+            headers=stack.upload.headers,
+            timeout=60,
         )
     finally:
         stack.s3.set_mode("pass")
@@ -109,7 +114,10 @@ def test_the_upload_service_answers_503_while_storage_is_away(stack: Stack) -> N
     assert refused.json()["error"]["code"] == "storage_unavailable"
     assert "503" in refused.json()["error"]["message"]
     accepted = httpx.post(
-        f"{stack.upload.url}/v1/uploads", json={"filename": "a.mp4", "size": 10}, timeout=60
+        f"{stack.upload.url}/v1/uploads",
+        json={"filename": "a.mp4", "size": 10},
+        headers=stack.upload.headers,
+        timeout=60,
     )
     assert accepted.status_code == 201
 

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import media
 from tests.support.aws import Moto
 from tests.support.processes import Server, last_json, run_cli, start_server
-from tests.support.stack import postgres_database, production_env
+from tests.support.stack import postgres_database, production_env, with_api_key
 
 pytestmark = pytest.mark.postgres
 
@@ -37,15 +37,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stac
         (root / role).mkdir()
     queue_url = moto.queue(max_receive_count=10, visibility=10)
     with postgres_database() as database:
-        env = production_env(
-            moto,
-            database,
-            queue_url,
-            moto.bucket(),
-            VODSTACK_FFMPEG=str(POISON_FFMPEG),
-            VODSTACK_REAL_FFMPEG=imageio_ffmpeg.get_ffmpeg_exe(),
-            VODSTACK_STALL_SECONDS="2",
-            VODSTACK_MAX_ATTEMPTS="2",
+        env = with_api_key(
+            production_env(
+                moto,
+                database,
+                queue_url,
+                moto.bucket(),
+                VODSTACK_FFMPEG=str(POISON_FFMPEG),
+                VODSTACK_REAL_FFMPEG=imageio_ffmpeg.get_ffmpeg_exe(),
+                VODSTACK_STALL_SECONDS="2",
+                VODSTACK_MAX_ATTEMPTS="2",
+            )
         )
         with (
             start_server(root / "upload", "--role", "upload", **env) as upload,

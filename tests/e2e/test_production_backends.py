@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import media
 from tests.support.aws import Moto
 from tests.support.processes import VODSTACK, Server, last_json, run_cli, start_server
-from tests.support.stack import postgres_database, production_env
+from tests.support.stack import postgres_database, production_env, with_api_key
 
 pytestmark = pytest.mark.postgres
 
@@ -42,7 +42,7 @@ def database() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto, database: str) -> Iterator[Stack]:
     queue_url = moto.queue(max_receive_count=5, visibility=30)
-    env = production_env(moto, database, queue_url, moto.bucket())
+    env = with_api_key(production_env(moto, database, queue_url, moto.bucket()))
     root = tmp_path_factory.mktemp("production")
     for role in ("upload", "play"):
         (root / role).mkdir()
@@ -69,10 +69,12 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(stack: Stack) ->
     created = httpx.post(
         f"{stack.upload.url}/v1/uploads",
         json={"filename": clip.name, "size": clip.stat().st_size},
+        headers=stack.upload.headers,
     ).json()
     parts = httpx.post(
         f"{stack.upload.url}/v1/uploads/{created['upload_id']}/parts",
         json={"part_numbers": [1]},
+        headers=stack.upload.headers,
     ).json()["parts"]
     assert urlparse(parts[0]["url"]).netloc == moto_host
     # ...and has no route that takes video bytes at all.
@@ -80,7 +82,9 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(stack: Stack) ->
         404,
         405,
     )
-    httpx.delete(f"{stack.upload.url}/v1/uploads/{created['upload_id']}")
+    httpx.delete(
+        f"{stack.upload.url}/v1/uploads/{created['upload_id']}", headers=stack.upload.headers
+    )
 
     uploaded = upload(stack, clip)
     video_id = uploaded["video_id"]
@@ -178,19 +182,24 @@ def test_bad_parts_sent_straight_to_s3_get_a_clear_4xx_at_complete(stack: Stack)
     size = 6 * 1024 * 1024 + 10  # two parts
     data = os.urandom(size)
     api = stack.upload.url
-    created = httpx.post(f"{api}/v1/uploads", json={"filename": "a.mp4", "size": size}).json()
+    auth = stack.upload.headers
+    created = httpx.post(
+        f"{api}/v1/uploads", json={"filename": "a.mp4", "size": size}, headers=auth
+    ).json()
     upload_id = created["upload_id"]
     urls = {
         p["part_number"]: p["url"]
         for p in httpx.post(
-            f"{api}/v1/uploads/{upload_id}/parts", json={"part_numbers": [1, 2]}
+            f"{api}/v1/uploads/{upload_id}/parts", json={"part_numbers": [1, 2]}, headers=auth
         ).json()["parts"]
     }
     first = httpx.put(urls[1], content=data[: created["part_size"]])
     etag = first.headers["ETag"]
 
     def complete(parts: list[dict[str, Any]]) -> httpx.Response:
-        return httpx.post(f"{api}/v1/uploads/{upload_id}/complete", json={"parts": parts})
+        return httpx.post(
+            f"{api}/v1/uploads/{upload_id}/complete", json={"parts": parts}, headers=auth
+        )
 
     missing = complete([{"part_number": 1, "etag": etag}, {"part_number": 2, "etag": "0" * 32}])
     assert (missing.status_code, missing.json()["error"]["code"]) == (400, "missing_parts")

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import signed_in
 from vodstack.db.engine import create_engine
 from vodstack.db.tables import job_events, jobs
 from vodstack.settings import MiB, Settings
@@ -183,12 +184,7 @@ async def test_expired_part_urls_are_refused(tmp_path: Path, database_url: str) 
         presign_seconds=1,
     )
     app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as api,
-    ):
+    async with app.router.lifespan_context(app), signed_in(app) as api:
         created = await create(api, size=10)
         url = (await part_urls(api, created["upload_id"], [1]))[1]
         expires = int(httpx.URL(url).params["expires"])

@@ -188,8 +188,13 @@ async def test_s3_event_notifications_feed_the_queue(
     app = create_app(settings, "upload")
     body = b"not really a video, but the fake transcoder does not mind"
     async with app.router.lifespan_context(app):
+        _, key = await app.state.services.accounts.create_user("uploader")
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://testserver",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as api:
             created = (
                 await api.post("/v1/uploads", json={"filename": "a.mp4", "size": len(body)})
             ).json()

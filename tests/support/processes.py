@@ -34,10 +34,22 @@ class Server:
     def source_of(self, video_id: str) -> Path:
         return self.data_dir / "objects" / "sources" / video_id / "source"
 
+    @property
+    def api_key(self) -> str | None:
+        """The key this deployment's CLI uses: the environment's, or the embedded admin's."""
+        key = self.env.get("VODSTACK_API_KEY")
+        admin = self.data_dir / "admin.key"
+        return key or (admin.read_text().strip() if admin.is_file() else None)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        key = self.api_key
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
     def get(self, path: str) -> Any:
         """A GET that waits out a backend's brief absence (503), as a client would."""
         for _ in range(60):
-            response = httpx.get(f"{self.url}{path}", timeout=10)
+            response = httpx.get(f"{self.url}{path}", timeout=10, headers=self.headers)
             if response.status_code != 503:
                 break
             time.sleep(0.5)

@@ -4,7 +4,9 @@ processes at them."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from tests.support.aws import CREDENTIALS, Moto
+from tests.support.processes import VODSTACK
 
 POSTGRES_URL = os.environ.get("VODSTACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 
@@ -50,3 +53,17 @@ def production_env(
 def query(database: str, sql: str, *params: Any) -> list[dict[str, Any]]:
     with psycopg.connect(database, row_factory=dict_row) as conn:
         return list(conn.execute(sql, params).fetchall())
+
+
+def with_api_key(env: dict[str, str], name: str = "operator", admin: bool = True) -> dict[str, str]:
+    """``env`` with the key of a new user, created the way an operator does it."""
+    done = subprocess.run(
+        [*VODSTACK, "users", "create", name, *(["--admin"] if admin else []), "--json"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    key: str = json.loads(done.stdout.strip().splitlines()[-1])["api_key"]
+    return {**env, "VODSTACK_API_KEY": key}

@@ -17,12 +17,16 @@ from vodstack.adapters.storage import open_storage
 from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
 from vodstack.api.routes import health, pages, playback, storage_parts, uploads, videos
+from vodstack.db.accounts import AccountStore
 from vodstack.db.jobs import JobStore
 from vodstack.db.uploads import UploadStore, VideoQueries
 from vodstack.ports import PartReceiver, Queue, Storage
 from vodstack.runtime import build_worker, open_backends
+from vodstack.services.accounts import AccountService
 from vodstack.services.playback import PlaybackService
+from vodstack.services.ratelimit import RateLimiter
 from vodstack.services.uploads import UploadService
+from vodstack.services.videos import VideoService
 from vodstack.settings import Settings
 from vodstack.worker import Worker
 
@@ -51,15 +55,24 @@ def create_app(
             uploads_service = UploadService(
                 UploadStore(engine), video_queries, storage, settings, backends.signal
             )
+            accounts = AccountService(AccountStore(engine))
+            if backends.embedded:
+                await accounts.ensure_first_admin(settings.data_dir)
             app.state.engine = engine
             app.state.services = Services(
                 settings=settings,
                 storage=storage,
+                accounts=accounts,
                 uploads=uploads_service,
-                videos=video_queries,
-                jobs=JobStore(engine, settings.lease_seconds),
+                videos=VideoService(
+                    video_queries,
+                    JobStore(engine, settings.lease_seconds),
+                    storage,
+                    backends.signal,
+                ),
                 playback=PlaybackService(video_queries, storage, settings),
-                signal=backends.signal,
+                upload_limit=RateLimiter(settings.uploads_per_minute, "uploads"),
+                token_limit=RateLimiter(settings.playback_tokens_per_minute, "playback tokens"),
             )
             async with contextlib.AsyncExitStack() as background:
                 if role in ("all", "upload"):

@@ -6,12 +6,16 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from vodstack.db.jobs import JobStore
-from vodstack.db.uploads import VideoQueries
-from vodstack.ports import JobSignal, Storage
+from vodstack import errors
+from vodstack.domain.accounts import User
+from vodstack.ports import Storage
+from vodstack.services.accounts import AccountService
 from vodstack.services.playback import PlaybackService
+from vodstack.services.ratelimit import RateLimiter
 from vodstack.services.uploads import UploadService
+from vodstack.services.videos import VideoService
 from vodstack.settings import Settings
 
 
@@ -21,11 +25,12 @@ class Services:
 
     settings: Settings
     storage: Storage
+    accounts: AccountService
     uploads: UploadService
-    videos: VideoQueries
-    jobs: JobStore
+    videos: VideoService
     playback: PlaybackService
-    signal: JobSignal
+    upload_limit: RateLimiter
+    token_limit: RateLimiter
 
 
 def _services(request: Request) -> Services:
@@ -33,16 +38,30 @@ def _services(request: Request) -> Services:
     return services
 
 
+# auto_error=False: a missing key is not an error everywhere (public videos play without),
+# and a malformed header gets vodstack's own error shape.
+_bearer = HTTPBearer(auto_error=False, description="an API key: vsk_...")
+
+
+async def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User | None:
+    return await _services(request).accounts.caller(request.headers.get("authorization"))
+
+
+async def _user(caller: Annotated[User | None, Depends(_caller)]) -> User:
+    if caller is None:
+        raise errors.Unauthorized()
+    return caller
+
+
 def _uploads(request: Request) -> UploadService:
     return _services(request).uploads
 
 
-def _videos(request: Request) -> VideoQueries:
+def _videos(request: Request) -> VideoService:
     return _services(request).videos
-
-
-def _jobs(request: Request) -> JobStore:
-    return _services(request).jobs
 
 
 def _playback(request: Request) -> PlaybackService:
@@ -53,13 +72,14 @@ def _storage(request: Request) -> Storage:
     return _services(request).storage
 
 
-def _signal(request: Request) -> JobSignal:
-    return _services(request).signal
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
+Caller = Annotated[User | None, Depends(_caller)]
+CurrentUser = Annotated[User, Depends(_user)]
 Uploads = Annotated[UploadService, Depends(_uploads)]
-Videos = Annotated[VideoQueries, Depends(_videos)]
+Videos = Annotated[VideoService, Depends(_videos)]
 StorageDep = Annotated[Storage, Depends(_storage)]
-Jobs = Annotated[JobStore, Depends(_jobs)]
 PlaybackDep = Annotated[PlaybackService, Depends(_playback)]
-SignalDep = Annotated[JobSignal, Depends(_signal)]
+ServicesDep = Annotated[Services, Depends(_services)]

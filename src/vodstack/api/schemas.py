@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vodstack.domain.accounts import Visibility
+
 
 class _Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,6 +20,25 @@ class UploadCreate(_Schema):
     content_type: str | None = Field(default=None, max_length=127)
     title: str | None = Field(default=None, max_length=200)
     description: str = Field(default="", max_length=5000)
+    visibility: Visibility = Visibility.PUBLIC
+
+
+class VideoUpdate(_Schema):
+    title: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    visibility: Visibility | None = None
+
+
+class PlaybackTokenCreate(_Schema):
+    expires_in: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    viewer: str | None = Field(default=None, max_length=200)
+    bind_ip: bool = False
+
+
+class PlaybackTokenPublic(_Schema):
+    token: str
+    expires_at: datetime
+    master_url: str
 
 
 class UploadCreated(_Schema):
@@ -79,6 +100,7 @@ class VideoPublic(_Schema):
     filename: str
     size: int
     status: str
+    visibility: Visibility
     progress: float
     error: str | None
     duration: float | None

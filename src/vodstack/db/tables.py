@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -51,10 +52,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    # The key's public half, so a request finds its row without trying every hash.
+    Column("id", String(16), primary_key=True),
+    Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("secret_hash", String(255), nullable=False),  # argon2id of the secret half
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "user_id"),
+)
+
 videos = Table(
     "videos",
     metadata,
     Column("id", ID, primary_key=True),
+    Column("owner_id", ID, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("visibility", String(16), nullable=False, default="public"),
     Column("title", String(200), nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("filename", String(255), nullable=False),
@@ -68,6 +91,7 @@ videos = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "status", "created_at"),
+    Index(None, "owner_id", "created_at"),
 )
 
 uploads = Table(
@@ -75,6 +99,7 @@ uploads = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("video_id", ID, ForeignKey("videos.id", ondelete="SET NULL")),
+    Column("owner_id", ID, ForeignKey("users.id", ondelete="SET NULL")),
     Column("storage_upload_id", String(1024), nullable=False),
     Column("storage_key", String(512), nullable=False),
     Column("size", BigInteger, nullable=False),

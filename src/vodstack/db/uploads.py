@@ -11,7 +11,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vodstack.db.jobs import enqueue_job
-from vodstack.db.tables import jobs, upload_parts, uploads, videos
+from vodstack.db.tables import job_events, jobs, upload_parts, uploads, videos
+from vodstack.domain.accounts import User, Visibility
 from vodstack.domain.uploads import StoredPart, Upload, UploadStatus
 from vodstack.domain.videos import Video, VideoStatus
 
@@ -27,6 +28,7 @@ class UploadStore:
                 insert(uploads).values(
                     id=upload.id,
                     video_id=video.id,
+                    owner_id=upload.owner_id,
                     storage_upload_id=upload.storage_upload_id,
                     storage_key=upload.storage_key,
                     size=upload.size,
@@ -124,14 +126,38 @@ class VideoQueries:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
+    async def update(self, video_id: str, values: dict[str, Any], now: datetime) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(videos).where(videos.c.id == video_id).values(updated_at=now, **values)
+            )
+
+    async def delete(self, video_id: str) -> None:
+        """The video, its job and timeline; its upload row stays, marked with no video."""
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(job_events).where(job_events.c.video_id == video_id))
+            await conn.execute(delete(jobs).where(jobs.c.video_id == video_id))
+            await conn.execute(
+                update(uploads).where(uploads.c.video_id == video_id).values(video_id=None)
+            )
+            await conn.execute(delete(videos).where(videos.c.id == video_id))
+
     async def get(self, video_id: str) -> Video | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(_video_select().where(videos.c.id == video_id))).mappings()
             found = row.first()
         return None if found is None else _video(found)
 
-    async def list(self, limit: int = 100) -> list[Video]:
+    async def list(self, limit: int = 100, caller: User | None = None) -> list[Video]:
+        """What ``caller`` may list: an admin everything, a user their own videos, anyone
+        else the public videos that are ready."""
         query = _video_select().order_by(videos.c.created_at.desc(), videos.c.id).limit(limit)
+        if caller is None:
+            query = query.where(
+                videos.c.visibility == Visibility.PUBLIC, videos.c.status == VideoStatus.READY
+            )
+        elif not caller.is_admin:
+            query = query.where(videos.c.owner_id == caller.id)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
         return [_video(r) for r in rows]
@@ -164,6 +190,8 @@ def _video(row: RowMapping) -> Video:
         progress=row["progress"] or 0.0,
         renditions=row["renditions"] or [],
         published_epoch=row["published_epoch"],
+        owner_id=row["owner_id"],
+        visibility=Visibility(row["visibility"]),
     )
 
 
@@ -176,4 +204,5 @@ def _upload(row: RowMapping) -> Upload:
         size=row["size"],
         part_size=row["part_size"],
         status=UploadStatus(row["status"]),
+        owner_id=row["owner_id"],
     )

@@ -1,11 +1,15 @@
-"""HMAC-signed, expiring URLs for part uploads: pure, no I/O, no clock of its own."""
+"""HMAC-signed, expiring grants: part upload URLs and playback tokens. Pure, no I/O, no
+clock of its own."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
+from typing import Protocol
 
 from vodstack import errors
 
@@ -25,12 +29,30 @@ class PartGrant:
         )
 
 
-def sign(grant: PartGrant, key: bytes) -> str:
+@dataclass(frozen=True, slots=True)
+class PlaybackGrant:
+    """What a playback token allows: fetching one video's playlists and segments until
+    ``expires``; bound to a viewer's name and to an IP address when those are given."""
+
+    video_id: str
+    expires: int
+    viewer: str | None = None
+    ip: str | None = None
+
+    def message(self) -> bytes:
+        return f"PLAY\n{self.video_id}\n{self.expires}\n{self.viewer}\n{self.ip}".encode()
+
+
+class _Grant(Protocol):
+    def message(self) -> bytes: ...
+
+
+def sign(grant: _Grant, key: bytes) -> str:
     digest = hmac.new(key, grant.message(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def verify(grant: PartGrant, signature: str, key: bytes, now: float) -> None:
+def verify(grant: PartGrant | PlaybackGrant, signature: str, key: bytes, now: float) -> None:
     """Raise unless ``signature`` was made for exactly this grant and it has not expired.
 
     The signature is checked first, so a tampered expiry is reported as tampering."""
@@ -38,3 +60,35 @@ def verify(grant: PartGrant, signature: str, key: bytes, now: float) -> None:
         raise errors.SignatureInvalid()
     if now > grant.expires:
         raise errors.SignatureExpired()
+
+
+def playback_token(grant: PlaybackGrant, key: bytes) -> str:
+    """``<claims>.<signature>``, both base64url: short enough for a URL's query."""
+    claims = {"v": grant.video_id, "exp": grant.expires, "sub": grant.viewer, "ip": grant.ip}
+    body = json.dumps({k: v for k, v in claims.items() if v is not None}, separators=(",", ":"))
+    encoded = base64.urlsafe_b64encode(body.encode()).rstrip(b"=").decode()
+    return f"{encoded}.{sign(grant, key)}"
+
+
+def verify_playback_token(
+    token: str, key: bytes, now: float, video_id: str, ip: str | None
+) -> PlaybackGrant:
+    """The grant a token carries, if it was signed with ``key``, has not expired, is for
+    ``video_id``, and (when bound) is used from its IP address. Raises otherwise."""
+    encoded, _, signature = token.partition(".")
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+        grant = PlaybackGrant(
+            video_id=str(claims["v"]),
+            expires=int(claims["exp"]),
+            viewer=None if claims.get("sub") is None else str(claims["sub"]),
+            ip=None if claims.get("ip") is None else str(claims["ip"]),
+        )
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise errors.SignatureInvalid("the playback token is malformed") from None
+    verify(grant, signature, key, now)
+    if grant.video_id != video_id:
+        raise errors.SignatureInvalid("the playback token is for another video")
+    if grant.ip is not None and grant.ip != ip:
+        raise errors.SignatureInvalid("the playback token is bound to another address")
+    return grant

@@ -176,6 +176,7 @@ class Upload:
     size: int
     part_size: int
     status: UploadStatus
+    owner_id: str | None = None
 
     @property
     def plan(self) -> PartPlan:

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from vodstack.domain.accounts import Visibility
+
 HLS_CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".m4s": "video/iso.segment",
@@ -40,6 +42,8 @@ class Video:
     progress: float = 0.0
     renditions: list[dict[str, Any]] = field(default_factory=list)
     published_epoch: int | None = None
+    owner_id: str | None = None
+    visibility: Visibility = Visibility.PUBLIC
 
 
 def source_key(video_id: str) -> str:

@@ -1,4 +1,10 @@
-"""The play side: hand out a ready video's master playlist, and find the files it names."""
+"""The play side: hand out a ready video's master playlist, and serve the ladder's files.
+
+Public and unlisted videos play for anyone. A private video plays only with a signed
+playback token: it rides in the query of every URL the playlists name (child playlists, and
+segments served here), is checked on every request, and expires. Segments that storage
+serves itself (S3, a CDN) are presigned for no longer than the token lives.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +13,32 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
+from urllib.parse import quote
 
 from vodstack import errors
 from vodstack.db.uploads import VideoQueries
+from vodstack.domain.accounts import User, Visibility, can_manage
 from vodstack.domain.playlist import MASTER_NAME, rewrite_uris
+from vodstack.domain.signing import PlaybackGrant, playback_token, verify_playback_token
 from vodstack.domain.videos import HLS_CONTENT_TYPES, Video, VideoStatus, output_prefix
 from vodstack.ports import Storage
 from vodstack.settings import Settings
 
-T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 MASTER = MASTER_NAME
 # Published outputs never change under their epoch, so segments are cached for good; a
 # playlist stays short-lived: it may carry signed URLs that expire.
 SEGMENT_CACHE = "public, max-age=31536000, immutable"
+PRIVATE_SEGMENT_CACHE = "private, max-age=31536000, immutable"
 PLAYLIST_CACHE = "public, max-age=10"
+PRIVATE_PLAYLIST_CACHE = "private, max-age=10"
+TOKEN_SECONDS = 3600  # a token the owner's own playback gets
+MAX_TOKEN_SECONDS = 7 * 24 * 3600
 _PLAYLIST_LIMIT = 4 * 1024 * 1024
 _CACHED_PLAYLISTS = 4096
 # A playlist with signed segment URLs is reused for this share of the URLs' lifetime, so a
@@ -38,7 +52,8 @@ _SAFE_PATH = re.compile(
 @dataclass(frozen=True, slots=True)
 class Playback:
     master_url: str
-    expires_at: datetime | None  # None until playback URLs are signed
+    expires_at: datetime | None  # None: public or unlisted, the URL does not expire
+    token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,58 +70,130 @@ class PlaybackService:
         storage: Storage,
         settings: Settings,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._videos = videos
         self._storage = storage
         self._settings = settings
+        self._key = settings.signing_key()
         self._clock = clock
+        self._wall_clock = wall_clock
         # Published playlists never change, so each is read from storage once.
         self._stored: OrderedDict[str, str] = OrderedDict()
-        self._signed: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._signed: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
 
-    async def playback(self, video_id: str) -> Playback:
-        video = await self._ready(video_id)
-        master = f"{self._settings.public_url}{hls_path(video.id, _epoch(video), MASTER)}"
-        return Playback(master_url=master, expires_at=None)
+    async def playback(
+        self,
+        video_id: str,
+        caller: User | None = None,
+        token: str | None = None,
+        ip: str | None = None,
+    ) -> Playback:
+        video = await self._videos.get(video_id)
+        if video is None:
+            raise errors.VideoNotFound(f"no video with id {video_id!r}")
+        if video.visibility is not Visibility.PRIVATE:
+            return self._playback(_ready(video), None)
+        if token is not None:
+            grant = verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
+            return self._playback(_ready(video), grant)
+        if can_manage(caller, video.owner_id):
+            return self._playback(_ready(video), self._grant(video.id, TOKEN_SECONDS))
+        raise errors.VideoNotFound(f"no video with id {video_id!r}")
 
-    async def hls_file(self, video_id: str, epoch: int, path: str) -> HlsFile:
+    async def issue_token(
+        self, video: Video, expires_in: int, viewer: str | None = None, ip: str | None = None
+    ) -> Playback:
+        """A token for ``video`` (whose manager asks), and the master URL that carries it."""
+        if not 60 <= expires_in <= MAX_TOKEN_SECONDS:
+            raise errors.InvalidRequest(
+                f"expires_in must be between 60 and {MAX_TOKEN_SECONDS} seconds"
+            )
+        return self._playback(_ready(video), self._grant(video.id, expires_in, viewer, ip))
+
+    async def hls_file(
+        self,
+        video_id: str,
+        epoch: int,
+        path: str,
+        token: str | None = None,
+        ip: str | None = None,
+    ) -> HlsFile:
         """A file of the published ladder. Only the published epoch is served: an
         unpublished attempt's outputs are never visible, whatever URL is guessed."""
         suffix = PurePosixPath(path).suffix
         if not _SAFE_PATH.match(path) or ".." in path or suffix not in HLS_CONTENT_TYPES:
             raise errors.NotFound(f"no such playback file: {path!r}")
-        video = await self._ready(video_id)
+        video = await self._videos.get(video_id)
+        if video is None:
+            raise errors.VideoNotFound(f"no video with id {video_id!r}")
+        grant = None
+        if video.visibility is Visibility.PRIVATE:
+            if token is None:
+                raise errors.SignatureInvalid("this video needs a playback token")
+            grant = verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
+        _ready(video)
         if epoch != _epoch(video):
             raise errors.NotFound(
                 "that rendition is no longer published; fetch the playback URL again"
             )
         key = f"{output_prefix(video.id, epoch)}/{path}"
+        lifetime = self._url_lifetime(grant)
         if suffix == ".m3u8":
-            return HlsFile(await self._playlist(key), HLS_CONTENT_TYPES[suffix], PLAYLIST_CACHE)
-        source = await self._storage.locate(key, self._settings.playback_url_seconds)
-        return HlsFile(source, HLS_CONTENT_TYPES[suffix], SEGMENT_CACHE)
+            body = await self._playlist(key, token if grant else None, lifetime)
+            cache = PLAYLIST_CACHE if grant is None else PRIVATE_PLAYLIST_CACHE
+            return HlsFile(body, HLS_CONTENT_TYPES[suffix], cache)
+        source = await self._storage.locate(key, lifetime)
+        cache = SEGMENT_CACHE if grant is None else PRIVATE_SEGMENT_CACHE
+        return HlsFile(source, HLS_CONTENT_TYPES[suffix], cache)
 
-    async def _playlist(self, key: str) -> bytes:
+    def _grant(
+        self, video_id: str, seconds: int, viewer: str | None = None, ip: str | None = None
+    ) -> PlaybackGrant:
+        return PlaybackGrant(video_id, int(self._wall_clock()) + seconds, viewer, ip)
+
+    def _playback(self, video: Video, grant: PlaybackGrant | None) -> Playback:
+        master = f"{self._settings.public_url}{hls_path(video.id, _epoch(video), MASTER)}"
+        if grant is None:
+            return Playback(master_url=master, expires_at=None)
+        token = playback_token(grant, self._key)
+        return Playback(f"{master}?token={quote(token)}", _at(grant.expires), token)
+
+    def _url_lifetime(self, grant: PlaybackGrant | None) -> int:
+        """Presigned segment URLs outlive neither the setting nor the token."""
+        lifetime = self._settings.playback_url_seconds
+        if grant is not None:
+            lifetime = min(lifetime, max(1, grant.expires - int(self._wall_clock())))
+        return lifetime
+
+    async def _playlist(self, key: str, token: str | None, lifetime: int) -> bytes:
         """The playlist as players get it. Where storage serves files itself (S3 presigned
         URLs, a CDN), segment URIs point there, so video bytes never pass through the API;
-        otherwise they stay relative and resolve to this API."""
+        otherwise they stay relative and resolve to this API. A token is carried on to
+        every URI that resolves to this API."""
         now = self._clock()
-        signed = self._signed.get(key)
-        lifetime = self._settings.playback_url_seconds
+        cache_key = (key, token or "")
+        signed = self._signed.get(cache_key)
         if signed is not None and now - signed[0] < lifetime * _RESIGN_SHARE:
             return signed[1]
         text = await self._stored_playlist(key)
         folder = key.rsplit("/", 1)[0]
+        query = "" if token is None else f"?token={quote(token)}"
 
         def resolve(uri: str) -> str:
-            # Playlists always come from here (they may carry signed URLs); only media
-            # files go to storage.
-            if "://" in uri or uri.startswith("/") or uri.endswith(".m3u8"):
+            if "://" in uri or uri.startswith("/"):
                 return uri
-            return self._storage.public_url(f"{folder}/{uri}", lifetime) or uri
+            # Playlists always come from here (they may carry signed URLs); only media
+            # files may go to storage.
+            direct = (
+                None
+                if uri.endswith(".m3u8")
+                else self._storage.public_url(f"{folder}/{uri}", lifetime)
+            )
+            return direct or uri + query
 
         body = rewrite_uris(text, resolve).encode()
-        _remember(self._signed, key, (now, body))
+        _remember(self._signed, cache_key, (now, body))
         return body
 
     async def _stored_playlist(self, key: str) -> str:
@@ -116,21 +203,23 @@ class PlaybackService:
             _remember(self._stored, key, text)
         return text
 
-    async def _ready(self, video_id: str) -> Video:
-        video = await self._videos.get(video_id)
-        if video is None:
-            raise errors.VideoNotFound(f"no video with id {video_id!r}")
-        if video.status is not VideoStatus.READY:
-            detail = f": {video.error}" if video.error else ""
-            raise errors.VideoNotReady(f"the video is {video.status}{detail}")
-        return video
+
+def _ready(video: Video) -> Video:
+    if video.status is not VideoStatus.READY:
+        detail = f": {video.error}" if video.error else ""
+        raise errors.VideoNotReady(f"the video is {video.status}{detail}")
+    return video
 
 
-def _remember(cache: OrderedDict[str, T], key: str, value: T) -> None:
+def _remember(cache: OrderedDict[K, V], key: K, value: V) -> None:
     cache[key] = value
     cache.move_to_end(key)
     while len(cache) > _CACHED_PLAYLISTS:
         cache.popitem(last=False)
+
+
+def _at(epoch_seconds: int) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, UTC)
 
 
 def hls_path(video_id: str, epoch: int, path: str) -> str:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
 from vodstack.db.uploads import UploadStore, VideoQueries
+from vodstack.domain.accounts import User, Visibility, can_manage
 from vodstack.domain.uploads import (
     PartETag,
     StoredPart,
@@ -39,6 +40,7 @@ class NewUpload:
     content_type: str | None = None
     title: str | None = None
     description: str = ""
+    visibility: Visibility = Visibility.PUBLIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +66,7 @@ class UploadService:
         self._signal = signal
         self._clock = clock
 
-    async def create(self, request: NewUpload) -> Upload:
+    async def create(self, request: NewUpload, owner: User | None = None) -> Upload:
         filename = check_filename(request.filename)
         plan = plan_parts(request.size, self._settings.part_size, self._settings.max_upload_bytes)
         video_id = uuid.uuid4().hex
@@ -82,6 +84,8 @@ class UploadService:
             status=VideoStatus.UPLOADING,
             created_at=now,
             updated_at=now,
+            owner_id=None if owner is None else owner.id,
+            visibility=request.visibility,
         )
         upload = Upload(
             id=uuid.uuid4().hex,
@@ -91,6 +95,7 @@ class UploadService:
             size=plan.size,
             part_size=plan.part_size,
             status=UploadStatus.ACTIVE,
+            owner_id=None if owner is None else owner.id,
         )
         try:
             await self._store.create(video, upload)
@@ -100,9 +105,9 @@ class UploadService:
         return upload
 
     async def presign(
-        self, upload_id: str, part_numbers: Sequence[int]
+        self, upload_id: str, part_numbers: Sequence[int], caller: User | None = None
     ) -> list[tuple[int, PresignedRequest]]:
-        upload = await self._active(upload_id)
+        upload = await self._active(upload_id, caller)
         if not part_numbers:
             raise errors.InvalidPartNumber("part_numbers must list at least one part")
         if len(part_numbers) > self._settings.max_presign_batch:
@@ -124,8 +129,8 @@ class UploadService:
             for n in sorted(set(part_numbers))
         ]
 
-    async def state(self, upload_id: str) -> UploadState:
-        upload = await self._get(upload_id)
+    async def state(self, upload_id: str, caller: User | None = None) -> UploadState:
+        upload = await self._get(upload_id, caller)
         if upload.status is UploadStatus.ACTIVE:
             parts = await self._storage.list_parts(upload.storage_key, upload.storage_upload_id)
         elif upload.status is UploadStatus.COMPLETED:
@@ -134,8 +139,10 @@ class UploadService:
             parts = []
         return UploadState(upload, parts)
 
-    async def complete(self, upload_id: str, parts: Sequence[PartETag]) -> Video:
-        upload = await self._get(upload_id)
+    async def complete(
+        self, upload_id: str, parts: Sequence[PartETag], caller: User | None = None
+    ) -> Video:
+        upload = await self._get(upload_id, caller)
         if upload.status is UploadStatus.COMPLETED:
             # Completing twice is harmless, and tells the workers again in case the first
             # message was lost.
@@ -164,7 +171,7 @@ class UploadService:
         completed = await self._store.complete(
             upload, manifest, self._settings.max_attempts, self._clock()
         )
-        upload = await self._get(upload_id)
+        upload = await self._get(upload_id, caller)
         if upload.status is UploadStatus.ABORTED:
             raise errors.UploadAborted()
         video = await self._video_of(upload)
@@ -172,8 +179,8 @@ class UploadService:
             await self._announce(video.id)
         return video
 
-    async def abort(self, upload_id: str) -> None:
-        upload = await self._get(upload_id)
+    async def abort(self, upload_id: str, caller: User | None = None) -> None:
+        upload = await self._get(upload_id, caller)
         if upload.status is UploadStatus.COMPLETED:
             raise errors.UploadCompleted("the upload is complete and can no longer be aborted")
         if upload.status is UploadStatus.ABORTED:
@@ -216,14 +223,17 @@ class UploadService:
         if obj is None or obj.size != upload.size:
             raise errors.UploadAborted("storage no longer holds this upload; start a new one")
 
-    async def _get(self, upload_id: str) -> Upload:
+    async def _get(self, upload_id: str, caller: User | None = None) -> Upload:
+        """The upload, if ``caller`` owns it (or is an admin). Someone else's upload is
+        reported as missing, so that ids cannot be probed. Without a caller (internal
+        use), any upload."""
         upload = await self._store.get(upload_id)
-        if upload is None:
+        if upload is None or (caller is not None and not can_manage(caller, upload.owner_id)):
             raise errors.UploadNotFound(f"no upload with id {upload_id!r}")
         return upload
 
-    async def _active(self, upload_id: str) -> Upload:
-        upload = await self._get(upload_id)
+    async def _active(self, upload_id: str, caller: User | None) -> Upload:
+        upload = await self._get(upload_id, caller)
         if upload.status is UploadStatus.ABORTED:
             raise errors.UploadAborted()
         if upload.status is UploadStatus.COMPLETED:

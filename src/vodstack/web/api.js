@@ -11,12 +11,28 @@ export class ApiError extends Error {
 
 export const NETWORK_ERROR = 'the server cannot be reached; check the connection';
 
+const KEY_STORAGE = 'vodstack.apiKey';
+
+// An API key arrives once in the address's fragment (#key=..., which browsers never send to
+// a server), is kept in this browser, and is taken out of the address bar at once.
+export function apiKey() {
+  const match = location.hash.match(/(?:^#|&)key=([^&]+)/);
+  if (match) {
+    localStorage.setItem(KEY_STORAGE, decodeURIComponent(match[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return localStorage.getItem(KEY_STORAGE);
+}
+
 export async function api(path, { method = 'GET', body } = {}) {
   let response;
+  const headers = body === undefined ? {} : { 'Content-Type': 'application/json' };
+  const key = apiKey();
+  if (key) headers.Authorization = `Bearer ${key}`;
   try {
     response = await fetch(path, {
       method,
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {

@@ -1,29 +1,65 @@
-"""Playback routes: the master playlist URL for a ready video, and the ladder's files."""
+"""Playback routes: the master playlist URL, playback tokens for private videos, and the
+ladder's files."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from vodstack.api.deps import PlaybackDep
-from vodstack.api.schemas import PlaybackPublic
+from vodstack.api.deps import Caller, CurrentUser, PlaybackDep, ServicesDep, Videos, client_ip
+from vodstack.api.schemas import PlaybackPublic, PlaybackTokenCreate, PlaybackTokenPublic
 
 router = APIRouter(prefix="/v1/videos", tags=["playback"])
 
+Token = Annotated[
+    str | None, Query(max_length=2048, description="a playback token (private videos)")
+]
+
 
 @router.get("/{video_id}/playback")
-async def playback(video_id: str, service: PlaybackDep) -> PlaybackPublic:
-    found = await service.playback(video_id)
+async def playback(
+    video_id: str, request: Request, service: PlaybackDep, caller: Caller, token: Token = None
+) -> PlaybackPublic:
+    found = await service.playback(video_id, caller, token, client_ip(request))
     return PlaybackPublic(master_url=found.master_url, expires_at=found.expires_at)
+
+
+@router.post("/{video_id}/playback-tokens", status_code=status.HTTP_201_CREATED)
+async def create_playback_token(
+    video_id: str,
+    body: PlaybackTokenCreate,
+    request: Request,
+    user: CurrentUser,
+    videos: Videos,
+    service: PlaybackDep,
+    services: ServicesDep,
+) -> PlaybackTokenPublic:
+    """A token that lets a viewer play a private video until it expires, optionally bound
+    to the viewer's name and to the address this request comes from."""
+    services.token_limit.take(user.id)
+    video = await videos.managed(video_id, user)
+    ip = client_ip(request) if body.bind_ip else None
+    issued = await service.issue_token(video, body.expires_in, body.viewer, ip)
+    assert issued.token is not None
+    assert issued.expires_at is not None
+    return PlaybackTokenPublic(
+        token=issued.token, expires_at=issued.expires_at, master_url=issued.master_url
+    )
 
 
 @router.get("/{video_id}/hls/e{epoch}/{path:path}", response_model=None)
 async def hls_file(
-    video_id: str, epoch: int, path: str, request: Request, service: PlaybackDep
+    video_id: str,
+    epoch: int,
+    path: str,
+    request: Request,
+    service: PlaybackDep,
+    token: Token = None,
 ) -> Response:
-    found = await service.hls_file(video_id, epoch, path)
+    found = await service.hls_file(video_id, epoch, path, token, client_ip(request))
     headers = {"Cache-Control": found.cache_control}
     if isinstance(found.source, Path):
         # FileResponse answers Range requests and sends the file with sendfile.

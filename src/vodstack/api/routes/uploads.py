@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from vodstack.api.deps import Uploads
+from vodstack.api.deps import CurrentUser, ServicesDep, Uploads
 from vodstack.api.schemas import (
     PartsPublic,
     PartsRequest,
@@ -23,8 +23,11 @@ router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_upload(body: UploadCreate, uploads: Uploads) -> UploadCreated:
-    upload = await uploads.create(NewUpload(**body.model_dump()))
+async def create_upload(
+    body: UploadCreate, uploads: Uploads, user: CurrentUser, services: ServicesDep
+) -> UploadCreated:
+    services.upload_limit.take(user.id)
+    upload = await uploads.create(NewUpload(**body.model_dump()), owner=user)
     assert upload.video_id is not None
     return UploadCreated(
         video_id=upload.video_id,
@@ -35,8 +38,10 @@ async def create_upload(body: UploadCreate, uploads: Uploads) -> UploadCreated:
 
 
 @router.post("/{upload_id}/parts")
-async def presign_parts(upload_id: str, body: PartsRequest, uploads: Uploads) -> PartsPublic:
-    presigned = await uploads.presign(upload_id, body.part_numbers)
+async def presign_parts(
+    upload_id: str, body: PartsRequest, uploads: Uploads, user: CurrentUser
+) -> PartsPublic:
+    presigned = await uploads.presign(upload_id, body.part_numbers, user)
     return PartsPublic(
         parts=[
             PresignedPartPublic(part_number=n, url=r.url, method=r.method, headers=r.headers)
@@ -46,8 +51,8 @@ async def presign_parts(upload_id: str, body: PartsRequest, uploads: Uploads) ->
 
 
 @router.get("/{upload_id}")
-async def get_upload(upload_id: str, uploads: Uploads) -> UploadStatePublic:
-    state = await uploads.state(upload_id)
+async def get_upload(upload_id: str, uploads: Uploads, user: CurrentUser) -> UploadStatePublic:
+    state = await uploads.state(upload_id, user)
     upload = state.upload
     return UploadStatePublic(
         upload_id=upload.id,
@@ -64,12 +69,15 @@ async def get_upload(upload_id: str, uploads: Uploads) -> UploadStatePublic:
 
 
 @router.post("/{upload_id}/complete", status_code=status.HTTP_202_ACCEPTED)
-async def complete_upload(upload_id: str, body: UploadComplete, uploads: Uploads) -> VideoAccepted:
-    video = await uploads.complete(upload_id, [PartETag(p.part_number, p.etag) for p in body.parts])
+async def complete_upload(
+    upload_id: str, body: UploadComplete, uploads: Uploads, user: CurrentUser
+) -> VideoAccepted:
+    parts = [PartETag(p.part_number, p.etag) for p in body.parts]
+    video = await uploads.complete(upload_id, parts, user)
     return VideoAccepted(video_id=video.id, status=video.status)
 
 
 @router.delete("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def abort_upload(upload_id: str, uploads: Uploads) -> Response:
-    await uploads.abort(upload_id)
+async def abort_upload(upload_id: str, uploads: Uploads, user: CurrentUser) -> Response:
+    await uploads.abort(upload_id, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

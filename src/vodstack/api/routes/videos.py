@@ -1,31 +1,60 @@
-"""Video routes of the play API."""
+"""Video routes of the play API: thin; the VideoService checks who may do what."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response, status
 
-from vodstack import errors
-from vodstack.api.deps import Jobs, SignalDep, Videos
-from vodstack.api.schemas import EventList, EventPublic, VideoAccepted, VideoList, VideoPublic
+from vodstack.api.deps import Caller, CurrentUser, Videos
+from vodstack.api.schemas import (
+    EventList,
+    EventPublic,
+    VideoAccepted,
+    VideoList,
+    VideoPublic,
+    VideoUpdate,
+)
 from vodstack.domain.videos import Video
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
 
 
 @router.get("")
-async def list_videos(videos: Videos, limit: int = Query(default=100, ge=1, le=1000)) -> VideoList:
-    return VideoList(videos=[_public(v) for v in await videos.list(limit=limit)])
+async def list_videos(
+    videos: Videos, caller: Caller, limit: int = Query(default=100, ge=1, le=1000)
+) -> VideoList:
+    """With a key: your videos (an admin's: all). Without: the public videos that are ready."""
+    return VideoList(videos=[_public(v) for v in await videos.list_videos(caller, limit)])
 
 
 @router.get("/{video_id}")
-async def get_video(video_id: str, videos: Videos) -> VideoPublic:
-    return _public(await _video(videos, video_id))
+async def get_video(video_id: str, videos: Videos, caller: Caller) -> VideoPublic:
+    return _public(await videos.visible(video_id, caller))
+
+
+@router.patch("/{video_id}")
+async def update_video(
+    video_id: str, body: VideoUpdate, videos: Videos, user: CurrentUser
+) -> VideoPublic:
+    return _public(
+        await videos.update(
+            video_id,
+            user,
+            title=body.title,
+            description=body.description,
+            visibility=body.visibility,
+        )
+    )
+
+
+@router.delete("/{video_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_video(video_id: str, videos: Videos, user: CurrentUser) -> Response:
+    await videos.delete(video_id, user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{video_id}/events")
-async def video_events(video_id: str, videos: Videos, jobs: Jobs) -> EventList:
+async def video_events(video_id: str, videos: Videos, user: CurrentUser) -> EventList:
     """The job timeline: every state change, and each attempt's exact ffmpeg command."""
-    await _video(videos, video_id)
     return EventList(
         events=[
             EventPublic(
@@ -37,27 +66,15 @@ async def video_events(video_id: str, videos: Videos, jobs: Jobs) -> EventList:
                 reason=e.reason,
                 detail=e.detail,
             )
-            for e in await jobs.events(video_id)
+            for e in await videos.events(video_id, user)
         ]
     )
 
 
-@router.post("/{video_id}/retry", status_code=202)
-async def retry_video(
-    video_id: str, videos: Videos, jobs: Jobs, signal: SignalDep
-) -> VideoAccepted:
-    video = await _video(videos, video_id)
-    if not await jobs.requeue(video_id):
-        raise errors.Conflict(f"only a failed video can be retried; this one is {video.status}")
-    await signal.send(video_id)
-    return VideoAccepted(video_id=video_id, status="queued")
-
-
-async def _video(videos: Videos, video_id: str) -> Video:
-    video = await videos.get(video_id)
-    if video is None:
-        raise errors.VideoNotFound(f"no video with id {video_id!r}")
-    return video
+@router.post("/{video_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+async def retry_video(video_id: str, videos: Videos, user: CurrentUser) -> VideoAccepted:
+    video = await videos.retry(video_id, user)
+    return VideoAccepted(video_id=video.id, status=video.status)
 
 
 def _public(video: Video) -> VideoPublic:
@@ -68,6 +85,7 @@ def _public(video: Video) -> VideoPublic:
         filename=video.filename,
         size=video.size,
         status=video.status,
+        visibility=video.visibility,
         progress=video.progress,
         error=video.error,
         duration=video.duration,

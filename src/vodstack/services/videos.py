@@ -1,0 +1,97 @@
+"""Use cases on videos, each checked against who asks: list, read, change, delete, retry,
+read the timeline."""
+
+from __future__ import annotations
+
+import logging
+
+from vodstack import errors
+from vodstack.clock import Clock, utc_now
+from vodstack.db.jobs import JobEvent, JobStore
+from vodstack.db.uploads import VideoQueries
+from vodstack.domain.accounts import User, Visibility, can_manage, can_see
+from vodstack.domain.videos import Video
+from vodstack.ports import JobSignal, Storage
+
+log = logging.getLogger(__name__)
+
+
+class VideoService:
+    def __init__(
+        self,
+        videos: VideoQueries,
+        jobs: JobStore,
+        storage: Storage,
+        signal: JobSignal,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._videos = videos
+        self._jobs = jobs
+        self._storage = storage
+        self._signal = signal
+        self._clock = clock
+
+    async def list_videos(self, caller: User | None, limit: int) -> list[Video]:
+        return await self._videos.list(limit=limit, caller=caller)
+
+    async def visible(self, video_id: str, caller: User | None) -> Video:
+        """The video, unless it is private and not ``caller``'s: then, as if it did not
+        exist, so that a private video's id reveals nothing."""
+        video = await self._videos.get(video_id)
+        if video is None or not can_see(caller, video.owner_id, video.visibility):
+            raise errors.VideoNotFound(f"no video with id {video_id!r}")
+        return video
+
+    async def managed(self, video_id: str, caller: User | None) -> Video:
+        """The video, if ``caller`` owns it or is an admin."""
+        if caller is None:
+            raise errors.Unauthorized()
+        video = await self.visible(video_id, caller)
+        if not can_manage(caller, video.owner_id):
+            raise errors.Forbidden("only the video's owner or an admin may do that")
+        return video
+
+    async def events(self, video_id: str, caller: User | None) -> list[JobEvent]:
+        await self.managed(video_id, caller)
+        return await self._jobs.events(video_id)
+
+    async def retry(self, video_id: str, caller: User | None) -> Video:
+        video = await self.managed(video_id, caller)
+        if not await self._jobs.requeue(video_id):
+            raise errors.Conflict(f"only a failed video can be retried; this one is {video.status}")
+        try:
+            await self._signal.send(video_id)
+        except Exception as exc:  # the job is committed; an idle worker's sweep finds it
+            log.warning("could not announce the retry of video %s: %s", video_id, exc)
+        return await self.managed(video_id, caller)
+
+    async def update(
+        self,
+        video_id: str,
+        caller: User | None,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        visibility: Visibility | None = None,
+    ) -> Video:
+        await self.managed(video_id, caller)
+        values: dict[str, object] = {}
+        if title is not None:
+            if not title.strip():
+                raise errors.InvalidRequest("a title cannot be empty")
+            values["title"] = title.strip()
+        if description is not None:
+            values["description"] = description
+        if visibility is not None:
+            values["visibility"] = visibility.value
+        if values:
+            await self._videos.update(video_id, values, self._clock())
+        return await self.managed(video_id, caller)
+
+    async def delete(self, video_id: str, caller: User | None) -> None:
+        """The source and every output go, then the records. A worker still encoding it
+        loses its lease with the job row and publishes nothing."""
+        await self.managed(video_id, caller)
+        for prefix in (f"sources/{video_id}/", f"outputs/{video_id}/"):
+            await self._storage.delete_prefix(prefix)
+        await self._videos.delete(video_id)
