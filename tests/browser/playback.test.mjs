@@ -14,6 +14,7 @@ const { chromium } = require('playwright-core');
 
 const BASE_URL = process.env.BASE_URL;
 const MEDIA_FILE = process.env.MEDIA_FILE;
+const API_KEY = process.env.API_KEY ?? '';
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -38,7 +39,9 @@ test('upload, transcode and adaptive playback in Chromium', { skip, timeout: 240
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
 
-  await page.goto(`${BASE_URL}/upload`);
+  // The key arrives as the demo hands it out: in the fragment, kept by the page.
+  await page.goto(`${BASE_URL}/upload#key=${encodeURIComponent(API_KEY)}`);
+  assert.equal(new URL(page.url()).hash, '', 'the key must leave the address bar');
   await page.setInputFiles('#file', MEDIA_FILE);
   const watch = page.locator('#watch');
   await watch.waitFor({ state: 'visible', timeout: 60_000 });

@@ -40,7 +40,12 @@ def test_upload_transcode_and_adaptive_playback_in_chromium(tmp_path: Path) -> N
         run = subprocess.run(
             [node, "--test", "--test-reporter=tap", *tests],
             cwd=REPO,
-            env={**os.environ, "BASE_URL": server.url, "MEDIA_FILE": str(clip)},
+            env={
+                **os.environ,
+                "BASE_URL": server.url,
+                "API_KEY": server.api_key or "",
+                "MEDIA_FILE": str(clip),
+            },
             capture_output=True,
             text=True,
             timeout=300,

@@ -24,6 +24,8 @@ export function apiKey() {
   return localStorage.getItem(KEY_STORAGE);
 }
 
+apiKey(); // at once, so the key never lingers in the address bar or the history
+
 export async function api(path, { method = 'GET', body } = {}) {
   let response;
   const headers = body === undefined ? {} : { 'Content-Type': 'application/json' };
