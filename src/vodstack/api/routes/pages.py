@@ -30,6 +30,9 @@ _TYPES = {
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 
+_VIDEO_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
 @router.api_route("/", methods=["GET", "HEAD"])
 async def library_page(request: Request) -> Response:
     return _page("index.html", request)
@@ -42,8 +45,10 @@ async def upload_page(request: Request) -> Response:
 
 @router.api_route("/videos/{video_id}", methods=["GET", "HEAD"])
 async def player_page(video_id: str, request: Request) -> Response:
-    """The page reads the id from its own path; any id gets the page, which says if the
-    video does not exist."""
+    """The page reads the id from its own path and says if the video does not exist; an id
+    that cannot be one gets a 404 at once."""
+    if not _VIDEO_ID.match(video_id):
+        raise errors.VideoNotFound(f"no video with id {video_id!r}")
     return _page("player.html", request)
 
 
