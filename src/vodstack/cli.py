@@ -52,6 +52,7 @@ def serve(
     import uvicorn
 
     from vodstack.api import create_app
+    from vodstack.logs import redact_secrets_in_logs
 
     if role not in ("all", "upload", "play"):
         raise typer.BadParameter("role must be all, upload or play", param_hint="--role")
@@ -62,6 +63,7 @@ def serve(
     console.print(f"vodstack {role} on http://{host}:{port}  (data: {settings.data_dir.resolve()})")
     slots = workers if workers is not None else (1 if role == "all" else 0)
     app_ = create_app(settings, role, workers=slots)  # type: ignore[arg-type]
+    redact_secrets_in_logs()
     uvicorn.run(app_, host=host, port=port, log_level="info")
 
 

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from vodstack.api import create_app
 from vodstack.client import VodstackClient
 from vodstack.domain.playlist import parse_media_playlist
+from vodstack.logs import redact_secrets_in_logs
 from vodstack.settings import Settings
 
 SAMPLE_NAME = "big_buck_bunny.mp4"
@@ -31,6 +32,7 @@ async def run_demo(
     settings: Settings, host: str, port: int, sample: Path, check: bool, console: Console
 ) -> int:
     app = create_app(settings, "all", workers=1)
+    redact_secrets_in_logs()
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve(), name="http server")
     while not server.started:

@@ -74,9 +74,10 @@ class Storage(Protocol):
         redirect to (a presigned S3 URL), or the bytes themselves. Raises ObjectNotFound."""
         ...
 
-    def public_url(self, key: str, expires_in: int) -> str | None:
+    def public_url(self, key: str, expires_in: int, private: bool = False) -> str | None:
         """A URL where clients fetch the object straight from storage (presigned, or on a
-        CDN), or None when the play API serves it. Pure computation: no request is made."""
+        CDN), or None when the play API serves it. ``private``: never an unsigned CDN URL.
+        Pure computation: no request is made."""
         ...
 
     async def read_bytes(self, key: str, limit: int) -> bytes:

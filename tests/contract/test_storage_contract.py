@@ -316,8 +316,14 @@ async def test_s3_with_a_cdn_hands_out_cdn_urls(moto: Moto) -> None:
         cdn_url="https://cdn.example/",
         _env_file=None,
     )
-    url = open_storage(settings).public_url("outputs/v/e1/seg.m4s", 60)
+    storage = open_storage(settings)
+    url = storage.public_url("outputs/v/e1/seg.m4s", 60)
     assert url == "https://cdn.example/pre/outputs/v/e1/seg.m4s"
+    # A CDN URL is not signed: a private video's segments are presigned instead.
+    private = storage.public_url("outputs/v/e1/seg.m4s", 60, private=True)
+    assert private is not None
+    assert private.startswith(moto.endpoint)
+    assert "X-Amz-Signature=" in private
 
 
 async def test_wrong_credentials_are_named(moto_with_auth: Moto) -> None:

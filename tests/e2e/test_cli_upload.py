@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,10 @@ def test_upload_a_real_video(server: Server) -> None:
     assert sha256(server.source_of(result["video_id"])) == sha256(clip)
     shown = run_cli(server, "status", result["video_id"])
     assert json.loads(shown.stdout)["title"] == "Tears of Steel"
+    # The part PUTs are in the access log, their signatures are not.
+    log = (server.data_dir.parent / "serve.log").read_text()
+    assert "PUT /v1/storage/parts/" in log
+    assert re.findall(r"signature=([^&\s\"]+)", log) == ["[redacted]"] * log.count("signature=")
 
 
 class Interrupted(Exception):

@@ -49,3 +49,37 @@ def test_signatures_are_url_safe_and_deterministic() -> None:
     signature = sign(GRANT, KEY)
     assert signature == sign(GRANT, KEY)
     assert all(c.isalnum() or c in "-_" for c in signature)
+
+
+def test_secrets_in_logged_urls_are_redacted() -> None:
+    import logging
+
+    from vodstack.logs import REDACTED, RedactSecrets
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        (
+            "127.0.0.1:5000",
+            "GET",
+            "/v1/videos/x/hls/e1/master.m3u8?token=eyJ2Ijoi.c2ln&x=1",
+            "1.1",
+            200,
+        ),
+        None,
+    )
+    RedactSecrets().filter(record)
+    line = record.getMessage()
+    assert "eyJ2Ijoi" not in line
+    assert f"token={REDACTED}&x=1" in line
+    for secret in (
+        "/v1/storage/parts/u/1?max_size=5&expires=9&signature=abc123",
+        "https://s3/b/k?X-Amz-Credential=AKIA%2F&X-Amz-Signature=deadbeef",
+        "Authorization: Bearer vsk_0123456789abcdef_secret",
+    ):
+        record = logging.LogRecord("vodstack", logging.INFO, __file__, 1, secret, None, None)
+        RedactSecrets().filter(record)
+        assert not any(s in record.getMessage() for s in ("abc123", "deadbeef", "AKIA", "_secret"))

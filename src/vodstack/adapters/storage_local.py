@@ -138,7 +138,7 @@ class LocalStorage:
             raise errors.ObjectNotFound(f"no object at {key!r}")
         return path
 
-    def public_url(self, key: str, expires_in: int) -> str | None:
+    def public_url(self, key: str, expires_in: int, private: bool = False) -> str | None:
         return None
 
     async def read_bytes(self, key: str, limit: int) -> bytes:

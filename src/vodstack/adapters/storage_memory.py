@@ -96,7 +96,7 @@ class MemoryStorage:
         except KeyError:
             raise errors.ObjectNotFound(f"no object at {key!r}") from None
 
-    def public_url(self, key: str, expires_in: int) -> str | None:
+    def public_url(self, key: str, expires_in: int, private: bool = False) -> str | None:
         return None
 
     async def read_bytes(self, key: str, limit: int) -> bytes:

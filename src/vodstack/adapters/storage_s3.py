@@ -168,12 +168,13 @@ class S3Storage:
     async def locate(self, key: str, expires_in: int) -> Path | str | bytes:
         if await self.head(key) is None:
             raise errors.ObjectNotFound(f"no object at {key!r}")
-        url = self.public_url(key, expires_in)
+        url = self.public_url(key, expires_in, private=True)
         assert url is not None
         return url
 
-    def public_url(self, key: str, expires_in: int) -> str | None:
-        if self._cdn_url:
+    def public_url(self, key: str, expires_in: int, private: bool = False) -> str | None:
+        # A CDN URL is not signed: private videos' segments are always presigned.
+        if self._cdn_url and not private:
             return f"{self._cdn_url}/{self._key(key)}"
         return self._presigner.generate_presigned_url(
             "get_object",

@@ -188,7 +188,9 @@ class PlaybackService:
             direct = (
                 None
                 if uri.endswith(".m3u8")
-                else self._storage.public_url(f"{folder}/{uri}", lifetime)
+                else self._storage.public_url(
+                    f"{folder}/{uri}", lifetime, private=token is not None
+                )
             )
             return direct or uri + query
 
