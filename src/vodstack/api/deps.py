@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -75,6 +75,10 @@ def _storage(request: Request) -> Storage:
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
+
+# For the routes that take a Caller: the key is optional there, which OpenAPI says with an
+# empty security requirement beside the bearer one (FastAPI appends this list to its own).
+OPTIONAL_KEY: dict[str, Any] = {"security": [{}]}
 
 Caller = Annotated[User | None, Depends(_caller)]
 CurrentUser = Annotated[User, Depends(_user)]

@@ -14,24 +14,29 @@ class _Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# PostgreSQL cannot store a NUL character in text, so the text the API keeps never holds
+# one. (A filename with one is refused by the filename rules, with their own error.)
+NO_NUL = r"^[^\x00]*$"
+
+
 class UploadCreate(_Schema):
     filename: str = Field(max_length=1024)
     size: int
-    content_type: str | None = Field(default=None, max_length=127)
-    title: str | None = Field(default=None, max_length=200)
-    description: str = Field(default="", max_length=5000)
+    content_type: str | None = Field(default=None, max_length=127, pattern=NO_NUL)
+    title: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    description: str = Field(default="", max_length=5000, pattern=NO_NUL)
     visibility: Visibility = Visibility.PUBLIC
 
 
 class VideoUpdate(_Schema):
-    title: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
+    title: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    description: str | None = Field(default=None, max_length=5000, pattern=NO_NUL)
     visibility: Visibility | None = None
 
 
 class PlaybackTokenCreate(_Schema):
     expires_in: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
-    viewer: str | None = Field(default=None, max_length=200)
+    viewer: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     bind_ip: bool = False
 
 
@@ -81,7 +86,7 @@ class UploadStatePublic(_Schema):
 
 class CompletedPart(_Schema):
     part_number: int
-    etag: str = Field(max_length=128)
+    etag: str = Field(max_length=128, pattern=NO_NUL)
 
 
 class UploadComplete(_Schema):
@@ -139,3 +144,27 @@ class ErrorBody(_Schema):
 
 class ErrorPublic(_Schema):
     error: ErrorBody
+
+
+class ReadinessPublic(_Schema):
+    status: str
+    checks: dict[str, str]
+
+
+# What each error status means in this API; every error body is an ErrorPublic.
+_ERRORS = {
+    400: "The request is not valid: a body that is not JSON, or a value a rule refuses",
+    401: 'An API key is missing, malformed or unknown: send "Authorization: Bearer <key>"',
+    403: "This key may not do that, or a signature or playback token is invalid or expired",
+    404: "No such resource (or one this caller may not see)",
+    409: "The resource's current state does not allow that",
+    413: "The request body is too large",
+    422: "The request does not match this schema",
+    429: "Too many requests; the message says when to try again",
+    503: "A backend is unavailable for a while; try again shortly",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries of the errors a route can answer."""
+    return {status: {"model": ErrorPublic, "description": _ERRORS[status]} for status in statuses}

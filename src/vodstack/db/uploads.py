@@ -39,6 +39,8 @@ class UploadStore:
             )
 
     async def get(self, upload_id: str) -> Upload | None:
+        if not _storable(upload_id):
+            return None
         async with self._engine.connect() as conn:
             row = (
                 (await conn.execute(select(uploads).where(uploads.c.id == upload_id)))
@@ -143,6 +145,8 @@ class VideoQueries:
             await conn.execute(delete(videos).where(videos.c.id == video_id))
 
     async def get(self, video_id: str) -> Video | None:
+        if not _storable(video_id):
+            return None
         async with self._engine.connect() as conn:
             row = (await conn.execute(_video_select().where(videos.c.id == video_id))).mappings()
             found = row.first()
@@ -206,3 +210,9 @@ def _upload(row: RowMapping) -> Upload:
         status=UploadStatus(row["status"]),
         owner_id=row["owner_id"],
     )
+
+
+def _storable(id_: str) -> bool:
+    """Whether a row could have this id: PostgreSQL text cannot hold a NUL, so an id with
+    one names nothing, and sent in a query it would fail the query."""
+    return "\x00" not in id_

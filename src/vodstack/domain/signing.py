@@ -55,8 +55,9 @@ def sign(grant: _Grant, key: bytes) -> str:
 def verify(grant: PartGrant | PlaybackGrant, signature: str, key: bytes, now: float) -> None:
     """Raise unless ``signature`` was made for exactly this grant and it has not expired.
 
-    The signature is checked first, so a tampered expiry is reported as tampering."""
-    if not hmac.compare_digest(sign(grant, key), signature):
+    The signature is checked first, so a tampered expiry is reported as tampering. A real
+    one is base64url, so ASCII; compare_digest refuses to compare any other string."""
+    if not signature.isascii() or not hmac.compare_digest(sign(grant, key), signature):
         raise errors.SignatureInvalid()
     if now > grant.expires:
         raise errors.SignatureExpired()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+
+from vodstack.api.schemas import ReadinessPublic
 
 router = APIRouter(tags=["health"])
 
@@ -16,9 +16,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=ReadinessPublic,
+    responses={503: {"model": ReadinessPublic, "description": "Not ready: the checks say why"}},
+)
 async def readyz(request: Request) -> JSONResponse:
-    checks: dict[str, Any] = {}
+    checks: dict[str, str] = {}
     try:
         async with request.app.state.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -26,7 +30,5 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:  # any failure means not ready; say which
         checks["database"] = f"unavailable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    body = ReadinessPublic(status="ready" if ready else "not ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

@@ -4,22 +4,50 @@ ladder's files."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from vodstack.api.deps import Caller, CurrentUser, PlaybackDep, ServicesDep, Videos, client_ip
-from vodstack.api.schemas import PlaybackPublic, PlaybackTokenCreate, PlaybackTokenPublic
+from vodstack.api.deps import (
+    OPTIONAL_KEY,
+    Caller,
+    CurrentUser,
+    PlaybackDep,
+    ServicesDep,
+    Videos,
+    client_ip,
+)
+from vodstack.api.schemas import (
+    PlaybackPublic,
+    PlaybackTokenCreate,
+    PlaybackTokenPublic,
+    error_responses,
+)
+from vodstack.domain.videos import HLS_CONTENT_TYPES
 
-router = APIRouter(prefix="/v1/videos", tags=["playback"])
+router = APIRouter(
+    prefix="/v1/videos", tags=["playback"], responses=error_responses(404, 409, 422, 503)
+)
 
 Token = Annotated[
     str | None, Query(max_length=2048, description="a playback token (private videos)")
 ]
 
+# A ladder file: its bytes (a playlist, or a segment from local storage, which also answers
+# Range requests), or a redirect to where storage serves it.
+_HLS_FILE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file",
+        "content": {media_type: {} for media_type in dict.fromkeys(HLS_CONTENT_TYPES.values())},
+    },
+    206: {"description": "The requested byte range of a segment"},
+    302: {"description": "The segment, where storage or the CDN serves it"},
+    **error_responses(403),
+}
 
-@router.get("/{video_id}/playback")
+
+@router.get("/{video_id}/playback", responses=error_responses(401, 403), openapi_extra=OPTIONAL_KEY)
 async def playback(
     video_id: str, request: Request, service: PlaybackDep, caller: Caller, token: Token = None
 ) -> PlaybackPublic:
@@ -27,7 +55,11 @@ async def playback(
     return PlaybackPublic(master_url=found.master_url, expires_at=found.expires_at)
 
 
-@router.post("/{video_id}/playback-tokens", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{video_id}/playback-tokens",
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(400, 401, 403, 429),
+)
 async def create_playback_token(
     video_id: str,
     body: PlaybackTokenCreate,
@@ -50,7 +82,12 @@ async def create_playback_token(
     )
 
 
-@router.get("/{video_id}/hls/e{epoch}/{path:path}", response_model=None)
+@router.get(
+    "/{video_id}/hls/e{epoch}/{path:path}",
+    response_model=None,
+    response_class=Response,
+    responses=_HLS_FILE,
+)
 async def hls_file(
     video_id: str,
     epoch: int,

@@ -8,13 +8,17 @@ from fastapi import APIRouter, Request, Response
 from vodstack import errors
 from vodstack.adapters.part_signing import PART_ROUTE
 from vodstack.api.deps import StorageDep
-from vodstack.api.schemas import StoredPartPublic
+from vodstack.api.schemas import StoredPartPublic, error_responses
 from vodstack.ports import PartReceiver
 
 router = APIRouter(tags=["storage"])
 
 
-@router.put(PART_ROUTE + "/{upload_id}/{part_number}")
+@router.put(
+    PART_ROUTE + "/{upload_id}/{part_number}",
+    responses=error_responses(403, 404, 413, 422),
+    openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {}}}},
+)
 async def put_part(
     upload_id: str,
     part_number: int,

@@ -15,14 +15,15 @@ from vodstack.api.schemas import (
     UploadCreated,
     UploadStatePublic,
     VideoAccepted,
+    error_responses,
 )
 from vodstack.domain.uploads import PartETag
 from vodstack.services.uploads import NewUpload
 
-router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
+router = APIRouter(prefix="/v1/uploads", tags=["uploads"], responses=error_responses(401, 422, 503))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 429))
 async def create_upload(
     body: UploadCreate, uploads: Uploads, user: CurrentUser, services: ServicesDep
 ) -> UploadCreated:
@@ -37,7 +38,7 @@ async def create_upload(
     )
 
 
-@router.post("/{upload_id}/parts")
+@router.post("/{upload_id}/parts", responses=error_responses(400, 404, 409))
 async def presign_parts(
     upload_id: str, body: PartsRequest, uploads: Uploads, user: CurrentUser
 ) -> PartsPublic:
@@ -50,7 +51,7 @@ async def presign_parts(
     )
 
 
-@router.get("/{upload_id}")
+@router.get("/{upload_id}", responses=error_responses(404))
 async def get_upload(upload_id: str, uploads: Uploads, user: CurrentUser) -> UploadStatePublic:
     state = await uploads.state(upload_id, user)
     upload = state.upload
@@ -68,7 +69,11 @@ async def get_upload(upload_id: str, uploads: Uploads, user: CurrentUser) -> Upl
     )
 
 
-@router.post("/{upload_id}/complete", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{upload_id}/complete",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(400, 404, 409),
+)
 async def complete_upload(
     upload_id: str, body: UploadComplete, uploads: Uploads, user: CurrentUser
 ) -> VideoAccepted:
@@ -77,7 +82,11 @@ async def complete_upload(
     return VideoAccepted(video_id=video.id, status=video.status)
 
 
-@router.delete("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{upload_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(404, 409),
+)
 async def abort_upload(upload_id: str, uploads: Uploads, user: CurrentUser) -> Response:
     await uploads.abort(upload_id, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response, status
 
-from vodstack.api.deps import Caller, CurrentUser, Videos
+from vodstack.api.deps import OPTIONAL_KEY, Caller, CurrentUser, Videos
 from vodstack.api.schemas import (
     EventList,
     EventPublic,
@@ -12,13 +12,14 @@ from vodstack.api.schemas import (
     VideoList,
     VideoPublic,
     VideoUpdate,
+    error_responses,
 )
 from vodstack.domain.videos import Video
 
-router = APIRouter(prefix="/v1/videos", tags=["videos"])
+router = APIRouter(prefix="/v1/videos", tags=["videos"], responses=error_responses(401, 422, 503))
 
 
-@router.get("")
+@router.get("", openapi_extra=OPTIONAL_KEY)
 async def list_videos(
     videos: Videos, caller: Caller, limit: int = Query(default=100, ge=1, le=1000)
 ) -> VideoList:
@@ -26,12 +27,12 @@ async def list_videos(
     return VideoList(videos=[_public(v) for v in await videos.list_videos(caller, limit)])
 
 
-@router.get("/{video_id}")
+@router.get("/{video_id}", responses=error_responses(404), openapi_extra=OPTIONAL_KEY)
 async def get_video(video_id: str, videos: Videos, caller: Caller) -> VideoPublic:
     return _public(await videos.visible(video_id, caller))
 
 
-@router.patch("/{video_id}")
+@router.patch("/{video_id}", responses=error_responses(400, 403, 404))
 async def update_video(
     video_id: str, body: VideoUpdate, videos: Videos, user: CurrentUser
 ) -> VideoPublic:
@@ -46,13 +47,17 @@ async def update_video(
     )
 
 
-@router.delete("/{video_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{video_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(403, 404),
+)
 async def delete_video(video_id: str, videos: Videos, user: CurrentUser) -> Response:
     await videos.delete(video_id, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{video_id}/events")
+@router.get("/{video_id}/events", responses=error_responses(403, 404))
 async def video_events(video_id: str, videos: Videos, user: CurrentUser) -> EventList:
     """The job timeline: every state change, and each attempt's exact ffmpeg command."""
     return EventList(
@@ -71,7 +76,11 @@ async def video_events(video_id: str, videos: Videos, user: CurrentUser) -> Even
     )
 
 
-@router.post("/{video_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{video_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(403, 404, 409),
+)
 async def retry_video(video_id: str, videos: Videos, user: CurrentUser) -> VideoAccepted:
     video = await videos.retry(video_id, user)
     return VideoAccepted(video_id=video.id, status=video.status)
