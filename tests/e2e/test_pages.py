@@ -26,7 +26,7 @@ async def web(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.mark.parametrize(
     ("path", "script"),
-    [("/", "library.js"), ("/upload", "upload.js"), ("/videos/abc123", "player.js")],
+    [("/", "library.js"), ("/upload", "upload.js"), ("/videos/" + "ab12" * 8, "player.js")],
 )
 async def test_pages_are_served_with_their_module_and_security_headers(
     web: httpx.AsyncClient, path: str, script: str

@@ -83,3 +83,12 @@ def test_secrets_in_logged_urls_are_redacted() -> None:
         record = logging.LogRecord("vodstack", logging.INFO, __file__, 1, secret, None, None)
         RedactSecrets().filter(record)
         assert not any(s in record.getMessage() for s in ("abc123", "deadbeef", "AKIA", "_secret"))
+
+
+def test_a_signature_that_is_not_ascii_is_invalid_not_a_crash() -> None:
+    from vodstack.domain.signing import PlaybackGrant, playback_token, verify_playback_token
+
+    token = playback_token(PlaybackGrant("v" * 32, 2_000_000_000), b"key")
+    claims = token.split(".")[0]
+    with pytest.raises(errors.SignatureInvalid):
+        verify_playback_token(f"{claims}.sïgnature", b"key", 0, "v" * 32, None)
