@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.aws import Moto, moto_server
-from tests.support.processes import Server, start_server
+from tests.support.processes import Server, start_split
 from tests.support.stack import postgres_database, production_env, query, with_api_key
 
 from vodstack.client import VodstackClient
@@ -113,12 +113,7 @@ def run(
             VODSTACK_MAX_ATTEMPTS="10",
         )
     )
-    for role in ("upload", "play"):
-        (scratch / role).mkdir()
-    with (
-        start_server(scratch / "upload", "--role", "upload", **env) as upload,
-        start_server(scratch / "play", "--role", "play", **env),
-    ):
+    with start_split(scratch, **env) as (upload, _):
         workers = [upload.start_worker() for _ in range(args.workers)]
         started = time.monotonic()
         video_ids = asyncio.run(

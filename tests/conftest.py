@@ -4,7 +4,6 @@ settings in a temporary data dir, a running app, and the shared test media."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +15,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from tests.support.aws import CREDENTIALS, Moto, moto_server
+from tests.support.stack import POSTGRES_URL
+from tests.support.stack import postgres_database as throwaway_database
 from vodstack.api import create_app
 from vodstack.db.engine import create_engine
 from vodstack.db.migrate import migrate
@@ -23,7 +24,6 @@ from vodstack.db.tables import metadata
 from vodstack.settings import MiB, Settings
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
-POSTGRES_URL = os.environ.get("VODSTACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 
 
 def media(name: str) -> Path:
@@ -54,22 +54,15 @@ def moto_with_auth(moto: Moto) -> Iterator[Moto]:
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A throwaway database for this test run, dropped at the end."""
-    name = f"vodstack_test_{uuid.uuid4().hex[:12]}"
     try:
-        admin = psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True, connect_timeout=5)
+        psycopg.connect(f"{POSTGRES_URL}/postgres", connect_timeout=5).close()
     except psycopg.OperationalError as exc:
         message = f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES_URL}/{name}"
-    finally:
-        # A fresh connection: a test may have restarted the server meanwhile.
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with throwaway_database("vodstack_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

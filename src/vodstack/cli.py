@@ -36,7 +36,17 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _settings() -> Settings:
-    return Settings()
+    """The settings, or a clear line for each bad one (not a traceback)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for problem in exc.errors():
+            name = "_".join(str(part) for part in problem["loc"]).upper()
+            where = f"VODSTACK_{name}: " if name else "settings: "
+            console.print(f"[red]{where}{problem['msg']}[/]", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()

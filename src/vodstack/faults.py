@@ -11,19 +11,19 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from typing import Literal, get_args
 
 log = logging.getLogger(__name__)
 
-STEPS = ("claimed", "downloaded", "encoding", "uploading", "uploaded", "published")
+Step = Literal["claimed", "downloaded", "encoding", "uploading", "uploaded", "published"]
+STEPS: tuple[Step, ...] = get_args(Step)
 
 
 class CrashPoints:
-    def __init__(self, at: str | None = None) -> None:
-        if at is not None and at not in STEPS:
-            raise ValueError(f"unknown crash point {at!r}; expected one of {', '.join(STEPS)}")
+    def __init__(self, at: Step | None = None) -> None:
         self._at = at
 
-    def reach(self, step: str) -> None:
+    def reach(self, step: Step) -> None:
         if step == self._at:
             log.warning("crash point %r reached: killing this process", step)
             os.kill(os.getpid(), signal.SIGKILL)

@@ -79,7 +79,11 @@ async def check_backends(settings: Settings) -> dict[str, str | None]:
         problems["storage"] = exc.message
     else:
         await probe("storage", storage.check())
-    queue = open_queue(settings)
+    try:
+        queue = open_queue(settings)
+    except errors.ConfigurationError as exc:
+        problems["queue"] = exc.message
+        return problems
     if queue is None:
         problems["queue"] = None
     else:

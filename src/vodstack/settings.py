@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vodstack.faults import Step
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 
@@ -74,7 +76,7 @@ class Settings(BaseSettings):
         default=120, gt=0, description="kill ffmpeg after this long without progress"
     )
 
-    crash_at: str | None = Field(
+    crash_at: Step | None = Field(
         default=None, description="fault injection: SIGKILL the worker at this step of a job"
     )
 
@@ -128,9 +130,14 @@ class Settings(BaseSettings):
             return self.secret_key.encode()
         path = self.data_dir / "secret.key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_urlsafe(48))
-            tmp.chmod(0o600)
-            tmp.replace(path)
+            write_secret(path, secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+
+def write_secret(path: Path, value: str) -> None:
+    """Readable by its owner only, and never seen half written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(value + "\n")
+    tmp.chmod(0o600)
+    tmp.replace(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,15 @@ import httpx
 import pytest
 
 from tests.conftest import media
-from tests.support.processes import Server, free_port, last_json, run_cli, sha256, start_server
+from tests.support.processes import (
+    VODSTACK,
+    Server,
+    free_port,
+    last_json,
+    run_cli,
+    sha256,
+    start_server,
+)
 from vodstack.client import VodstackClient
 from vodstack.settings import MiB
 
@@ -101,3 +110,30 @@ def test_an_unreachable_server_is_reported_clearly(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "cannot reach" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_bad_settings_are_named_not_a_traceback(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "VODSTACK_DATA_DIR": str(tmp_path),
+        "VODSTACK_CRASH_AT": "nowhere",
+        "VODSTACK_LEASE_SECONDS": "-1",
+    }
+    done = subprocess.run(
+        [*VODSTACK, "worker"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert "VODSTACK_CRASH_AT: Input should be 'claimed'" in done.stderr
+    assert "VODSTACK_LEASE_SECONDS: Input should be greater than 0" in done.stderr
+    assert "Traceback" not in done.stderr
+    env = {**os.environ, "VODSTACK_DATA_DIR": str(tmp_path), "VODSTACK_QUEUE_URL": "sqs"}
+    checked = subprocess.run(
+        [*VODSTACK, "check-config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 1
+    assert "VODSTACK_QUEUE_URL 'sqs': expected 'database' or an SQS queue URL" in checked.stderr

@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import media
 from tests.support.aws import Moto
-from tests.support.processes import Server, last_json, run_cli, start_server
+from tests.support.processes import Server, start_split, upload_file
 from tests.support.stack import postgres_database, production_env, query, with_api_key
 from vodstack.faults import STEPS
 
@@ -50,8 +50,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stac
     queue_url = moto.queue(max_receive_count=10, visibility=LEASE + 2)
     bucket = moto.bucket()
     root = tmp_path_factory.mktemp("faults")
-    for role in ("upload", "play"):
-        (root / role).mkdir()
     with postgres_database() as database:
         env = with_api_key(
             production_env(
@@ -64,18 +62,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stac
                 VODSTACK_SWEEP_SECONDS="2",
             )
         )
-        with (
-            start_server(root / "upload", "--role", "upload", **env) as upload,
-            start_server(root / "play", "--role", "play", **env) as play,
-        ):
+        with start_split(root, **env) as (upload, play):
             yield Stack(upload, play, moto, database, bucket, queue_url)
 
 
 def upload(stack: Stack, name: str = CLIP) -> str:
-    done = run_cli(stack.upload, "upload", str(media(name)), "--json")
-    assert done.returncode == 0, done.stderr
-    video_id: str = last_json(done.stdout)["video_id"]
-    return video_id
+    return upload_file(stack.upload, media(name))
 
 
 def stop(worker: subprocess.Popen[bytes]) -> None:

@@ -7,16 +7,9 @@ import signal
 from pathlib import Path
 
 from tests.conftest import media
-from tests.support.processes import Server, last_json, run_cli, start_server
+from tests.support.processes import start_server, upload_file
 
 CLIP = "mdn_tears_of_steel_800x332_vp8_70s.webm"
-
-
-def upload(server: Server) -> str:
-    done = run_cli(server, "upload", str(media(CLIP)), "--json")
-    assert done.returncode == 0, done.stderr
-    video_id: str = last_json(done.stdout)["video_id"]
-    return video_id
 
 
 def encoding(video: dict[str, object]) -> bool:
@@ -25,7 +18,7 @@ def encoding(video: dict[str, object]) -> bool:
 
 def test_sigterm_lets_a_worker_finish_its_job(tmp_path: Path) -> None:
     with start_server(tmp_path, "--workers", "0", VODSTACK_ENCODER="libx264") as server:
-        video_id = upload(server)
+        video_id = upload_file(server, media(CLIP))
         worker = server.start_worker()
         server.wait_for(video_id, encoding)
         worker.send_signal(signal.SIGTERM)
@@ -40,7 +33,7 @@ def test_sigterm_lets_a_worker_finish_its_job(tmp_path: Path) -> None:
 def test_sigterm_to_the_all_in_one_server_hands_the_job_back(tmp_path: Path) -> None:
     env = {"VODSTACK_ENCODER": "libx264"}
     with start_server(tmp_path, "--workers", "1", **env) as server:
-        video_id = upload(server)
+        video_id = upload_file(server, media(CLIP))
         server.wait_for(video_id, encoding)
     # Leaving start_server sends SIGTERM; the job is handed back (not left to expire: the
     # timeline says "released").

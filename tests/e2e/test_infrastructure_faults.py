@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import media
 from tests.support.aws import Moto
 from tests.support.fault_proxy import FaultProxy, fault_proxy
-from tests.support.processes import Server, last_json, run_cli, start_server
+from tests.support.processes import Server, start_split, upload_file
 from tests.support.stack import postgres_database, production_env, query, with_api_key
 
 pytestmark = pytest.mark.postgres
@@ -38,8 +38,6 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("infra")
-    for role in ("upload", "play"):
-        (root / role).mkdir()
     with (
         fault_proxy(moto.endpoint) as s3,
         fault_proxy(moto.endpoint) as sqs,
@@ -58,19 +56,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stac
                 VODSTACK_SWEEP_SECONDS="2",
             )
         )
-        with (
-            start_server(root / "upload", "--role", "upload", **env) as upload,
-            start_server(root / "play", "--role", "play", **env) as play,
-        ):
+        with start_split(root, **env) as (upload, play):
             upload.start_worker()
             yield Stack(upload, play, s3, sqs, database)
 
 
 def upload(stack: Stack) -> str:
-    done = run_cli(stack.upload, "upload", str(media(CLIP)), "--json")
-    assert done.returncode == 0, done.stderr
-    video_id: str = last_json(done.stdout)["video_id"]
-    return video_id
+    return upload_file(stack.upload, media(CLIP))
 
 
 def ready_once(stack: Stack, video_id: str) -> list[dict[str, object]]:

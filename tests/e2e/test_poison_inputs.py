@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import media
 from tests.support.aws import Moto
-from tests.support.processes import Server, last_json, run_cli, start_server
+from tests.support.processes import Server, start_split, upload_file
 from tests.support.stack import postgres_database, production_env, with_api_key
 
 pytestmark = pytest.mark.postgres
@@ -33,8 +33,6 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("poison")
-    for role in ("upload", "play"):
-        (root / role).mkdir()
     queue_url = moto.queue(max_receive_count=10, visibility=10)
     with postgres_database() as database:
         env = with_api_key(
@@ -49,19 +47,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stac
                 VODSTACK_MAX_ATTEMPTS="2",
             )
         )
-        with (
-            start_server(root / "upload", "--role", "upload", **env) as upload,
-            start_server(root / "play", "--role", "play", **env) as play,
-        ):
+        with start_split(root, **env) as (upload, play):
             upload.start_worker("--concurrency", "2")
             yield Stack(upload, play, moto, queue_url)
-
-
-def upload(stack: Stack, path: Path) -> str:
-    done = run_cli(stack.upload, "upload", str(path), "--json")
-    assert done.returncode == 0, done.stderr
-    video_id: str = last_json(done.stdout)["video_id"]
-    return video_id
 
 
 def poisoned(tmp_path: Path, marker: str) -> Path:
@@ -74,9 +62,9 @@ def poisoned(tmp_path: Path, marker: str) -> Path:
 def test_poison_fails_after_its_attempts_and_never_blocks_good_videos(
     stack: Stack, tmp_path: Path
 ) -> None:
-    hang = upload(stack, poisoned(tmp_path, "POISON-HANG"))
-    crash = upload(stack, poisoned(tmp_path, "POISON-CRASH"))
-    good = upload(stack, media("axm_sample_h264_ac3.mkv"))
+    hang = upload_file(stack.upload, poisoned(tmp_path, "POISON-HANG"))
+    crash = upload_file(stack.upload, poisoned(tmp_path, "POISON-CRASH"))
+    good = upload_file(stack.upload, media("axm_sample_h264_ac3.mkv"))
     assert stack.play.wait_for(good, lambda v: v["status"] == "ready", timeout=60)
 
     def settled(v: dict[str, object]) -> bool:

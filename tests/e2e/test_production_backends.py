@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import media
 from tests.support.aws import Moto
-from tests.support.processes import VODSTACK, Server, last_json, run_cli, start_server
+from tests.support.processes import VODSTACK, Server, start_split, upload_file
 from tests.support.stack import postgres_database, production_env, with_api_key
 
 pytestmark = pytest.mark.postgres
@@ -44,21 +44,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto, database: str) -
     queue_url = moto.queue(max_receive_count=5, visibility=30)
     env = with_api_key(production_env(moto, database, queue_url, moto.bucket()))
     root = tmp_path_factory.mktemp("production")
-    for role in ("upload", "play"):
-        (root / role).mkdir()
-    with (
-        start_server(root / "upload", "--role", "upload", **env) as upload,
-        start_server(root / "play", "--role", "play", **env) as play,
-    ):
+    with start_split(root, **env) as (upload, play):
         upload.start_worker()
         upload.start_worker()
         yield Stack(upload, play, moto, queue_url, upload.env)
-
-
-def upload(stack: Stack, path: Path) -> dict[str, Any]:
-    done = run_cli(stack.upload, "upload", str(path), "--json")
-    assert done.returncode == 0, done.stderr
-    return last_json(done.stdout)
 
 
 def test_upload_to_s3_transcode_and_play_through_presigned_urls(stack: Stack) -> None:
@@ -86,8 +75,7 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(stack: Stack) ->
         f"{stack.upload.url}/v1/uploads/{created['upload_id']}", headers=stack.upload.headers
     )
 
-    uploaded = upload(stack, clip)
-    video_id = uploaded["video_id"]
+    video_id = upload_file(stack.upload, clip)
     video = stack.play.wait_for(video_id, lambda v: v["status"] in ("ready", "failed"))
     assert video["status"] == "ready", video
     events = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
@@ -132,8 +120,9 @@ def test_a_multipart_upload_that_is_not_a_video_fails_with_its_reason(
     is left empty."""
     junk = tmp_path / "holiday.mp4"
     junk.write_bytes(os.urandom(11 * 1024 * 1024))
-    uploaded = upload(stack, junk)
-    video = stack.play.wait_for(uploaded["video_id"], lambda v: v["status"] in ("ready", "failed"))
+    video = stack.play.wait_for(
+        upload_file(stack.upload, junk), lambda v: v["status"] in ("ready", "failed")
+    )
     assert video["status"] == "failed"
     assert "not a video" in video["error"] or "invalid data" in video["error"].lower(), video
 
@@ -143,8 +132,7 @@ def test_a_message_that_is_not_ours_is_dropped_and_the_workers_go_on(stack: Stac
     for body in ("garbage", '{"Event": "s3:TestEvent"}', '{"video_id": "' + "0" * 32 + '"}'):
         sqs.send_message(QueueUrl=stack.queue_url, MessageBody=body)
     clip = media("axm_bear_vp9_odd_161x121.webm")
-    uploaded = upload(stack, clip)
-    video = stack.play.wait_for(uploaded["video_id"], lambda v: v["status"] == "ready")
+    video = stack.play.wait_for(upload_file(stack.upload, clip), lambda v: v["status"] == "ready")
     assert video["renditions"]
     assert all(worker.poll() is None for worker in stack.upload.workers)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.support.db import add_queued_video
 from vodstack.db.engine import create_engine
 from vodstack.db.jobs import JobStore
-from vodstack.db.migrate import migrate
 from vodstack.domain.jobs import JobStatus
 
 LEASE = 60.0
@@ -32,14 +30,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +13,11 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.support.db import add_queued_video
-from vodstack.adapters.part_signing import PartSigner
+from tests.support.db import add_video
 from vodstack.adapters.storage_memory import MemoryStorage
 from vodstack.adapters.transcoder_fake import FakeTranscoder
 from vodstack.clock import utc_now
-from vodstack.db.engine import create_engine
 from vodstack.db.jobs import JobStore
-from vodstack.db.migrate import migrate
 from vodstack.db.tables import jobs
 from vodstack.domain.media import SourceInfo, TranscodeResult
 from vodstack.domain.videos import source_key
@@ -54,25 +50,6 @@ class OverlapCounting(FakeTranscoder):
             return await super().transcode(source, info, out_dir, on_progress, on_command)
         finally:
             self.active.remove(key)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def storage() -> MemoryStorage:
-    return MemoryStorage(PartSigner(b"k", "http://x"))
-
-
-async def add_video(engine: AsyncEngine, storage: MemoryStorage, max_attempts: int = 3) -> str:
-    video_id = await add_queued_video(engine, utc_now(), max_attempts)
-    storage.objects[source_key(video_id)] = video_id.encode()
-    return video_id
 
 
 def make_worker(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -16,41 +15,17 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.aws import Moto
-from tests.support.db import add_queued_video
-from vodstack.adapters.part_signing import PartSigner
+from tests.support.db import add_video
 from vodstack.adapters.queue_memory import MemoryQueue
 from vodstack.adapters.storage_memory import MemoryStorage
 from vodstack.adapters.transcoder_fake import FakeTranscoder
 from vodstack.api import create_app
-from vodstack.clock import utc_now
-from vodstack.db.engine import create_engine
 from vodstack.db.jobs import JobStore
-from vodstack.db.migrate import migrate
-from vodstack.domain.videos import source_key
 from vodstack.ports import Delivery, Queue
 from vodstack.runtime import build_worker, open_backends
 from vodstack.services.processing import Processor
 from vodstack.settings import MiB, Settings
 from vodstack.worker import Worker
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def storage() -> MemoryStorage:
-    return MemoryStorage(PartSigner(b"k", "http://x"))
-
-
-async def add_video(engine: AsyncEngine, storage: MemoryStorage, max_attempts: int = 3) -> str:
-    video_id = await add_queued_video(engine, utc_now(), max_attempts)
-    storage.objects[source_key(video_id)] = video_id.encode()
-    return video_id
 
 
 def queue_worker(

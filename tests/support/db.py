@@ -8,6 +8,8 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from vodstack.adapters.storage_memory import MemoryStorage
+from vodstack.clock import utc_now
 from vodstack.db.jobs import enqueue_job
 from vodstack.db.tables import videos
 from vodstack.domain.videos import source_key
@@ -31,4 +33,11 @@ async def add_queued_video(engine: AsyncEngine, now: datetime, max_attempts: int
             )
         )
         await enqueue_job(conn, video_id, max_attempts, now)
+    return video_id
+
+
+async def add_video(engine: AsyncEngine, storage: MemoryStorage, max_attempts: int = 3) -> str:
+    """A queued video whose source (its own id, which test transcoders read) is stored."""
+    video_id = await add_queued_video(engine, utc_now(), max_attempts)
+    storage.objects[source_key(video_id)] = video_id.encode()
     return video_id

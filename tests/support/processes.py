@@ -126,6 +126,26 @@ def start_server(root: Path, *serve_args: str, **env_overrides: str) -> Iterator
                     child.kill()
 
 
+@contextmanager
+def start_split(root: Path, **env: str) -> Iterator[tuple[Server, Server]]:
+    """The upload role and the play role as two processes on one environment."""
+    for role in ("upload", "play"):
+        (root / role).mkdir(parents=True, exist_ok=True)
+    with (
+        start_server(root / "upload", "--role", "upload", **env) as upload,
+        start_server(root / "play", "--role", "play", **env) as play,
+    ):
+        yield upload, play
+
+
+def upload_file(server: Server, path: Path) -> str:
+    """Upload with the real CLI, as a user would; the new video's id."""
+    done = run_cli(server, "upload", str(path), "--json")
+    assert done.returncode == 0, done.stderr
+    video_id: str = last_json(done.stdout)["video_id"]
+    return video_id
+
+
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while True:

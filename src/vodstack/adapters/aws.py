@@ -49,7 +49,7 @@ _TRANSIENT_CODES = {
 }
 
 
-def _config(settings: Settings, *, path_style: bool = False) -> Config:
+def _config(*, path_style: bool = False) -> Config:
     return Config(
         signature_version="s3v4",
         s3={"addressing_style": "path" if path_style else "auto"},
@@ -71,7 +71,7 @@ def s3_client(settings: Settings, *, endpoint_url: str | None = None) -> S3Clien
         "s3",
         endpoint_url=endpoint_url or settings.s3_endpoint_url,
         region_name=region(settings),
-        config=_config(settings, path_style=settings.s3_path_style),
+        config=_config(path_style=settings.s3_path_style),
     )
 
 
@@ -87,7 +87,7 @@ def sqs_client(settings: Settings, queue_url: str) -> SQSClient:
         "sqs",
         endpoint_url=f"{scheme}://{host}",
         region_name=queue_region,
-        config=_config(settings),
+        config=_config(),
     )
 
 

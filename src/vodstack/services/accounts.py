@@ -17,7 +17,7 @@ from vodstack import errors
 from vodstack.clock import Clock, utc_now
 from vodstack.db.accounts import AccountStore
 from vodstack.domain.accounts import User, check_user_name, new_key, parse_key
-from vodstack.settings import ADMIN_KEY_FILE
+from vodstack.settings import ADMIN_KEY_FILE, write_secret
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +82,3 @@ class AccountService:
             return
         write_secret(data_dir / ADMIN_KEY_FILE, key)
         log.info("created the admin user; its key is in %s", data_dir / ADMIN_KEY_FILE)
-
-
-def write_secret(path: Path, value: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(value + "\n")
-    tmp.chmod(0o600)
-    tmp.replace(path)

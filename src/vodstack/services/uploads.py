@@ -206,14 +206,8 @@ class UploadService:
         return aborted
 
     async def _announce(self, video_id: str) -> None:
-        """The job is committed; a lost message only delays it until an idle worker's
-        sweep of the database finds it."""
-        if self._signal is None:
-            return
-        try:
+        if self._signal is not None:
             await self._signal.send(video_id)
-        except Exception as exc:
-            log.warning("could not announce the job of video %s: %s", video_id, exc)
 
     async def _require_joined_object(self, upload: Upload) -> None:
         """Storage no longer has the multipart upload. That is fine only if it holds the

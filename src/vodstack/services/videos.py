@@ -3,8 +3,6 @@ read the timeline."""
 
 from __future__ import annotations
 
-import logging
-
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
 from vodstack.db.jobs import JobEvent, JobStore
@@ -12,8 +10,6 @@ from vodstack.db.uploads import VideoQueries
 from vodstack.domain.accounts import User, Visibility, can_manage, can_see
 from vodstack.domain.videos import Video
 from vodstack.ports import JobSignal, Storage
-
-log = logging.getLogger(__name__)
 
 
 class VideoService:
@@ -59,10 +55,7 @@ class VideoService:
         video = await self.managed(video_id, caller)
         if not await self._jobs.requeue(video_id):
             raise errors.Conflict(f"only a failed video can be retried; this one is {video.status}")
-        try:
-            await self._signal.send(video_id)
-        except Exception as exc:  # the job is committed; an idle worker's sweep finds it
-            log.warning("could not announce the retry of video %s: %s", video_id, exc)
+        await self._signal.send(video_id)
         return await self.managed(video_id, caller)
 
     async def update(
