@@ -300,3 +300,16 @@ async def test_unknown_ids(
     assert (status, got) == (404, code) or (
         "%2F" in unknown and (status, got) == (404, "not_found")
     )
+
+
+async def test_a_boolean_is_not_a_number(api: httpx.AsyncClient) -> None:
+    for body in (
+        {"filename": "a.mp4", "size": True},
+        {"filename": "a.mp4", "size": "10"},
+    ):
+        assert error_of(await api.post("/v1/uploads", json=body)) == (422, "invalid_request")
+    created = await create(api, size=10)
+    presign = await api.post(
+        f"/v1/uploads/{created['upload_id']}/parts", json={"part_numbers": [True]}
+    )
+    assert error_of(presign) == (422, "invalid_request")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from vodstack.domain.accounts import Visibility
 
@@ -14,30 +14,45 @@ class _Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _json_number(value: object) -> object:
+    # JSON's true is not the integer 1, nor "3" the integer 3, whatever Python thinks.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected an integer")
+    return value
+
+
+# An integer as JSON Schema means it: 3 and 3.0 are, "3" and true are not.
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+
+
+class _Request(_Schema):
+    """A body that comes in."""
+
+
 # PostgreSQL cannot store a NUL character in text, so the text the API keeps never holds
 # one. (A filename with one is refused by the filename rules, with their own error.)
 NO_NUL = r"^[^\x00]*$"
 
 
-class UploadCreate(_Schema):
+class UploadCreate(_Request):
     filename: str = Field(max_length=1024)
-    size: int
+    size: JsonInt
     content_type: str | None = Field(default=None, max_length=127, pattern=NO_NUL)
     title: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     description: str = Field(default="", max_length=5000, pattern=NO_NUL)
     visibility: Visibility = Visibility.PUBLIC
 
 
-class VideoUpdate(_Schema):
+class VideoUpdate(_Request):
     title: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     description: str | None = Field(default=None, max_length=5000, pattern=NO_NUL)
     visibility: Visibility | None = None
 
 
-class PlaybackTokenCreate(_Schema):
-    expires_in: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+class PlaybackTokenCreate(_Request):
+    expires_in: JsonInt = Field(default=3600, ge=60, le=7 * 24 * 3600)
     viewer: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
-    bind_ip: bool = False
+    bind_ip: StrictBool = False
 
 
 class PlaybackTokenPublic(_Schema):
@@ -53,8 +68,8 @@ class UploadCreated(_Schema):
     part_count: int
 
 
-class PartsRequest(_Schema):
-    part_numbers: list[int] = Field(max_length=10_000)
+class PartsRequest(_Request):
+    part_numbers: list[JsonInt] = Field(max_length=10_000)
 
 
 class PresignedPartPublic(_Schema):
@@ -84,12 +99,12 @@ class UploadStatePublic(_Schema):
     parts: list[StoredPartPublic]
 
 
-class CompletedPart(_Schema):
-    part_number: int
+class CompletedPart(_Request):
+    part_number: JsonInt
     etag: str = Field(max_length=128, pattern=NO_NUL)
 
 
-class UploadComplete(_Schema):
+class UploadComplete(_Request):
     parts: list[CompletedPart] = Field(max_length=10_000)
 
 
