@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -23,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from vodstack.client import ApiError, VodstackClient
+from vodstack.errors import ConfigurationError
 from vodstack.settings import Settings
 
 app = typer.Typer(
@@ -32,7 +34,7 @@ app = typer.Typer(
     help="Self-hostable video on demand.",
 )
 console = Console(stderr=True, soft_wrap=True)  # URLs must stay whole to be clicked
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+log = logging.getLogger("vodstack.cli")
 
 
 def _settings() -> Settings:
@@ -62,7 +64,8 @@ def serve(
     import uvicorn
 
     from vodstack.api import create_app
-    from vodstack.logs import redact_secrets_in_logs
+    from vodstack.logs import configure_logging
+    from vodstack.tracing import configure_tracing
 
     if role not in ("all", "upload", "play"):
         raise typer.BadParameter("role must be all, upload or play", param_hint="--role")
@@ -70,11 +73,15 @@ def serve(
     if "public_url" not in settings.model_fields_set:
         settings.public_url = f"http://{host}:{port}"
     _require_backends(settings)
-    console.print(f"vodstack {role} on http://{host}:{port}  (data: {settings.data_dir.resolve()})")
+    configure_logging(settings.log_format, settings.log_level)
+    configure_tracing(settings.otel_endpoint, "vodstack" if role == "all" else f"vodstack-{role}")
+    log.info(
+        "vodstack %s on http://%s:%s (data: %s)", role, host, port, settings.data_dir.resolve()
+    )
     slots = workers if workers is not None else (1 if role == "all" else 0)
     app_ = create_app(settings, role, workers=slots)  # type: ignore[arg-type]
-    redact_secrets_in_logs()
-    uvicorn.run(app_, host=host, port=port, log_level="info")
+    # Logging is set up already; uvicorn's loggers follow its level.
+    uvicorn.run(app_, host=host, port=port, log_config=None, log_level=None)
 
 
 @app.command()
@@ -90,11 +97,14 @@ def demo(
 ) -> None:
     """Start the embedded stack, upload a sample through the API, follow it, keep serving."""
     from vodstack.demo import default_sample, run_demo
+    from vodstack.logs import configure_logging
 
     settings = _settings()
     if "public_url" not in settings.model_fields_set:
         settings.public_url = f"http://{host}:{port}"
-    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
+    # The demo talks to a person on stderr; only what goes wrong is logged, unless asked.
+    level = settings.log_level if "log_level" in settings.model_fields_set else "warning"
+    configure_logging(settings.log_format, level, sys.stderr)
     sample = file or default_sample()
     if not sample.is_file():
         console.print(f"[red]no sample clip at {sample}[/]: run `make demo`, or pass --file VIDEO")
@@ -120,26 +130,47 @@ def migrate() -> None:
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="jobs at once")] = 1,
     once: Annotated[bool, typer.Option("--once", help="exit when no job is due")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="serve /metrics, /healthz and /readyz on this port"),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="the address the metrics port listens on")
+    ] = "0.0.0.0",  # noqa: S104 (Prometheus scrapes it from another host)
 ) -> None:
     """Process jobs. SIGTERM: finish or release running jobs; a second SIGTERM: release now."""
-    from vodstack.runtime import build_worker, open_backends
+    from vodstack.logs import configure_logging
+    from vodstack.tracing import configure_tracing
 
     settings = _settings()
     _require_backends(settings)
+    configure_logging(settings.log_format, settings.log_level)
+    configure_tracing(settings.otel_endpoint, "vodstack-worker")
+    try:
+        asyncio.run(_run_worker(settings, concurrency, once, metrics_host, metrics_port))
+    except ConfigurationError as exc:
+        console.print(f"[red]cannot start: {exc.message}[/]", highlight=False)
+        raise typer.Exit(2) from None
 
-    async def run() -> None:
-        async with open_backends(settings) as backends:
-            job_worker = build_worker(backends, concurrency=concurrency, once=once)
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, job_worker.stop)
-            console.print(f"worker {job_worker.name}: {concurrency} slot(s)")
-            await job_worker.run()
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    asyncio.run(run())
+async def _run_worker(
+    settings: Settings, concurrency: int, once: bool, metrics_host: str, metrics_port: int | None
+) -> None:
+    from vodstack.api.probe_server import serving_probes
+    from vodstack.runtime import build_worker, open_backends, readiness_checks
+    from vodstack.services.probes import Probes
+
+    async with open_backends(settings) as backends, contextlib.AsyncExitStack() as stack:
+        job_worker = build_worker(backends, concurrency=concurrency, once=once)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, job_worker.stop)
+        if metrics_port is not None:
+            probes = Probes(readiness_checks(backends) | {"worker": job_worker.check})
+            await stack.enter_async_context(serving_probes(probes, metrics_host, metrics_port))
+            log.info("metrics and probes on http://%s:%d", metrics_host, metrics_port)
+        log.info("worker %s: %d slot(s)", job_worker.name, concurrency)
+        await job_worker.run()
 
 
 users_app = typer.Typer(no_args_is_help=True, help="Accounts and their API keys.")

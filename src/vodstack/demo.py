@@ -15,7 +15,6 @@ from rich.progress import BarColumn, Progress, TextColumn
 from vodstack.api import create_app
 from vodstack.client import VodstackClient
 from vodstack.domain.playlist import parse_media_playlist
-from vodstack.logs import redact_secrets_in_logs
 from vodstack.settings import Settings
 
 SAMPLE_NAME = "big_buck_bunny.mp4"
@@ -32,8 +31,10 @@ async def run_demo(
     settings: Settings, host: str, port: int, sample: Path, check: bool, console: Console
 ) -> int:
     app = create_app(settings, "all", workers=1)
-    redact_secrets_in_logs()
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(
+        # Logging is set up already; uvicorn's loggers follow its level.
+        uvicorn.Config(app, host=host, port=port, log_config=None, log_level=None)
+    )
     serving = asyncio.create_task(server.serve(), name="http server")
     while not server.started:
         if serving.done():

@@ -198,5 +198,11 @@ class QueueUnavailable(BackendUnavailable):
     """The job queue is not reachable right now; try again shortly."""
 
 
+class WorkerStalled(VodstackError):
+    """The worker's loop is not turning: it claims no jobs."""
+
+    status = 503
+
+
 class ConfigurationError(VodstackError):
     """vodstack is not configured correctly."""

@@ -12,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from vodstack import errors
 from vodstack.adapters.queue import job_signal, open_queue, open_wakeup
 from vodstack.adapters.storage import open_storage
-from vodstack.db.engine import check_database
+from vodstack.adapters.storage_instrumented import instrumented
+from vodstack.db.engine import check_database, ping_database
 from vodstack.db.jobs import JobStore
 from vodstack.db.migrate import open_database
 from vodstack.faults import CrashPoints
 from vodstack.ports import JobSignal, Queue, Storage, Transcoder, Wakeup
+from vodstack.services.probes import Check
 from vodstack.services.processing import Processor
 from vodstack.settings import Settings
 from vodstack.worker import Worker
@@ -46,7 +48,7 @@ class Backends:
 async def open_backends(
     settings: Settings, *, storage: Storage | None = None, queue: Queue | None = None
 ) -> AsyncIterator[Backends]:
-    storage = storage or open_storage(settings)
+    storage = instrumented(storage or open_storage(settings))
     queue = queue or open_queue(settings)
     try:
         async with open_database(settings) as engine:
@@ -92,6 +94,18 @@ async def check_backends(settings: Settings) -> dict[str, str | None]:
     return problems
 
 
+def readiness_checks(backends: Backends) -> dict[str, Check]:
+    """What a process needs to do its work: the database, object storage and, when the
+    database is not the queue, the queue."""
+    checks: dict[str, Check] = {
+        "database": lambda: ping_database(backends.engine),
+        "storage": backends.storage.check,
+    }
+    if backends.queue is not None:
+        checks["queue"] = backends.queue.check
+    return checks
+
+
 def open_transcoder(settings: Settings) -> Transcoder:
     from vodstack.adapters.ffmpeg import FfmpegTranscoder, default_ffmpeg
 
@@ -129,6 +143,7 @@ def build_worker(
         poll_seconds=settings.poll_seconds,
         graceful_seconds=settings.graceful_seconds,
         lease_seconds=settings.lease_seconds,
+        heartbeat_seconds=settings.heartbeat_seconds,
         queue_wait_seconds=settings.queue_wait_seconds,
         sweep_seconds=settings.sweep_seconds,
         crash_points=crash_points,

@@ -6,7 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vodstack.faults import Step
@@ -19,10 +19,13 @@ S3_MIN_PART_SIZE = 5 * MiB
 S3_MAX_PART_SIZE = 5 * GiB
 S3_MAX_PARTS = 10_000
 ADMIN_KEY_FILE = "admin.key"
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VODSTACK_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="VODSTACK_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Path("./data")
     database_url: str = ""
@@ -76,6 +79,16 @@ class Settings(BaseSettings):
         default=120, gt=0, description="kill ffmpeg after this long without progress"
     )
 
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: console text at a terminal, JSON lines otherwise"
+    )
+    log_level: str = Field(default="info", description="debug, info, warning or error")
+    otel_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VODSTACK_OTEL_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP/HTTP collector for traces (needs the otel extra); unset: no tracing",
+    )
+
     crash_at: Step | None = Field(
         default=None, description="fault injection: SIGKILL the worker at this step of a job"
     )
@@ -97,6 +110,13 @@ class Settings(BaseSettings):
         le=7 * 24 * 3600,
         description="lifetime of presigned segment URLs; a viewing must fit in it",
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in _LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
+        return value.lower()
 
     @model_validator(mode="after")
     def _embedded_defaults(self) -> Settings:

@@ -50,6 +50,12 @@ test('upload, transcode and adaptive playback in Chromium', { skip, timeout: 240
 
   // The page and hls.js load at full speed; only the video is throttled.
   await page.goto(`${BASE_URL}${href}`);
+  // While the job runs, the page says where it stands, live: no reload follows.
+  await page.waitForFunction(
+    () => /is on attempt 1 of \d+, \d+% done|for a free worker/.test(document.getElementById('job-explanation').textContent),
+    null,
+    { timeout: 60_000 },
+  );
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Network.enable');
   const network = (downloadThroughput) => cdp.send('Network.emulateNetworkConditions', {
@@ -88,6 +94,11 @@ test('upload, transcode and adaptive playback in Chromium', { skip, timeout: 240
     stats: document.getElementById('stats').innerText,
   }));
   t.diagnostic(`levels loaded: ${state.levelsLoaded}; ${state.stats.replaceAll('\n', ' ')}`);
+  const timeline = await page.locator('#timeline').textContent();
+  for (const step of ['queued', 'claimed', 'probed', 'encoding', 'encoded', 'ready']) {
+    assert.ok(timeline.includes(step), `the timeline lacks "${step}": ${timeline}`);
+  }
+  assert.equal(await page.locator('#job-status').textContent(), 'ready');
   assert.ok(state.levelsLoaded.length >= 2, `fragments came from one rendition only: ${state.levelsLoaded}`);
   assert.deepEqual(state.errors.filter((error) => error.fatal), []);
   assert.equal(state.videoError, null);

@@ -1,7 +1,8 @@
 """Infrastructure faults on the production stack: S3 answering 503 or not answering at
 all for a while, SQS unavailable, PostgreSQL restarted mid-job. The services answer with a
 clear 503 meanwhile, the workers retry with backoff, and everything recovers without a
-restart: every video ends ready, once."""
+restart: every video ends ready, once. While PostgreSQL is down, every process's /readyz
+says so, and says ready again once it is back."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from tests.conftest import media
 from tests.support.aws import Moto
 from tests.support.fault_proxy import FaultProxy, fault_proxy
-from tests.support.processes import Server, start_split, upload_file
+from tests.support.processes import Server, free_port, start_split, upload_file
 from tests.support.stack import postgres_database, production_env, query, with_api_key
 
 pytestmark = pytest.mark.postgres
@@ -33,6 +34,7 @@ class Stack:
     s3: FaultProxy
     sqs: FaultProxy
     database: str
+    worker_probes: str  # the worker's metrics port
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +59,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stac
             )
         )
         with start_split(root, **env) as (upload, play):
-            upload.start_worker()
-            yield Stack(upload, play, s3, sqs, database)
+            port = free_port()
+            upload.start_worker("--metrics-port", str(port), "--metrics-host", "127.0.0.1")
+            yield Stack(upload, play, s3, sqs, database, f"http://127.0.0.1:{port}")
 
 
 def upload(stack: Stack) -> str:
@@ -127,14 +130,42 @@ def test_postgresql_restarted_mid_job(stack: Stack) -> None:
     cluster = _postgres_cluster()
     video_id = upload(stack)
     stack.play.wait_for(video_id, lambda v: v["status"] == "processing" and v["progress"] > 0)
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, "restart"],
-        check=True,
-        timeout=60,
-    )
+    probed = (stack.upload.url, stack.play.url, stack.worker_probes)
+    _wait_ready(probed)  # the worker's probes are served once it has started
+    _pg_ctlcluster(cluster, "stop")
+    try:
+        for url in probed:
+            answer = httpx.get(f"{url}/readyz", timeout=10)
+            assert answer.status_code == 503, (url, answer.text)
+            checks = answer.json()["checks"]
+            assert checks["database"].startswith("unavailable"), (url, checks)
+            assert checks["storage"] == "ok", (url, checks)
+    finally:
+        _pg_ctlcluster(cluster, "start")
+    _wait_ready(probed)
     ready_once(stack, video_id)
     (job,) = query(stack.database, "SELECT lease_owner FROM jobs WHERE video_id = %s", video_id)
     assert job["lease_owner"] is None
+
+
+def _pg_ctlcluster(cluster: tuple[str, str], action: str) -> None:
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, action], check=True, timeout=60
+    )
+
+
+def _wait_ready(urls: tuple[str, ...], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    for url in urls:
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{url}/readyz did not answer ready")
+            time.sleep(0.2)
 
 
 def _postgres_cluster() -> tuple[str, str]:

@@ -14,16 +14,19 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from vodstack import __version__
 from vodstack.adapters.storage import open_storage
+from vodstack.adapters.storage_instrumented import instrumented
 from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
+from vodstack.api.middleware import RequestObserver
 from vodstack.api.routes import health, pages, playback, storage_parts, uploads, videos
 from vodstack.db.accounts import AccountStore
 from vodstack.db.jobs import JobStore
 from vodstack.db.uploads import UploadStore, VideoQueries
 from vodstack.ports import PartReceiver, Queue, Storage
-from vodstack.runtime import build_worker, open_backends
+from vodstack.runtime import build_worker, open_backends, readiness_checks
 from vodstack.services.accounts import AccountService
 from vodstack.services.playback import PlaybackService
+from vodstack.services.probes import Probes
 from vodstack.services.ratelimit import RateLimiter
 from vodstack.services.uploads import UploadService
 from vodstack.services.videos import VideoService
@@ -45,7 +48,7 @@ def create_app(
 ) -> FastAPI:
     """``workers`` > 0 runs that many job slots inside this process (the all-in-one mode).
     ``storage`` and ``queue`` replace the configured ones (tests pass in-memory twins)."""
-    storage = storage or open_storage(settings)
+    storage = instrumented(storage or open_storage(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,17 +62,14 @@ def create_app(
             if backends.embedded:
                 await accounts.ensure_first_admin(settings.data_dir)
             app.state.engine = engine
+            checks = readiness_checks(backends)
+            job_store = JobStore(engine, settings.lease_seconds)
             app.state.services = Services(
                 settings=settings,
                 storage=storage,
                 accounts=accounts,
                 uploads=uploads_service,
-                videos=VideoService(
-                    video_queries,
-                    JobStore(engine, settings.lease_seconds),
-                    storage,
-                    backends.signal,
-                ),
+                videos=VideoService(video_queries, job_store, storage, backends.signal),
                 playback=PlaybackService(video_queries, storage, settings),
                 upload_limit=RateLimiter(settings.uploads_per_minute, "uploads"),
                 token_limit=RateLimiter(settings.playback_tokens_per_minute, "playback tokens"),
@@ -83,6 +83,8 @@ def create_app(
                     worker = build_worker(backends, concurrency=workers)
                     worker_task = asyncio.create_task(worker.run(), name="worker")
                     background.push_async_callback(_stop_worker, worker, worker_task)
+                    checks["worker"] = worker.check
+                app.state.probes = Probes(checks, job_store.counts)
                 yield
 
     app = FastAPI(title="vodstack", version=__version__, lifespan=lifespan)
@@ -91,10 +93,17 @@ def create_app(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Range"],
+        allow_headers=["Authorization", "Content-Type", "Range", "X-Request-ID"],
         # Browsers must read a part's ETag to complete an upload, and ranges to play.
-        expose_headers=["ETag", "Content-Length", "Content-Range", "Accept-Ranges"],
+        expose_headers=[
+            "ETag",
+            "Content-Length",
+            "Content-Range",
+            "Accept-Ranges",
+            "X-Request-ID",
+        ],
     )
+    app.add_middleware(RequestObserver)  # added last: outermost, so it sees every answer
     app.include_router(health.router)
     if role in ("all", "upload"):
         app.include_router(uploads.router)

@@ -148,8 +148,23 @@ class EventPublic(_Schema):
     detail: dict[str, Any] | None
 
 
+class JobPublic(_Schema):
+    status: str
+    explanation: str = Field(description="where the job stands and why, in one sentence")
+    attempts: int
+    max_attempts: int
+    epoch: int
+    progress: float
+    worker: str | None
+    lease_expires_at: datetime | None
+    available_at: datetime
+    updated_at: datetime
+    last_error: str | None
+
+
 class EventList(_Schema):
     events: list[EventPublic]
+    job: JobPublic | None = None
 
 
 class ErrorBody(_Schema):

@@ -55,12 +55,20 @@ async def check_database(url: str) -> None:
     except ValueError as exc:
         raise errors.ConfigurationError(f"VODSTACK_DATABASE_URL: {exc}") from None
     try:
+        await ping_database(engine)
+    finally:
+        await engine.dispose()
+
+
+async def ping_database(engine: AsyncEngine) -> None:
+    """Raise ConfigurationError, naming the problem, unless ``engine``'s database answers."""
+    from vodstack import errors
+
+    try:
         async with engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:
         cause = getattr(exc, "orig", None) or exc
         detail = " ".join(str(cause).split()) or type(cause).__name__
-        where = make_url(url).render_as_string(hide_password=True)
+        where = engine.url.render_as_string(hide_password=True)
         raise errors.ConfigurationError(f"database {where} is not usable: {detail}") from None
-    finally:
-        await engine.dispose()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vodstack.clock import Clock, utc_now
@@ -20,6 +20,7 @@ from vodstack.db.tables import job_events, jobs, videos
 from vodstack.domain.jobs import (
     JobState,
     JobStatus,
+    JobView,
     Transition,
     after_error,
     allowed_from,
@@ -39,6 +40,16 @@ class Lease:
     owner: str
     attempts: int
     max_attempts: int
+    due_since: datetime  # when the job became claimable: queued, or its last lease ran out
+    trace_context: str | None = None  # the W3C traceparent of the request that queued it
+
+
+@dataclass(frozen=True, slots=True)
+class JobCounts:
+    """How many jobs are in each state, and since when the oldest due job has waited."""
+
+    by_status: dict[JobStatus, int]
+    oldest_due_since: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +64,11 @@ class JobEvent:
 
 
 async def enqueue_job(
-    conn: AsyncConnection, video_id: str, max_attempts: int, now: datetime
+    conn: AsyncConnection,
+    video_id: str,
+    max_attempts: int,
+    now: datetime,
+    trace_context: str | None = None,
 ) -> str:
     """Insert a queued job and its first timeline event, inside the caller's transaction."""
     job_id = uuid.uuid4().hex
@@ -69,6 +84,7 @@ async def enqueue_job(
             available_at=now,
             created_at=now,
             updated_at=now,
+            trace_context=trace_context,
         )
     )
     await _event(
@@ -112,6 +128,13 @@ class JobStore:
                             lease_expires_at=now + self._lease,
                             progress=0.0,
                             updated_at=now,
+                            # Unused while processing; kept as when the job became due,
+                            # which the worker reports as its wait in the queue. SET reads
+                            # the row as it was, before this UPDATE.
+                            available_at=case(
+                                (jobs.c.status == JobStatus.PROCESSING, jobs.c.lease_expires_at),
+                                else_=jobs.c.available_at,
+                            ),
                         )
                         .returning(
                             jobs.c.id,
@@ -119,6 +142,8 @@ class JobStore:
                             jobs.c.epoch,
                             jobs.c.attempts,
                             jobs.c.max_attempts,
+                            jobs.c.available_at,
+                            jobs.c.trace_context,
                         )
                     )
                 )
@@ -138,6 +163,8 @@ class JobStore:
                 owner=owner,
                 attempts=row["attempts"],
                 max_attempts=row["max_attempts"],
+                due_since=row["available_at"],
+                trace_context=row["trace_context"],
             )
             await self._set_video(conn, lease.video_id, JobStatus.PROCESSING, now)
             reason = f"attempt {lease.attempts} of {lease.max_attempts}"
@@ -342,8 +369,54 @@ class JobStore:
             available_at=row["available_at"],
         )
 
+    async def view(self, video_id: str) -> JobView | None:
+        """The job as a person asks about it, with how many due jobs are claimed before it
+        (claims take the oldest ``available_at`` first)."""
+        now = self._clock()
+        async with self._engine.connect() as conn:
+            row = (
+                (await conn.execute(select(jobs).where(jobs.c.video_id == video_id)))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            ahead = 0
+            if row["status"] == JobStatus.QUEUED and row["available_at"] <= now:
+                earlier = and_(
+                    jobs.c.status == JobStatus.QUEUED, jobs.c.available_at < row["available_at"]
+                )
+                ahead = (await conn.execute(select(func.count()).where(earlier))).scalar_one()
+        state = JobState(
+            status=JobStatus(row["status"]),
+            epoch=row["epoch"],
+            attempts=row["attempts"],
+            max_attempts=row["max_attempts"],
+            lease_expires_at=row["lease_expires_at"],
+            available_at=row["available_at"],
+        )
+        return JobView(
+            state, row["lease_owner"], row["progress"], row["last_error"], row["updated_at"], ahead
+        )
+
     def now(self) -> datetime:
         return self._clock()
+
+    async def counts(self) -> JobCounts:
+        """For the metrics; every state is present, with 0 when no job is in it."""
+        by_status = select(jobs.c.status, func.count()).group_by(jobs.c.status)
+        oldest_due = select(func.min(jobs.c.available_at)).where(
+            jobs.c.status == JobStatus.QUEUED,
+            jobs.c.available_at <= self._clock(),
+            jobs.c.attempts < jobs.c.max_attempts,
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(by_status)).all()
+            oldest = await conn.scalar(oldest_due)
+        counts = dict.fromkeys(JobStatus, 0)
+        for status, count in rows:
+            counts[JobStatus(status)] = count
+        return JobCounts(counts, oldest)
 
     async def job_of(self, video_id: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:

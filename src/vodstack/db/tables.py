@@ -142,6 +142,8 @@ jobs = Table(
     Column("available_at", UTCDateTime, nullable=False),
     Column("encoder", String(64)),
     Column("published_epoch", Integer),
+    # The W3C traceparent of the request that queued the job, for the worker's job span.
+    Column("trace_context", String(128)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "status", "available_at"),

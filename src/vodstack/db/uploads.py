@@ -72,7 +72,12 @@ class UploadStore:
         return [StoredPart(r["part_number"], r["etag"], r["size"]) for r in rows]
 
     async def complete(
-        self, upload: Upload, parts: Sequence[StoredPart], max_attempts: int, now: datetime
+        self,
+        upload: Upload,
+        parts: Sequence[StoredPart],
+        max_attempts: int,
+        now: datetime,
+        trace_context: str | None = None,
     ) -> bool:
         """Mark the upload complete and queue its video's job, in one transaction.
         False when another request completed (or aborted) it first."""
@@ -102,7 +107,7 @@ class UploadStore:
                 .where(videos.c.id == upload.video_id, videos.c.status == VideoStatus.UPLOADING)
                 .values(status=VideoStatus.QUEUED, updated_at=now)
             )
-            await enqueue_job(conn, upload.video_id, max_attempts, now)
+            await enqueue_job(conn, upload.video_id, max_attempts, now, trace_context)
         return True
 
     async def abort(self, upload: Upload, now: datetime) -> bool:

@@ -87,6 +87,59 @@ def exhausted(job: JobState, now: datetime) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job as a person asks about it: where it stands, who has it, and how far it got."""
+
+    state: JobState
+    worker: str | None
+    progress: float
+    last_error: str | None
+    updated_at: datetime  # every heartbeat moves it
+    ahead: int = 0  # due jobs that were queued before this one
+
+
+def explain(job: JobView, now: datetime) -> str:
+    """One sentence that answers "why is my video not ready yet?"."""
+    state = job.state
+    attempt = f"attempt {min(state.attempts + 1, state.max_attempts)} of {state.max_attempts}"
+    if state.status is JobStatus.READY:
+        return "ready"
+    if state.status is JobStatus.FAILED:
+        tries = f"{state.attempts} attempt{'s' if state.attempts != 1 else ''}"
+        return f"failed after {tries}: {job.last_error or 'no reason was recorded'}"
+    if state.status is JobStatus.QUEUED:
+        if state.available_at > now:
+            after = f" after: {job.last_error}" if job.last_error else ""
+            return f"{attempt} starts in {_span(state.available_at - now)}{after}"
+        ahead = (
+            f", behind {job.ahead} other video{'s' if job.ahead != 1 else ''}" if job.ahead else ""
+        )
+        return (
+            f"waiting {_span(now - state.available_at)} for a free worker{ahead} ({attempt}); "
+            "if this lasts, check that a worker is running"
+        )
+    worker = job.worker or "a worker"
+    heard = _span(now - job.updated_at)
+    if state.lease_expires_at is not None and state.lease_expires_at < now:
+        gone = f"{worker} stopped renewing its lease {_span(now - state.lease_expires_at)} ago"
+        if state.attempts >= state.max_attempts:
+            return f"{gone}; no attempt is left, so the job will be marked failed"
+        return f"{gone}; the next free worker takes the job over"
+    done = f"{round(job.progress * 100)}% done"
+    running = f"{worker} is on attempt {state.attempts} of {state.max_attempts}"
+    return f"{running}, {done}, last heard {heard} ago"
+
+
+def _span(delta: timedelta) -> str:
+    seconds = max(0, round(delta.total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
 def after_error(attempts: int, max_attempts: int, retryable: bool) -> Transition:
     """An input error fails at once; anything else retries until the attempts are spent."""
     return Transition.RETRY if retryable and attempts < max_attempts else Transition.FAIL

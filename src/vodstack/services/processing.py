@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from vodstack import errors
+from sqlalchemy.exc import DBAPIError
+
+from vodstack import errors, metrics, tracing
 from vodstack.db.jobs import JobStore, Lease
 from vodstack.domain.jobs import JobStatus, Outcome, Settled, backoff
 from vodstack.domain.media import EncoderChoice, TranscodeResult
@@ -64,16 +66,31 @@ class Processor:
         heartbeat (it extends the queue message's visibility)."""
         folder = self._work_dir / f"{lease.job_id}-e{lease.epoch}"
         progress = _Progress()
-        work = asyncio.create_task(self._work(lease, folder, progress), name=f"job {lease.job_id}")
-        keeper = asyncio.create_task(
-            self._keep_lease(lease, progress, work, keep_alive), name=f"heartbeat {lease.job_id}"
-        )
-        try:
-            return await self._settle(lease, work)
-        finally:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
-            await asyncio.to_thread(shutil.rmtree, folder, True)
+        log.info("job started: attempt %d of %d", lease.attempts, lease.max_attempts)
+        # A child of the span that completed the upload, in whichever process that was.
+        with tracing.span(
+            "job",
+            parent=lease.trace_context,
+            video_id=lease.video_id,
+            epoch=lease.epoch,
+            attempt=lease.attempts,
+            worker=lease.owner,
+        ) as span:
+            work = asyncio.create_task(
+                self._work(lease, folder, progress), name=f"job {lease.job_id}"
+            )
+            keeper = asyncio.create_task(
+                self._keep_lease(lease, progress, work, keep_alive),
+                name=f"heartbeat {lease.job_id}",
+            )
+            try:
+                settled = await self._settle(lease, work)
+                span.set("outcome", settled.outcome.value)
+                return settled
+            finally:
+                keeper.cancel()
+                await asyncio.gather(keeper, return_exceptions=True)
+                await asyncio.to_thread(shutil.rmtree, folder, True)
 
     async def _settle(self, lease: Lease, work: asyncio.Task[bool]) -> Settled:
         try:
@@ -88,26 +105,30 @@ class Processor:
         except LeaseLost:
             log.warning("lease lost on job %s epoch %s; stopped", lease.job_id, lease.epoch)
             await self._discard(lease)
-            return Settled(Outcome.LOST)
+            return _counted(Settled(Outcome.LOST))
         except errors.InvalidMedia as exc:
+            log.warning("job failed: %s", exc.message)
             failed = await self._jobs.fail(lease, exc.message)
-            return Settled(Outcome.FAILED if failed else Outcome.LOST)
+            return _counted(Settled(Outcome.FAILED if failed else Outcome.LOST), BAD_INPUT)
         except Exception as exc:
             reason = _describe(exc)
             log.warning("job %s epoch %s: %s", lease.job_id, lease.epoch, reason)
             await self._discard(lease)
             status = await self._jobs.retry_or_fail(lease, reason)
             if status is JobStatus.QUEUED:
-                return Settled(Outcome.RETRYING, backoff(lease.attempts).total_seconds())
-            return Settled(Outcome.GAVE_UP if status is JobStatus.FAILED else Outcome.LOST)
+                retry_in = backoff(lease.attempts).total_seconds()
+                return _counted(Settled(Outcome.RETRYING, retry_in), failure_class(exc))
+            outcome = Outcome.GAVE_UP if status is JobStatus.FAILED else Outcome.LOST
+            return _counted(Settled(outcome), failure_class(exc))
         if not published:
             log.warning(
                 "lease lost on job %s epoch %s before publishing", lease.job_id, lease.epoch
             )
             await self._discard(lease)
-            return Settled(Outcome.LOST)
+            return _counted(Settled(Outcome.LOST))
         await self._collect_garbage(lease)
-        return Settled(Outcome.PUBLISHED)
+        log.info("job published")
+        return _counted(Settled(Outcome.PUBLISHED))
 
     async def _keep_lease(
         self,
@@ -158,7 +179,8 @@ class Processor:
         out_dir.mkdir(parents=True)
         source = folder / "source"
         self._crash.reach("claimed")
-        await self._storage.download_file(lease.source_key, source)
+        with tracing.span("download"):
+            await self._storage.download_file(lease.source_key, source)
         self._crash.reach("downloaded")
         info = await self._transcoder.probe(source)
         await self._record(
@@ -183,17 +205,24 @@ class Processor:
                 {"command": shlex.join(command), "encoder": encoder.name},
             )
 
-        result = await self._transcoder.transcode(source, info, out_dir, on_progress, on_command)
+        with tracing.span("encode") as span:
+            started = time.monotonic()
+            result = await self._transcoder.transcode(
+                source, info, out_dir, on_progress, on_command
+            )
+            _count_encode(result, time.monotonic() - started)
+            span.set("encoder", result.encoder.name)
         await self._record(
             lease,
             "encoded",
             ", ".join(f"{r.name} {r.width}x{r.height}" for r in result.renditions),
         )
-        prefix = output_prefix(lease.video_id, lease.epoch)
-        await self._upload(out_dir, prefix, result)
-        self._crash.reach("uploaded")
-        renditions = [dataclasses.asdict(r) for r in result.renditions]
-        return await self._jobs.publish(lease, renditions, result.duration, result.encoder.name)
+        with tracing.span("publish"):
+            prefix = output_prefix(lease.video_id, lease.epoch)
+            await self._upload(out_dir, prefix, result)
+            self._crash.reach("uploaded")
+            renditions = [dataclasses.asdict(r) for r in result.renditions]
+            return await self._jobs.publish(lease, renditions, result.duration, result.encoder.name)
 
     async def _record(
         self, lease: Lease, kind: str, reason: str, detail: dict[str, Any] | None = None
@@ -244,6 +273,58 @@ def _content_type(path: Path) -> str:
         HLS_CONTENT_TYPES.get(path.suffix)
         or mimetypes.guess_type(path.name)[0]
         or "application/octet-stream"
+    )
+
+
+# Classes of failure, the label of the failure metrics: a small, fixed set.
+BAD_INPUT = "bad_input"  # not a usable video: failed at once
+FFMPEG = "ffmpeg"  # ffmpeg exited with an error
+TIMEOUT = "timeout"  # ffmpeg stalled, or something took too long
+STORAGE = "storage"  # object storage failed
+DATABASE = "database"  # the database failed
+OTHER = "other"
+
+
+def failure_class(exc: BaseException) -> str:
+    """Which of the failure classes ``exc`` belongs to."""
+    if isinstance(exc, errors.InvalidMedia):
+        return BAD_INPUT
+    if isinstance(exc, errors.TranscodeStalled | TimeoutError):
+        return TIMEOUT
+    if isinstance(exc, errors.TranscodeFailed):
+        return FFMPEG
+    if isinstance(exc, errors.StorageUnavailable | errors.ObjectNotFound):
+        return STORAGE
+    if isinstance(exc, errors.DatabaseUnavailable | DBAPIError):
+        return DATABASE
+    return OTHER
+
+
+def _counted(settled: Settled, reason: str = OTHER) -> Settled:
+    """Count how an attempt ended in the job metrics; ``reason``: its class of failure."""
+    if settled.outcome is Outcome.PUBLISHED:
+        metrics.JOBS_PUBLISHED.inc()
+    elif settled.outcome is Outcome.LOST:
+        metrics.LEASES_LOST.inc()
+    elif settled.outcome is Outcome.RETRYING:
+        metrics.JOBS_RETRIED.labels(reason=reason).inc()
+    elif settled.outcome in (Outcome.FAILED, Outcome.GAVE_UP):
+        metrics.JOBS_FAILED.labels(reason=reason).inc()
+    return settled
+
+
+def _count_encode(result: TranscodeResult, seconds: float) -> None:
+    encoder = result.encoder.name
+    metrics.ENCODE_DURATION.labels(encoder=encoder).observe(seconds)
+    metrics.ENCODED_MEDIA.labels(encoder=encoder).inc(result.duration)
+    if seconds > 0:
+        metrics.ENCODE_SPEED.labels(encoder=encoder).observe(result.duration / seconds)
+    log.info(
+        "encoded %.1f s of media in %.1f s (%.1fx real time) with %s",
+        result.duration,
+        seconds,
+        result.duration / seconds if seconds > 0 else 0.0,
+        encoder,
     )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from vodstack import errors
+from vodstack import errors, metrics, tracing
 from vodstack.clock import Clock, utc_now
 from vodstack.db.uploads import UploadStore, VideoQueries
 from vodstack.domain.accounts import User, Visibility, can_manage
@@ -67,6 +67,14 @@ class UploadService:
         self._clock = clock
 
     async def create(self, request: NewUpload, owner: User | None = None) -> Upload:
+        with tracing.span("upload.create") as span:
+            upload = await self._create(request, owner)
+            span.set("video_id", upload.video_id or "")
+            span.set("upload.size", upload.size)
+        metrics.UPLOADS_CREATED.inc()
+        return upload
+
+    async def _create(self, request: NewUpload, owner: User | None) -> Upload:
         filename = check_filename(request.filename)
         plan = plan_parts(request.size, self._settings.part_size, self._settings.max_upload_bytes)
         video_id = uuid.uuid4().hex
@@ -142,6 +150,14 @@ class UploadService:
     async def complete(
         self, upload_id: str, parts: Sequence[PartETag], caller: User | None = None
     ) -> Video:
+        with tracing.span("upload.complete", upload_id=upload_id) as span:
+            video = await self._complete(upload_id, parts, caller)
+            span.set("video_id", video.id)
+            return video
+
+    async def _complete(
+        self, upload_id: str, parts: Sequence[PartETag], caller: User | None
+    ) -> Video:
         upload = await self._get(upload_id, caller)
         if upload.status is UploadStatus.COMPLETED:
             # Completing twice is harmless, and tells the workers again in case the first
@@ -168,9 +184,13 @@ class UploadService:
                 StoredPart(p.part_number, normalize_etag(p.etag), plan.size_of(p.part_number))
                 for p in parts
             ]
+        # The job carries this trace, so that its worker's span continues it.
         completed = await self._store.complete(
-            upload, manifest, self._settings.max_attempts, self._clock()
+            upload, manifest, self._settings.max_attempts, self._clock(), tracing.traceparent()
         )
+        if completed:
+            metrics.UPLOADS_COMPLETED.inc()
+            metrics.UPLOAD_BYTES.inc(upload.size)
         upload = await self._get(upload_id, caller)
         if upload.status is UploadStatus.ABORTED:
             raise errors.UploadAborted()
@@ -186,7 +206,8 @@ class UploadService:
         if upload.status is UploadStatus.ABORTED:
             return
         await self._storage.abort_multipart(upload.storage_key, upload.storage_upload_id)
-        await self._store.abort(upload, self._clock())
+        if await self._store.abort(upload, self._clock()):
+            metrics.UPLOADS_ABORTED.labels(reason="requested").inc()
 
     async def abort_abandoned(self) -> int:
         """Abort uploads left unfinished for longer than the configured age: their parts
@@ -198,6 +219,7 @@ class UploadService:
             if await self._store.abort(upload, self._clock()):
                 aborted += 1
         if aborted:
+            metrics.UPLOADS_ABORTED.labels(reason="abandoned").inc(aborted)
             log.info(
                 "aborted %d upload(s) abandoned for over %g h",
                 aborted,

@@ -8,6 +8,7 @@ from vodstack.clock import Clock, utc_now
 from vodstack.db.jobs import JobEvent, JobStore
 from vodstack.db.uploads import VideoQueries
 from vodstack.domain.accounts import User, Visibility, can_manage, can_see
+from vodstack.domain.jobs import JobView, explain
 from vodstack.domain.videos import Video
 from vodstack.ports import JobSignal, Storage
 
@@ -50,6 +51,13 @@ class VideoService:
     async def events(self, video_id: str, caller: User | None) -> list[JobEvent]:
         await self.managed(video_id, caller)
         return await self._jobs.events(video_id)
+
+    async def job(self, video_id: str, caller: User | None) -> tuple[JobView, str] | None:
+        """The video's job and one sentence on where it stands; None before its upload
+        completed."""
+        await self.managed(video_id, caller)
+        view = await self._jobs.view(video_id)
+        return None if view is None else (view, explain(view, self._clock()))
 
     async def retry(self, video_id: str, caller: User | None) -> Video:
         video = await self.managed(video_id, caller)

@@ -26,8 +26,22 @@ function renderVideo(info) {
   if (info.status === 'failed') showMessage(message, `Transcoding failed: ${info.error || 'no reason was recorded'}`);
 }
 
+// Where the job stands, in the words of the server: "why is my video not ready yet?"
+function renderJob(job) {
+  $('job').hidden = !job;
+  $('job-explanation').hidden = !job || job.status === 'ready';
+  if (!job) return;
+  $('job-explanation').textContent = job.explanation;
+  $('job-status').replaceChildren(statusBadge(job.status));
+  $('job-attempt').textContent = `${job.attempts} of ${job.max_attempts}`;
+  $('job-worker').textContent = job.worker || '–';
+  $('job-progress').textContent = `${Math.round(job.progress * 100)}%`;
+  $('job-updated').replaceChildren(el('time', { datetime: job.updated_at }, formatTime(job.updated_at)));
+}
+
 async function renderTimeline() {
-  const { events } = await api(`/v1/videos/${encodeURIComponent(videoId)}/events`);
+  const { events, job } = await api(`/v1/videos/${encodeURIComponent(videoId)}/events`);
+  renderJob(job);
   if (!events.length) return;
   $('timeline').replaceChildren(...events.map((event) => el(
     'li', {},
@@ -61,7 +75,7 @@ function watch() {
       return false;
     }
     return info.status !== 'failed';
-  }, 2000);
+  }, 1000);
 }
 
 async function play() {

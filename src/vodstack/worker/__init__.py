@@ -21,9 +21,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from vodstack import errors, metrics
 from vodstack.db.jobs import JobStore, Lease
 from vodstack.domain.jobs import LEASE_MARGIN_SECONDS, Outcome, Settled, message_verdict
 from vodstack.faults import NO_CRASHES, CrashPoints
+from vodstack.logs import log_context
 from vodstack.ports import Delivery, Queue, Wakeup
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,9 @@ KeepAlive = Callable[[], Awaitable[None]]
 NOTHING = object()  # no job is due
 AGAIN = object()  # a message was settled without work; look again at once
 Process = Callable[[Lease, KeepAlive | None], Coroutine[Any, Any, Settled]]
+# A slot shows it is alive at every turn of its loop, and while it works on a job at every
+# heartbeat; silent for this many of its longest waits, it is taken to be stuck.
+STALL_FACTOR = 3
 
 
 def worker_id() -> str:
@@ -43,7 +48,7 @@ class Worker:
 
     ``stop()`` once: claim nothing more, let running jobs finish for ``graceful_seconds``,
     then release them so another worker can claim them at once. ``stop()`` twice: release
-    them now."""
+    them now. ``check()`` says whether every slot's loop is turning."""
 
     def __init__(
         self,
@@ -57,6 +62,7 @@ class Worker:
         poll_seconds: float = 1.0,
         graceful_seconds: float = 30.0,
         lease_seconds: float = 60.0,
+        heartbeat_seconds: float = 15.0,
         queue_wait_seconds: float = 20.0,
         sweep_seconds: float = 30.0,
         name: str | None = None,
@@ -80,6 +86,10 @@ class Worker:
         self._running: set[asyncio.Task[Settled]] = set()
         self._stops = 0
         self.processed = 0
+        longest_wait = max(poll_seconds, heartbeat_seconds, queue_wait_seconds if queue else 0)
+        self._stall_seconds = STALL_FACTOR * longest_wait
+        self._alive_at: dict[str, float] = {}  # slot -> monotonic time of its last sign
+        self._ended = False
 
     async def run(self) -> None:
         """Until stopped; with ``once``, until no job is left to claim."""
@@ -87,7 +97,25 @@ class Worker:
             asyncio.create_task(self._slot(f"{self.name}/{i}"), name=f"worker slot {i}")
             for i in range(self._concurrency)
         ]
-        await asyncio.gather(*slots, return_exceptions=False)
+        metrics.WORKER_SLOTS.inc(self._concurrency)
+        try:
+            await asyncio.gather(*slots, return_exceptions=False)
+        finally:
+            self._ended = True
+            metrics.WORKER_SLOTS.dec(self._concurrency)
+
+    async def check(self) -> None:
+        """Raise WorkerStalled unless every slot showed a sign of life lately."""
+        if self._ended or self._stopping.is_set():
+            raise errors.WorkerStalled("the worker is stopping or has stopped")
+        if len(self._alive_at) < self._concurrency:
+            raise errors.WorkerStalled("the worker has not started")
+        now = time.monotonic()
+        for slot, alive_at in self._alive_at.items():
+            if now - alive_at > self._stall_seconds:
+                raise errors.WorkerStalled(
+                    f"worker slot {slot} gave no sign of life for {now - alive_at:.0f} s"
+                )
 
     def stop(self) -> None:
         self._stops += 1
@@ -109,6 +137,7 @@ class Worker:
 
     async def _slot(self, owner: str) -> None:
         while not self._stopping.is_set():
+            self._alive_at[owner] = time.monotonic()
             found = await self._next(owner)
             if found is NOTHING:
                 if self._once:
@@ -118,31 +147,39 @@ class Worker:
                 continue
             assert isinstance(found, tuple)
             lease, delivery = found
-            keep_alive = None if delivery is None else self._keeper(delivery)
-            task = asyncio.create_task(
-                self._process(lease, keep_alive), name=f"process {lease.job_id}"
-            )
-            self._running.add(task)
-            try:
-                settled = await task
-                self.processed += 1
-            except asyncio.CancelledError:
-                if not self._stopping.is_set():
-                    raise
-                # Released by the shutdown: let the message come back for another worker.
-                settled = Settled(Outcome.RELEASED)
-            except Exception:
-                # The job could not even be recorded (the database is away, say): its lease
-                # runs out and it is claimed again. The worker itself goes on.
-                log.exception("job %s epoch %s ended without a record", lease.job_id, lease.epoch)
-                await self._idle(self._poll_seconds)
-                continue
-            finally:
-                self._running.discard(task)
-            if settled.outcome is Outcome.PUBLISHED:
-                self._crash.reach("published")
-            if delivery is not None:
-                await self._settle(delivery, settled)
+            # Every line logged about this job, here and in its tasks, names it.
+            with log_context(
+                video_id=lease.video_id, epoch=lease.epoch, worker_id=owner, job_id=lease.job_id
+            ):
+                await self._work_on(owner, lease, delivery)
+
+    async def _work_on(self, owner: str, lease: Lease, delivery: Delivery | None) -> None:
+        task = asyncio.create_task(
+            self._process(lease, self._keeper(owner, delivery)), name=f"process {lease.job_id}"
+        )
+        self._running.add(task)
+        metrics.WORKER_BUSY_SLOTS.inc()
+        try:
+            settled = await task
+            self.processed += 1
+        except asyncio.CancelledError:
+            if not self._stopping.is_set():
+                raise
+            # Released by the shutdown: let the message come back for another worker.
+            settled = Settled(Outcome.RELEASED)
+        except Exception:
+            # The job could not even be recorded (the database is away, say): its lease
+            # runs out and it is claimed again. The worker itself goes on.
+            log.exception("job %s epoch %s ended without a record", lease.job_id, lease.epoch)
+            await self._idle(self._poll_seconds)
+            return
+        finally:
+            self._running.discard(task)
+            metrics.WORKER_BUSY_SLOTS.dec()
+        if settled.outcome is Outcome.PUBLISHED:
+            self._crash.reach("published")
+        if delivery is not None:
+            await self._settle(delivery, settled)
 
     # --- finding work ------------------------------------------------------------------
 
@@ -168,11 +205,16 @@ class Worker:
 
     async def _claim(self, owner: str, video_id: str | None = None) -> Lease | None:
         try:
-            return await self._jobs.claim(owner, video_id)
+            lease = await self._jobs.claim(owner, video_id)
         except Exception as exc:  # the database may be restarting: wait, try again
             log.warning("claim failed: %s", exc)
             await self._idle(self._poll_seconds)
             return None
+        if lease is not None:
+            waited = (self._jobs.now() - lease.due_since).total_seconds()
+            metrics.JOBS_CLAIMED.inc()
+            metrics.QUEUE_WAIT.observe(max(0.0, waited))
+        return lease
 
     async def _receive(self, queue: Queue) -> Delivery | None:
         receiving = asyncio.create_task(queue.receive(self._queue_wait_seconds))
@@ -217,12 +259,16 @@ class Worker:
 
     # --- the message of a job in hand --------------------------------------------------
 
-    def _keeper(self, delivery: Delivery) -> KeepAlive:
+    def _keeper(self, owner: str, delivery: Delivery | None) -> KeepAlive:
+        """Runs after every heartbeat that renewed the lease: the slot is alive, and the
+        message, if any, stays hidden."""
         queue = self._queue
-        assert queue is not None
 
         async def keep_alive() -> None:
-            await queue.extend(delivery, self._lease_seconds + LEASE_MARGIN_SECONDS)
+            self._alive_at[owner] = time.monotonic()
+            if delivery is not None:
+                assert queue is not None
+                await queue.extend(delivery, self._lease_seconds + LEASE_MARGIN_SECONDS)
 
         return keep_alive
 

@@ -1,14 +1,25 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and the Prometheus metrics."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from typing import Annotated
 
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from vodstack import metrics
 from vodstack.api.schemas import ReadinessPublic
+from vodstack.services.probes import OK, Probes
 
 router = APIRouter(tags=["health"])
+
+
+def _probes(request: Request) -> Probes:
+    probes: Probes = request.app.state.probes
+    return probes
+
+
+ProbesDep = Annotated[Probes, Depends(_probes)]
 
 
 @router.get("/healthz")
@@ -21,14 +32,13 @@ async def healthz() -> dict[str, str]:
     response_model=ReadinessPublic,
     responses={503: {"model": ReadinessPublic, "description": "Not ready: the checks say why"}},
 )
-async def readyz(request: Request) -> JSONResponse:
-    checks: dict[str, str] = {}
-    try:
-        async with request.app.state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means not ready; say which
-        checks["database"] = f"unavailable: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
+async def readyz(probes: ProbesDep) -> JSONResponse:
+    checks = await probes.readiness()
+    ready = all(answer == OK for answer in checks.values())
     body = ReadinessPublic(status="ready" if ready else "not ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(probes: ProbesDep) -> Response:
+    return Response(await probes.metrics(), media_type=metrics.CONTENT_TYPE)

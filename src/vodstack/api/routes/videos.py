@@ -8,12 +8,14 @@ from vodstack.api.deps import OPTIONAL_KEY, Caller, CurrentUser, Videos
 from vodstack.api.schemas import (
     EventList,
     EventPublic,
+    JobPublic,
     VideoAccepted,
     VideoList,
     VideoPublic,
     VideoUpdate,
     error_responses,
 )
+from vodstack.domain.jobs import JobView
 from vodstack.domain.videos import Video
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"], responses=error_responses(401, 422, 503))
@@ -59,7 +61,10 @@ async def delete_video(video_id: str, videos: Videos, user: CurrentUser) -> Resp
 
 @router.get("/{video_id}/events", responses=error_responses(403, 404))
 async def video_events(video_id: str, videos: Videos, user: CurrentUser) -> EventList:
-    """The job timeline: every state change, and each attempt's exact ffmpeg command."""
+    """The job timeline (every state change, and each attempt's exact ffmpeg command) and
+    where the job stands now."""
+    events = await videos.events(video_id, user)
+    job = await videos.job(video_id, user)
     return EventList(
         events=[
             EventPublic(
@@ -71,8 +76,26 @@ async def video_events(video_id: str, videos: Videos, user: CurrentUser) -> Even
                 reason=e.reason,
                 detail=e.detail,
             )
-            for e in await videos.events(video_id, user)
-        ]
+            for e in events
+        ],
+        job=None if job is None else _job_public(*job),
+    )
+
+
+def _job_public(view: JobView, explanation: str) -> JobPublic:
+    state = view.state
+    return JobPublic(
+        status=state.status,
+        explanation=explanation,
+        attempts=state.attempts,
+        max_attempts=state.max_attempts,
+        epoch=state.epoch,
+        progress=view.progress,
+        worker=view.worker,
+        lease_expires_at=state.lease_expires_at,
+        available_at=state.available_at,
+        updated_at=view.updated_at,
+        last_error=view.last_error,
     )
 
 

@@ -1,0 +1,76 @@
+"""Every request gets an id, carried by every line logged while it is answered and sent back
+in ``X-Request-ID``, and is counted and timed by its route template."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vodstack import metrics
+from vodstack.logs import bind, unbind
+
+REQUEST_ID_HEADER = b"x-request-id"
+# A caller's id is kept when it could not garble a log line or a header: a load balancer's
+# or a client's trace id, a UUID. Anything else is replaced.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:;=/+-]{1,128}")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's request id if it is sane, else a new one."""
+    if header is not None and _SANE_REQUEST_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+class RequestObserver:
+    """Pure ASGI rather than BaseHTTPMiddleware: it only adds a header and reads the status
+    on the way out, and must not buffer a response or move the app to another task."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(_header(scope, REQUEST_ID_HEADER))
+        status = 500  # unless a response starts: an exception escaped every handler
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+                message = {**message, "headers": headers}
+            await send(message)  # uvicorn logs the access line here, with the id bound
+
+        token = bind(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except BaseException:
+            # Left bound: the handler of unhandled errors and the server log this failure
+            # after we return, in this same task.
+            _observe(scope, status, time.perf_counter() - started)
+            raise
+        _observe(scope, status, time.perf_counter() - started)
+        unbind(token)
+
+
+def _observe(scope: Scope, status: int, seconds: float) -> None:
+    method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+    # The template ("/v1/videos/{video_id}"), never the path: one series per route.
+    route = getattr(scope.get("route"), "path", None) or metrics.UNMATCHED_ROUTE
+    metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+    metrics.HTTP_DURATION.labels(method=method, route=route).observe(seconds)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
