@@ -7,8 +7,11 @@ SAMPLE := $(VENV)/share/vodstack/big_buck_bunny.mp4
 # The pages' hls.js and the browser tests' playwright-core, from web/package-lock.json.
 NODE_STAMP := web/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
+# bench/play's load generator and its static-file ceiling.
+WRK := /usr/bin/wrk
+NGINX := /usr/sbin/nginx
 
-.PHONY: demo serve test lint typecheck chromium clean
+.PHONY: demo serve test lint typecheck chromium bench-tools clean
 
 demo: $(STAMP) $(SAMPLE) $(NODE_STAMP)
 	$(BIN)/vodstack demo
@@ -19,7 +22,7 @@ $(SAMPLE): | $(STAMP)
 serve: $(STAMP) $(NODE_STAMP)
 	$(BIN)/vodstack serve
 
-test: $(STAMP) $(SAMPLE) $(NODE_STAMP) chromium lint typecheck
+test: $(STAMP) $(SAMPLE) $(NODE_STAMP) chromium bench-tools lint typecheck
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -46,6 +49,15 @@ chromium:
 		if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
 		else sudo -n sh -c 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium'; fi \
 		|| echo "could not install chromium: the browser test will be skipped"; }
+
+# Debian's wrk and nginx for bench/play (on Debian 12, nginx-light is nginx plus one module).
+# Installing needs root; without them bench/play exits 2 and its smoke test is skipped.
+# bench/play runs nginx with its own config on a free loopback port, never the system one.
+bench-tools:
+	@{ test -x $(WRK) && test -x $(NGINX); } || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light wrk; \
+		else sudo -n sh -c 'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light wrk'; fi \
+		|| echo "could not install nginx and wrk: bench/play's smoke test will be skipped"; }
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
