@@ -322,16 +322,22 @@ class _PartBody:
         end = self._offset + self._size
         position = self._offset
         while position < end:
+            # Read and hash in a thread: hashlib lets go of the GIL, so hashing every byte
+            # runs beside the event loop that sends the other parts.
             chunk = await asyncio.to_thread(
-                os.pread, self._fd, min(READ_CHUNK, end - position), position
+                self._read_and_hash, min(READ_CHUNK, end - position), position
             )
-            if not chunk:
-                raise OSError("the file shrank while it was being uploaded")
             position += len(chunk)
-            self.md5.update(chunk)
             self.sent += len(chunk)
             self._on_progress(len(chunk))
             yield chunk
+
+    def _read_and_hash(self, size: int, position: int) -> bytes:
+        chunk = os.pread(self._fd, size, position)
+        if not chunk:
+            raise OSError("the file shrank while it was being uploaded")
+        self.md5.update(chunk)
+        return chunk
 
 
 def _md5_of_range(file: Path, offset: int, size: int) -> str:

@@ -64,13 +64,16 @@ def create_app(
             app.state.engine = engine
             checks = readiness_checks(backends)
             job_store = JobStore(engine, settings.lease_seconds)
+            playback = PlaybackService(video_queries, storage, settings)
             app.state.services = Services(
                 settings=settings,
                 storage=storage,
                 accounts=accounts,
                 uploads=uploads_service,
-                videos=VideoService(video_queries, job_store, storage, backends.signal),
-                playback=PlaybackService(video_queries, storage, settings),
+                videos=VideoService(
+                    video_queries, job_store, storage, backends.signal, changed=playback.forget
+                ),
+                playback=playback,
                 upload_limit=RateLimiter(settings.uploads_per_minute, "uploads"),
                 token_limit=RateLimiter(settings.playback_tokens_per_minute, "playback tokens"),
             )

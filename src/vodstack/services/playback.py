@@ -41,6 +41,11 @@ TOKEN_SECONDS = 3600  # a token the owner's own playback gets
 MAX_TOKEN_SECONDS = 7 * 24 * 3600
 _PLAYLIST_LIMIT = 4 * 1024 * 1024
 _CACHED_PLAYLISTS = 4096
+# A ready video is looked up once per this many seconds per process, not on every playlist
+# and segment request. Players already cache playlists for 10 s, so a video made private or
+# deleted stops playing here no later than it stops playing from their caches.
+_READY_VIDEO_SECONDS = 2.0
+_CACHED_VIDEOS = 4096
 # A playlist with signed segment URLs is reused for this share of the URLs' lifetime, so a
 # viewer always gets at least the rest of it to watch.
 _RESIGN_SHARE = 0.1
@@ -81,6 +86,7 @@ class PlaybackService:
         # Published playlists never change, so each is read from storage once.
         self._stored: OrderedDict[str, str] = OrderedDict()
         self._signed: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
+        self._ready: OrderedDict[str, tuple[float, Video]] = OrderedDict()
 
     async def playback(
         self,
@@ -89,7 +95,7 @@ class PlaybackService:
         token: str | None = None,
         ip: str | None = None,
     ) -> Playback:
-        video = await self._videos.get(video_id)
+        video = await self._video(video_id)
         if video is None:
             raise errors.VideoNotFound(f"no video with id {video_id!r}")
         if video.visibility is not Visibility.PRIVATE:
@@ -124,7 +130,7 @@ class PlaybackService:
         suffix = PurePosixPath(path).suffix
         if not _SAFE_PATH.match(path) or ".." in path or suffix not in HLS_CONTENT_TYPES:
             raise errors.NotFound(f"no such playback file: {path!r}")
-        video = await self._videos.get(video_id)
+        video = await self._video(video_id)
         if video is None:
             raise errors.VideoNotFound(f"no video with id {video_id!r}")
         grant = None
@@ -146,6 +152,24 @@ class PlaybackService:
         source = await self._storage.locate(key, lifetime)
         cache = SEGMENT_CACHE if grant is None else PRIVATE_SEGMENT_CACHE
         return HlsFile(source, HLS_CONTENT_TYPES[suffix], cache)
+
+    def forget(self, video_id: str) -> None:
+        """The video changed (its visibility, or it was deleted): look it up again."""
+        self._ready.pop(video_id, None)
+
+    async def _video(self, video_id: str) -> Video | None:
+        """The video, from a short-lived cache once it is ready: every viewer asks for a
+        playlist or segment every few seconds, and a ready video rarely changes."""
+        now = self._clock()
+        cached = self._ready.get(video_id)
+        if cached is not None and now - cached[0] < _READY_VIDEO_SECONDS:
+            return cached[1]
+        video = await self._videos.get(video_id)
+        if video is not None and video.status is VideoStatus.READY:
+            _remember(self._ready, video_id, (now, video), _CACHED_VIDEOS)
+        else:
+            self._ready.pop(video_id, None)
+        return video
 
     def _grant(
         self, video_id: str, seconds: int, viewer: str | None = None, ip: str | None = None
@@ -213,10 +237,10 @@ def _ready(video: Video) -> Video:
     return video
 
 
-def _remember(cache: OrderedDict[K, V], key: K, value: V) -> None:
+def _remember(cache: OrderedDict[K, V], key: K, value: V, limit: int = _CACHED_PLAYLISTS) -> None:
     cache[key] = value
     cache.move_to_end(key)
-    while len(cache) > _CACHED_PLAYLISTS:
+    while len(cache) > limit:
         cache.popitem(last=False)
 
 

@@ -3,6 +3,8 @@ read the timeline."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
 from vodstack.db.jobs import JobEvent, JobStore
@@ -21,12 +23,15 @@ class VideoService:
         storage: Storage,
         signal: JobSignal,
         clock: Clock = utc_now,
+        changed: Callable[[str], None] = lambda video_id: None,
     ) -> None:
         self._videos = videos
         self._jobs = jobs
         self._storage = storage
         self._signal = signal
         self._clock = clock
+        # Told of every change to who may watch a video, so caches in this process let go.
+        self._changed = changed
 
     async def list_videos(self, caller: User | None, limit: int) -> list[Video]:
         return await self._videos.list(limit=limit, caller=caller)
@@ -87,6 +92,7 @@ class VideoService:
             values["visibility"] = visibility.value
         if values:
             await self._videos.update(video_id, values, self._clock())
+            self._changed(video_id)
         return await self.managed(video_id, caller)
 
     async def delete(self, video_id: str, caller: User | None) -> None:
@@ -96,3 +102,4 @@ class VideoService:
         for prefix in (f"sources/{video_id}/", f"outputs/{video_id}/"):
             await self._storage.delete_prefix(prefix)
         await self._videos.delete(video_id)
+        self._changed(video_id)
