@@ -13,9 +13,11 @@ different lengths (goal: flat), and each rung's quality against the source scale
 rung (VMAF where the ffmpeg at hand has libvmaf, else PSNR).
 
 The source is Tears of Steel (CC BY 3.0, from ../shared/media): a real film, upscaled once
-to a letterboxed 1920x1080 and cached under .venv/share/vodstack/bench/.
+to a letterboxed 1920x1080 (or 3840x2160 with --height 2160) and cached under
+.venv/share/vodstack/bench/.
 
-    .venv/bin/python -m bench.ladder [--seconds 30] [--rss-seconds 60] [--json] [--smoke]
+    .venv/bin/python -m bench.ladder [--seconds 30] [--rss-seconds 60] [--height 1080]
+        [--metric auto|vmaf|psnr] [--json] [--smoke]
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import Any
 
 import imageio_ffmpeg
 from tests.conftest import media
-from tests.support.processes import start_server, upload_file
+from tests.support.processes import Server, start_server, upload_file
 from tests.support.stack import postgres_database, with_api_key
 
 from vodstack.adapters.probe import probe
@@ -75,6 +77,13 @@ def main() -> None:
         "--rss-seconds", type=float, default=60, help="a longer source, to compare peak RSS"
     )
     parser.add_argument("--metric", choices=("auto", "vmaf", "psnr"), default="auto")
+    parser.add_argument(
+        "--height",
+        type=int,
+        choices=(1080, 2160),
+        default=1080,
+        help="the source's height: 2160 makes it 4K, as phones record, where decoding costs more",
+    )
     parser.add_argument("--smoke", action="store_true", help="2 s and 4 s sources, PSNR, no goals")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -84,7 +93,7 @@ def main() -> None:
     metric = args.metric if args.metric != "auto" else _best_metric(ffmpeg)
     with tempfile.TemporaryDirectory(prefix="vodstack-ladder-") as scratch_dir:
         scratch = Path(scratch_dir)
-        film = prepare_source(ffmpeg, max(args.seconds, args.rss_seconds))
+        film = prepare_source(ffmpeg, max(args.seconds, args.rss_seconds), args.height)
         short = cut(ffmpeg, film, args.seconds, scratch / f"source_{args.seconds:g}s.mp4")
         long = cut(ffmpeg, film, args.rss_seconds, scratch / f"source_{args.rss_seconds:g}s.mp4")
         info = probe(short)
@@ -156,16 +165,20 @@ def main() -> None:
     sys.exit(1 if missed else 0)
 
 
-def prepare_source(ffmpeg: str, seconds: float) -> Path:
+def prepare_source(ffmpeg: str, seconds: float, height: int = 1080) -> Path:
     """The film upscaled to a letterboxed 1080p at a high bitrate, made once and cached. The
     encode is near-lossless so every rung below has real detail to lose."""
     film = media(FILM)
-    target = CACHE / f"tears_of_steel_1080p_{seconds:g}s.mp4"
+    target = CACHE / f"tears_of_steel_{height}p_{seconds:g}s.mp4"
     if target.is_file():
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".part.mp4")
-    scale = "scale=1920:-2:flags=lanczos,pad=1920:1080:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p"
+    width = height * 16 // 9
+    scale = (
+        f"scale={width}:-2:flags=lanczos,pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,"
+        "setsar=1,format=yuv420p"
+    )
     encode = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-g", "48"]
     audio = ["-c:a", "aac", "-b:a", "160k", "-movflags", "+faststart"]
     _ffmpeg(
@@ -221,7 +234,7 @@ def vodstack_job(root: Path, source: Path) -> tuple[Run, Path]:
         before = process_cpu(worker.pid)
         with PeakMemory(worker.pid) as memory:
             video_id = upload_file(server, source)
-            video = server.wait_for(video_id, lambda v: v["status"] in ("ready", "failed"))
+            video = _wait_settled(server, video_id)
         if video["status"] != "ready":
             raise SystemExit(f"vodstack's job failed: {video['error']}")
         cpu = process_cpu(worker.pid) - before
@@ -252,6 +265,18 @@ def _job_env(database: str) -> dict[str, str]:
     )
 
 
+def _wait_settled(server: Server, video_id: str) -> dict[str, Any]:
+    """Once a second: the figures come from the timeline, so a slow poll costs no precision,
+    and a fast one would take CPU from the job it measures."""
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        video: dict[str, Any] = server.get(f"/v1/videos/{video_id}")
+        if video["status"] in ("ready", "failed"):
+            return video
+        time.sleep(1.0)
+    raise SystemExit(f"the job of {video_id} did not end within 30 minutes")
+
+
 def _wait_idle(log: Path) -> None:
     """Until the worker has started and looked for work once."""
     deadline = time.monotonic() + 30
@@ -277,9 +302,9 @@ def process_cpu(pid: int) -> float:
 
 
 class PeakMemory:
-    """Samples the peak RSS (VmHWM) of a process and of its child processes, 10 times a
-    second: the kernel keeps each process's peak, so sampling only has to catch a child
-    before it exits."""
+    """Samples the peak RSS (VmHWM) of a process and of its child processes twice a second:
+    the kernel keeps each process's peak, so sampling only has to catch a child before it
+    exits."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -298,7 +323,7 @@ class PeakMemory:
         self.process_mib = max(self.process_mib, _peak_rss_mib(self.pid))
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.1):
+        while not self._stop.wait(0.5):
             self.process_mib = max(self.process_mib, _peak_rss_mib(self.pid))
             for child in _children(self.pid):
                 self.children_mib = max(self.children_mib, _peak_rss_mib(child))
