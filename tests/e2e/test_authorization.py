@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.support.uploads import complete_in_one_part
 from vodstack.adapters.transcoder_fake import FakeTranscoder
 from vodstack.api import create_app
 from vodstack.domain.signing import PlaybackGrant, playback_token
@@ -85,16 +86,7 @@ async def _open_upload(client: httpx.AsyncClient, visibility: str) -> str:
 
 
 async def _ready_video(client: httpx.AsyncClient, visibility: str) -> str:
-    upload_id = await _open_upload(client, visibility)
-    parts = await client.post(f"/v1/uploads/{upload_id}/parts", json={"part_numbers": [1]})
-    sent = await client.put(parts.json()["parts"][0]["url"], content=BODY)
-    done = await client.post(
-        f"/v1/uploads/{upload_id}/complete",
-        json={"parts": [{"part_number": 1, "etag": sent.headers["ETag"]}]},
-    )
-    assert done.status_code == 202, done.text
-    video_id: str = done.json()["video_id"]
-    return video_id
+    return await complete_in_one_part(client, await _open_upload(client, visibility), BODY)
 
 
 # (method, path, body, status for each caller); {v} is the video, {u} the owner's open upload.

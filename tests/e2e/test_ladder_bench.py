@@ -3,28 +3,17 @@ read from its real timeline, and every rung is measured against the source."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from tests.conftest import media
+from tests.support.processes import run_bench
 
 pytestmark = pytest.mark.postgres
 
 
 def test_ladder_bench_smoke() -> None:
     media("mdn_tears_of_steel_800x332_vp8_70s.webm")
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.ladder", "--smoke", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_bench("ladder", "--smoke")
     assert [r.split()[0] for r in report["source"]["rungs"]] == ["1080p", "720p", "480p", "240p"]
     for way in ("vodstack", "bare", "per_rung"):
         assert report[way]["wall"] > 0

@@ -4,14 +4,11 @@ every target is answered with success."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 from bench.play import find_tools
 
 from tests.conftest import media
+from tests.support.processes import run_bench
 
 
 def test_play_bench_at_smoke_size() -> None:
@@ -19,15 +16,7 @@ def test_play_bench_at_smoke_size() -> None:
     if isinstance(tools, str):
         pytest.skip(tools)
     clip = media("axm_bear_vp9_odd_161x121.webm")
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.play", "--smoke", "--json", "--clip", str(clip)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_bench("play", "--smoke", "--clip", str(clip))
     targets = report["targets"]
     assert [t["name"].split(":")[0] for t in targets] == ["vodstack", "vodstack", "nginx"]
     for target in targets:

@@ -3,21 +3,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from tests.support.processes import run_bench
 
 
 def test_upload_bench_at_smoke_size() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.upload", "--smoke", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_bench("upload", "--smoke")
     assert report["enforced"] is False, "--smoke never enforces the goal"
     assert {r["tool"] for r in report["runs"]} == {"boto3", "vodstack CLI"}
     assert all(r["seconds"] > 0 and r["mib_per_s"] > 0 for r in report["runs"])

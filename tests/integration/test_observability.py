@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.db import add_video
+from tests.support.uploads import upload_in_one_part
 from vodstack import errors, tracing
 from vodstack.adapters.storage_memory import MemoryStorage
 from vodstack.adapters.transcoder_fake import FakeTranscoder
@@ -29,20 +30,6 @@ BODY = b"a tiny video, transcoded by the fake transcoder"
 def requests_counted(method: str, route: str, status: int) -> float:
     labels = {"method": method, "route": route, "status": str(status)}
     return REGISTRY.get_sample_value("vodstack_http_requests_total", labels) or 0.0
-
-
-async def upload(client: httpx.AsyncClient) -> str:
-    created = await client.post("/v1/uploads", json={"filename": "clip.mp4", "size": len(BODY)})
-    upload_id = created.json()["upload_id"]
-    parts = await client.post(f"/v1/uploads/{upload_id}/parts", json={"part_numbers": [1]})
-    sent = await client.put(parts.json()["parts"][0]["url"], content=BODY)
-    done = await client.post(
-        f"/v1/uploads/{upload_id}/complete",
-        json={"parts": [{"part_number": 1, "etag": sent.headers["ETag"]}]},
-    )
-    assert done.status_code == 202, done.text
-    video_id: str = done.json()["video_id"]
-    return video_id
 
 
 async def test_requests_get_ids_and_are_counted_by_route_template(
@@ -125,7 +112,7 @@ def spans() -> Iterator[Any]:
 async def test_the_job_span_continues_the_trace_of_the_completed_upload(
     api: httpx.AsyncClient, settings: Settings, spans: Any
 ) -> None:
-    video_id = await upload(api)
+    video_id = await upload_in_one_part(api, BODY)
     async with open_backends(settings) as backends:
         await build_worker(backends, transcoder=FakeTranscoder(), once=True).run()
     assert (await api.get(f"/v1/videos/{video_id}")).json()["status"] == "ready"

@@ -171,6 +171,19 @@ def run_cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def run_bench(name: str, *args: str, timeout: float = 300) -> dict[str, Any]:
+    """Run ``python -m bench.NAME ARGS --json`` as a user would; its report."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return last_json(done.stdout)
+
+
 def last_json(output: str) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vodstack.clock import Clock, utc_now
@@ -360,14 +360,7 @@ class JobStore:
             return False, None
         if row["status"] is None:
             return True, None
-        return True, JobState(
-            status=JobStatus(row["status"]),
-            epoch=row["epoch"],
-            attempts=row["attempts"],
-            max_attempts=row["max_attempts"],
-            lease_expires_at=row["lease_expires_at"],
-            available_at=row["available_at"],
-        )
+        return True, _job_state(row)
 
     async def view(self, video_id: str) -> JobView | None:
         """The job as a person asks about it, with how many due jobs are claimed before it
@@ -387,16 +380,13 @@ class JobStore:
                     jobs.c.status == JobStatus.QUEUED, jobs.c.available_at < row["available_at"]
                 )
                 ahead = (await conn.execute(select(func.count()).where(earlier))).scalar_one()
-        state = JobState(
-            status=JobStatus(row["status"]),
-            epoch=row["epoch"],
-            attempts=row["attempts"],
-            max_attempts=row["max_attempts"],
-            lease_expires_at=row["lease_expires_at"],
-            available_at=row["available_at"],
-        )
         return JobView(
-            state, row["lease_owner"], row["progress"], row["last_error"], row["updated_at"], ahead
+            _job_state(row),
+            row["lease_owner"],
+            row["progress"],
+            row["last_error"],
+            row["updated_at"],
+            ahead,
         )
 
     def now(self) -> datetime:
@@ -532,6 +522,17 @@ def _held_by(lease: Lease, transition: Transition) -> ColumnElement[bool]:
         jobs.c.id == lease.job_id,
         jobs.c.epoch == lease.epoch,
         jobs.c.status.in_(allowed_from(transition)),
+    )
+
+
+def _job_state(row: RowMapping) -> JobState:
+    return JobState(
+        status=JobStatus(row["status"]),
+        epoch=row["epoch"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        lease_expires_at=row["lease_expires_at"],
+        available_at=row["available_at"],
     )
 
 

@@ -53,16 +53,15 @@ class VideoService:
             raise errors.Forbidden("only the video's owner or an admin may do that")
         return video
 
-    async def events(self, video_id: str, caller: User | None) -> list[JobEvent]:
+    async def timeline(
+        self, video_id: str, caller: User | None
+    ) -> tuple[list[JobEvent], tuple[JobView, str] | None]:
+        """The job's events, and the job with one sentence on where it stands (None before
+        the upload completed)."""
         await self.managed(video_id, caller)
-        return await self._jobs.events(video_id)
-
-    async def job(self, video_id: str, caller: User | None) -> tuple[JobView, str] | None:
-        """The video's job and one sentence on where it stands; None before its upload
-        completed."""
-        await self.managed(video_id, caller)
+        events = await self._jobs.events(video_id)
         view = await self._jobs.view(video_id)
-        return None if view is None else (view, explain(view, self._clock()))
+        return events, None if view is None else (view, explain(view, self._clock()))
 
     async def retry(self, video_id: str, caller: User | None) -> Video:
         video = await self.managed(video_id, caller)

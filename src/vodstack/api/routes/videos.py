@@ -63,8 +63,7 @@ async def delete_video(video_id: str, videos: Videos, user: CurrentUser) -> Resp
 async def video_events(video_id: str, videos: Videos, user: CurrentUser) -> EventList:
     """The job timeline (every state change, and each attempt's exact ffmpeg command) and
     where the job stands now."""
-    events = await videos.events(video_id, user)
-    job = await videos.job(video_id, user)
+    events, job = await videos.timeline(video_id, user)
     return EventList(
         events=[
             EventPublic(
