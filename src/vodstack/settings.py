@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         default=False, description="path-style bucket addressing (MinIO, LocalStack)"
     )
     s3_region: str | None = Field(default=None, description="unset: the AWS default chain")
+    storage_timeout_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="how long an S3 request may go unanswered before it is sent again",
+    )
     cdn_url: str | None = Field(
         default=None, description="segments are fetched from here instead of presigned URLs"
     )

@@ -49,13 +49,13 @@ _TRANSIENT_CODES = {
 }
 
 
-def _config(*, path_style: bool = False) -> Config:
+def _config(*, path_style: bool = False, read_timeout: float = 60) -> Config:
     return Config(
         signature_version="s3v4",
         s3={"addressing_style": "path" if path_style else "auto"},
         retries={"max_attempts": 5, "mode": "standard"},
         connect_timeout=5,
-        read_timeout=60,
+        read_timeout=read_timeout,
         max_pool_connections=32,
     )
 
@@ -71,7 +71,9 @@ def s3_client(settings: Settings, *, endpoint_url: str | None = None) -> S3Clien
         "s3",
         endpoint_url=endpoint_url or settings.s3_endpoint_url,
         region_name=region(settings),
-        config=_config(path_style=settings.s3_path_style),
+        config=_config(
+            path_style=settings.s3_path_style, read_timeout=settings.storage_timeout_seconds
+        ),
     )
 
 
