@@ -71,7 +71,7 @@ def serve(
         raise typer.BadParameter("role must be all, upload or play", param_hint="--role")
     settings = _settings()
     if "public_url" not in settings.model_fields_set:
-        settings.public_url = f"http://{host}:{port}"
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     _require_backends(settings)
     configure_logging(settings.log_format, settings.log_level)
     configure_tracing(settings.otel_endpoint, "vodstack" if role == "all" else f"vodstack-{role}")
@@ -101,7 +101,7 @@ def demo(
 
     settings = _settings()
     if "public_url" not in settings.model_fields_set:
-        settings.public_url = f"http://{host}:{port}"
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     # The demo talks to a person on stderr; only what goes wrong is logged, unless asked.
     level = settings.log_level if "log_level" in settings.model_fields_set else "warning"
     configure_logging(settings.log_format, level, sys.stderr)
@@ -184,14 +184,14 @@ def users_create(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Create a user and print its API key: shown once, stored only as a hash."""
-    from vodstack.db.accounts import AccountStore
+    from vodstack.db.accounts import SqlAccountStore
     from vodstack.db.migrate import open_database
     from vodstack.errors import VodstackError
     from vodstack.services.accounts import AccountService
 
     async def create() -> tuple[str, str]:
         async with open_database(_settings()) as engine:
-            user, key = await AccountService(AccountStore(engine)).create_user(name, admin)
+            user, key = await AccountService(SqlAccountStore(engine)).create_user(name, admin)
             return user.id, key
 
     try:

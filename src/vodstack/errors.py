@@ -194,6 +194,12 @@ class DatabaseUnavailable(BackendUnavailable):
     """The database is not reachable right now; try again shortly."""
 
 
+class DatabaseError(VodstackError):
+    """The database refused a statement; the server log has details."""
+
+    status = 500
+
+
 class QueueUnavailable(BackendUnavailable):
     """The job queue is not reachable right now; try again shortly."""
 

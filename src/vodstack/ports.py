@@ -6,13 +6,160 @@ tests as the real adapters, so services can be tested without touching a disk or
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from vodstack.domain.accounts import Actor, User
+from vodstack.domain.jobs import JobCounts, JobEvent, JobState, JobStatus, JobView, Lease, Settled
 from vodstack.domain.media import EncoderChoice, SourceInfo, TranscodeResult
-from vodstack.domain.uploads import PartETag, StoredPart
+from vodstack.domain.uploads import PartETag, StoredPart, Upload
+from vodstack.domain.videos import Video, VideoChanges
+
+# --- the stores: what the database keeps -------------------------------------------------
+#
+# Every method is one transaction. A lease holder's writes are fenced: they change nothing
+# (and answer False or None) once the job's epoch has moved on. Driver errors leave a store
+# as ``errors.DatabaseUnavailable`` (the database is away: try again) or
+# ``errors.DatabaseError`` (anything else).
+
+
+class JobStore(Protocol):
+    """Jobs, their leases and their timelines."""
+
+    def now(self) -> datetime:
+        """The store's clock, which decides when leases run out."""
+        ...
+
+    async def claim(self, owner: str, video_id: str | None = None) -> Lease | None:
+        """Lease the oldest due job (or ``video_id``'s): a queued one, or one whose lease
+        ran out. Bumps the epoch. Jobs whose lease ran out with no attempt left fail
+        first."""
+        ...
+
+    async def heartbeat(self, lease: Lease, progress: float) -> bool:
+        """Extend the lease; False: it was lost, and the work must stop."""
+        ...
+
+    async def record(
+        self, lease: Lease, kind: str, reason: str, detail: dict[str, Any] | None = None
+    ) -> bool:
+        """Add a step of the holder's work to the timeline; False: the lease was lost."""
+        ...
+
+    async def publish(
+        self, lease: Lease, renditions: list[dict[str, Any]], duration: float, encoder: str
+    ) -> bool:
+        """Make this epoch's outputs the video's. False: the lease was lost."""
+        ...
+
+    async def fail(self, lease: Lease, reason: str) -> bool:
+        """The input is unusable: fail at once, no retry. False: the lease was lost."""
+        ...
+
+    async def retry_or_fail(self, lease: Lease, reason: str) -> JobStatus | None:
+        """A transient error: QUEUED after a backoff, or FAILED when the attempts are
+        spent. None: the lease was lost."""
+        ...
+
+    async def release(self, lease: Lease, reason: str = "worker shutting down") -> bool:
+        """Hand the job back at once, without spending the attempt (a shutdown)."""
+        ...
+
+    async def requeue(self, video_id: str) -> bool:
+        """A failed video gets a fresh set of attempts. False unless it had failed."""
+        ...
+
+    async def events(self, video_id: str) -> list[JobEvent]: ...
+
+    async def state_of(self, video_id: str) -> tuple[bool, JobState | None]:
+        """Whether the video exists, and its job's state (None before its upload
+        completed)."""
+        ...
+
+    async def view(self, video_id: str) -> JobView | None:
+        """The job as a person asks about it, with how many due jobs are claimed first."""
+        ...
+
+    async def counts(self) -> JobCounts:
+        """For the metrics: every state, with 0 when no job is in it."""
+        ...
+
+
+class UploadStore(Protocol):
+    """Uploads, and the videos they create."""
+
+    async def create(self, video: Video, upload: Upload) -> None: ...
+
+    async def get(self, upload_id: str) -> Upload | None: ...
+
+    async def active_before(self, cutoff: datetime, limit: int = 100) -> list[Upload]:
+        """Uploads still open that were created before ``cutoff``, oldest first."""
+        ...
+
+    async def completed_parts(self, upload_id: str) -> list[StoredPart]: ...
+
+    async def complete(
+        self,
+        upload: Upload,
+        parts: Sequence[StoredPart],
+        max_attempts: int,
+        now: datetime,
+        trace_context: str | None = None,
+    ) -> bool:
+        """Mark the upload complete and queue its video's job, together. False when
+        another request completed (or aborted) it first."""
+        ...
+
+    async def abort(self, upload: Upload, now: datetime) -> bool:
+        """Mark the upload aborted and forget its video. False unless it was active."""
+        ...
+
+
+class VideoStore(Protocol):
+    """Videos as users see them, with their job's progress and published epoch."""
+
+    async def get(self, video_id: str) -> Video | None: ...
+
+    async def list(self, actor: Actor, limit: int = 100) -> list[Video]:
+        """What ``actor`` may list, newest first: an admin (or the system) everything, a
+        user their own videos, anyone else the public videos that are ready."""
+        ...
+
+    async def update(self, video_id: str, changes: VideoChanges, now: datetime) -> None: ...
+
+    async def delete(self, video_id: str) -> None:
+        """The video, its job and timeline; its upload stays, marked with no video."""
+        ...
+
+
+class AccountStore(Protocol):
+    """Users and the hashes of their API keys."""
+
+    async def create_user(self, user: User, key_id: str, secret_hash: str, now: datetime) -> None:
+        """Raises Conflict when the name is taken."""
+        ...
+
+    async def key(self, key_id: str) -> tuple[User, str] | None:
+        """The key's user and the hash of its secret."""
+        ...
+
+    async def count(self) -> int:
+        """How many users exist."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """Every store of one database: the SQL ones, or their in-memory twins."""
+
+    jobs: JobStore
+    uploads: UploadStore
+    videos: VideoStore
+    accounts: AccountStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +304,38 @@ class Wakeup(JobSignal, Protocol):
 
     async def wait(self, seconds: float) -> None:
         """Return when a job was signalled, or after ``seconds``."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A leased job, and the queue message that named it, if one did."""
+
+    lease: Lease
+    delivery: Delivery | None = None
+
+
+class JobSource(Protocol):
+    """Where a worker finds work: the jobs table itself, or a message queue in front of it.
+    The worker loop knows nothing else about either."""
+
+    # The longest a ``claim`` may wait, so the worker can tell a slot that waits from one
+    # that is stuck.
+    longest_wait: float
+
+    async def claim(self, owner: str, stopping: asyncio.Event, *, wait: bool) -> Claim | None:
+        """A leased job, or None when none is due. With ``wait``, first waits for one, up
+        to the source's poll interval or until ``stopping`` is set."""
+        ...
+
+    async def keep(self, claim: Claim) -> None:
+        """The job is still being worked on (after every heartbeat that renewed it)."""
+        ...
+
+    async def settle(self, claim: Claim, settled: Settled) -> None:
+        """How the attempt ended, once that is committed to the database."""
         ...
 
     async def close(self) -> None: ...

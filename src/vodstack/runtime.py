@@ -13,15 +13,15 @@ from vodstack import errors
 from vodstack.adapters.queue import job_signal, open_queue, open_wakeup
 from vodstack.adapters.storage import open_storage
 from vodstack.adapters.storage_instrumented import instrumented
+from vodstack.db import sql_stores
 from vodstack.db.engine import check_database, ping_database
-from vodstack.db.jobs import JobStore
 from vodstack.db.migrate import open_database
-from vodstack.faults import CrashPoints
-from vodstack.ports import JobSignal, Queue, Storage, Transcoder, Wakeup
+from vodstack.ports import JobSignal, JobSource, Queue, Storage, Stores, Transcoder, Wakeup
 from vodstack.services.probes import Check
 from vodstack.services.processing import Processor
 from vodstack.settings import Settings
 from vodstack.worker import Worker
+from vodstack.worker.sources import DatabaseSource, QueueSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class Backends:
 
     settings: Settings
     engine: AsyncEngine
+    stores: Stores
     storage: Storage
     queue: Queue | None  # None: the database is the queue
     wakeup: Wakeup
@@ -53,8 +54,9 @@ async def open_backends(
     try:
         async with open_database(settings) as engine:
             wakeup = open_wakeup(engine)
+            stores = sql_stores(engine, settings.lease_seconds)
             try:
-                yield Backends(settings, engine, storage, queue, wakeup)
+                yield Backends(settings, engine, stores, storage, queue, wakeup)
             finally:
                 await wakeup.close()
     finally:
@@ -114,6 +116,21 @@ def open_transcoder(settings: Settings) -> Transcoder:
     )
 
 
+def job_source(backends: Backends) -> JobSource:
+    """The jobs table, or the message queue in front of it."""
+    settings = backends.settings
+    if backends.queue is None:
+        return DatabaseSource(backends.stores.jobs, backends.wakeup, settings.poll_seconds)
+    return QueueSource(
+        backends.queue,
+        backends.stores.jobs,
+        lease_seconds=settings.lease_seconds,
+        poll_seconds=settings.poll_seconds,
+        wait_seconds=settings.queue_wait_seconds,
+        sweep_seconds=settings.sweep_seconds,
+    )
+
+
 def build_worker(
     backends: Backends,
     *,
@@ -122,29 +139,20 @@ def build_worker(
     once: bool = False,
 ) -> Worker:
     settings = backends.settings
-    jobs = JobStore(backends.engine, settings.lease_seconds)
-    crash_points = CrashPoints(settings.crash_at)
     processor = Processor(
-        jobs,
+        backends.stores.jobs,
         backends.storage,
         transcoder or open_transcoder(settings),
         settings.data_dir / "work",
         settings.lease_seconds,
         settings.heartbeat_seconds,
-        crash_points,
     )
     return Worker(
-        jobs,
+        job_source(backends),
         processor.run,
-        queue=backends.queue,
-        wakeup=backends.wakeup,
         concurrency=concurrency,
         once=once,
-        poll_seconds=settings.poll_seconds,
         graceful_seconds=settings.graceful_seconds,
-        lease_seconds=settings.lease_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,
-        queue_wait_seconds=settings.queue_wait_seconds,
-        sweep_seconds=settings.sweep_seconds,
-        crash_points=crash_points,
+        pause_seconds=settings.poll_seconds,
     )

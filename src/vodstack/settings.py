@@ -6,10 +6,8 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from vodstack.faults import Step
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -23,13 +21,20 @@ _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class Settings(BaseSettings):
+    """Immutable once built: an entry point that needs another value builds a copy
+    (``model_copy(update=...)``)."""
+
     model_config = SettingsConfigDict(
-        env_prefix="VODSTACK_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="VODSTACK_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
     )
 
     data_dir: Path = Path("./data")
-    database_url: str = ""
-    storage_url: str = ""
+    database_url: str = Field(default="", validate_default=True)
+    storage_url: str = Field(default="", validate_default=True)
     s3_endpoint_url: str | None = Field(
         default=None, description="S3 API endpoint for MinIO, LocalStack or moto; unset for AWS"
     )
@@ -61,7 +66,7 @@ class Settings(BaseSettings):
         description="with SQS, an idle worker also looks in the database this often, so a "
         "job whose message was lost is still done",
     )
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = Field(default="http://127.0.0.1:8000", validate_default=True)
     encoder: Literal["auto", "libx264", "h264_nvenc"] = "auto"
     ffmpeg: str | None = None
     api_key: str | None = None
@@ -94,10 +99,6 @@ class Settings(BaseSettings):
         description="OTLP/HTTP collector for traces (needs the otel extra); unset: no tracing",
     )
 
-    crash_at: Step | None = Field(
-        default=None, description="fault injection: SIGKILL the worker at this step of a job"
-    )
-
     max_upload_bytes: int = Field(default=50 * GiB, gt=0)
     part_size: int = Field(default=16 * MiB, ge=S3_MIN_PART_SIZE, le=S3_MAX_PART_SIZE)
     presign_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
@@ -123,16 +124,25 @@ class Settings(BaseSettings):
             raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
         return value.lower()
 
+    @field_validator("database_url")
+    @classmethod
+    def _embedded_database(cls, value: str, info: ValidationInfo) -> str:
+        data_dir: Path = info.data.get("data_dir", Path("./data"))
+        return value or f"sqlite:///{data_dir.resolve() / 'vodstack.db'}"
+
+    @field_validator("storage_url")
+    @classmethod
+    def _embedded_storage(cls, value: str, info: ValidationInfo) -> str:
+        data_dir: Path = info.data.get("data_dir", Path("./data"))
+        return value or f"file://{data_dir.resolve() / 'objects'}"
+
+    @field_validator("public_url", "cdn_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
     @model_validator(mode="after")
-    def _embedded_defaults(self) -> Settings:
-        if not self.database_url:
-            self.database_url = f"sqlite:///{self.data_dir.resolve() / 'vodstack.db'}"
-        if not self.storage_url:
-            self.storage_url = f"file://{self.data_dir.resolve() / 'objects'}"
-        if self.public_url.endswith("/"):
-            self.public_url = self.public_url.rstrip("/")
-        if self.cdn_url and self.cdn_url.endswith("/"):
-            self.cdn_url = self.cdn_url.rstrip("/")
+    def _consistent(self) -> Settings:
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
         return self
@@ -149,14 +159,16 @@ class Settings(BaseSettings):
         path = self.data_dir / ADMIN_KEY_FILE
         return path.read_text().strip() if path.is_file() else None
 
-    def signing_key(self) -> bytes:
-        """The HMAC key: the configured one, or one generated once in the data dir."""
-        if self.secret_key:
-            return self.secret_key.encode()
-        path = self.data_dir / "secret.key"
-        if not path.exists():
-            write_secret(path, secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+
+def ensure_signing_key(settings: Settings) -> bytes:
+    """The HMAC key of signed URLs: the configured one, or the one in the data dir, which
+    the first start generates."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = settings.data_dir / "secret.key"
+    if not path.exists():
+        write_secret(path, secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()
 
 
 def write_secret(path: Path, value: str) -> None:

@@ -10,14 +10,14 @@ from vodstack.adapters.part_signing import PartSigner
 from vodstack.adapters.storage_local import LocalStorage
 from vodstack.adapters.storage_memory import MemoryStorage
 from vodstack.ports import Storage
-from vodstack.settings import Settings
+from vodstack.settings import Settings, ensure_signing_key
 
 
 def open_storage(settings: Settings) -> Storage:
     url = urlparse(settings.storage_url)
     if url.scheme == "s3":
         return open_s3_storage(settings)
-    signer = PartSigner(settings.signing_key(), settings.public_url)
+    signer = PartSigner(ensure_signing_key(settings), settings.public_url)
     if url.scheme == "file":
         return LocalStorage(Path(url.path), signer)
     if url.scheme == "memory":

@@ -19,18 +19,15 @@ from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
 from vodstack.api.middleware import RequestObserver
 from vodstack.api.routes import health, pages, playback, storage_parts, uploads, videos
-from vodstack.db.accounts import AccountStore
-from vodstack.db.jobs import JobStore
-from vodstack.db.uploads import UploadStore, VideoQueries
 from vodstack.ports import PartReceiver, Queue, Storage
-from vodstack.runtime import build_worker, open_backends, readiness_checks
+from vodstack.runtime import Backends, build_worker, open_backends, readiness_checks
 from vodstack.services.accounts import AccountService
 from vodstack.services.playback import PlaybackService
 from vodstack.services.probes import Probes
 from vodstack.services.ratelimit import RateLimiter
 from vodstack.services.uploads import UploadService
 from vodstack.services.videos import VideoService
-from vodstack.settings import Settings
+from vodstack.settings import Settings, ensure_signing_key
 from vodstack.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -53,41 +50,23 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_backends(settings, storage=storage, queue=queue) as backends:
-            engine = backends.engine
-            video_queries = VideoQueries(engine)
-            uploads_service = UploadService(
-                UploadStore(engine), video_queries, storage, settings, backends.signal
-            )
-            accounts = AccountService(AccountStore(engine))
+            services = build_services(backends)
             if backends.embedded:
-                await accounts.ensure_first_admin(settings.data_dir)
-            app.state.engine = engine
+                await services.accounts.ensure_first_admin(settings.data_dir)
+            app.state.services = services
             checks = readiness_checks(backends)
-            job_store = JobStore(engine, settings.lease_seconds)
-            playback = PlaybackService(video_queries, storage, settings)
-            app.state.services = Services(
-                settings=settings,
-                storage=storage,
-                accounts=accounts,
-                uploads=uploads_service,
-                videos=VideoService(
-                    video_queries, job_store, storage, backends.signal, changed=playback.forget
-                ),
-                playback=playback,
-                upload_limit=RateLimiter(settings.uploads_per_minute, "uploads"),
-                token_limit=RateLimiter(settings.playback_tokens_per_minute, "playback tokens"),
-            )
             async with contextlib.AsyncExitStack() as background:
                 if role in ("all", "upload"):
+                    cleanup = services.uploads.abort_abandoned
                     await background.enter_async_context(
-                        _every(_CLEANUP_SECONDS, uploads_service.abort_abandoned, "upload cleanup")
+                        _every(_CLEANUP_SECONDS, cleanup, "upload cleanup")
                     )
                 if workers > 0:
                     worker = build_worker(backends, concurrency=workers)
                     worker_task = asyncio.create_task(worker.run(), name="worker")
                     background.push_async_callback(_stop_worker, worker, worker_task)
                     checks["worker"] = worker.check
-                app.state.probes = Probes(checks, job_store.counts)
+                app.state.probes = Probes(checks, backends.stores.jobs.counts)
                 yield
 
     app = FastAPI(title="vodstack", version=__version__, lifespan=lifespan)
@@ -118,6 +97,24 @@ def create_app(
     if role == "all":  # the pages use both the upload and the play API
         app.include_router(pages.router)
     return app
+
+
+def build_services(backends: Backends) -> Services:
+    """Every service the routes call, over the process's backends."""
+    settings, stores, storage = backends.settings, backends.stores, backends.storage
+    playback = PlaybackService(stores.videos, storage, settings, ensure_signing_key(settings))
+    return Services(
+        settings=settings,
+        storage=storage,
+        accounts=AccountService(stores.accounts),
+        uploads=UploadService(stores.uploads, stores.videos, storage, settings, backends.signal),
+        videos=VideoService(
+            stores.videos, stores.jobs, storage, backends.signal, changed=playback.forget
+        ),
+        playback=playback,
+        upload_limit=RateLimiter(settings.uploads_per_minute, "uploads"),
+        token_limit=RateLimiter(settings.playback_tokens_per_minute, "playback tokens"),
+    )
 
 
 # Abandoned uploads are measured in hours; looking a few times an hour is plenty.

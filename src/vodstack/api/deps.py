@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vodstack import errors
-from vodstack.domain.accounts import User
+from vodstack.domain.accounts import Anonymous, User
 from vodstack.ports import Storage
 from vodstack.services.accounts import AccountService
 from vodstack.services.playback import PlaybackService
@@ -46,12 +46,12 @@ _bearer = HTTPBearer(auto_error=False, description="an API key: vsk_...")
 async def _caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User | None:
+) -> User | Anonymous:
     return await _services(request).accounts.caller(request.headers.get("authorization"))
 
 
-async def _user(caller: Annotated[User | None, Depends(_caller)]) -> User:
-    if caller is None:
+async def _user(caller: Annotated[User | Anonymous, Depends(_caller)]) -> User:
+    if not isinstance(caller, User):
         raise errors.Unauthorized()
     return caller
 
@@ -80,7 +80,7 @@ def client_ip(request: Request) -> str | None:
 # empty security requirement beside the bearer one (FastAPI appends this list to its own).
 OPTIONAL_KEY: dict[str, Any] = {"security": [{}]}
 
-Caller = Annotated[User | None, Depends(_caller)]
+Caller = Annotated[User | Anonymous, Depends(_caller)]
 CurrentUser = Annotated[User, Depends(_user)]
 Uploads = Annotated[UploadService, Depends(_uploads)]
 Videos = Annotated[VideoService, Depends(_videos)]

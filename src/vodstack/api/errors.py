@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -66,17 +65,6 @@ def _allowed_methods(request: Request) -> list[str]:
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
-async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    """A lost or refused connection is the database being away (a restart, a failover):
-    say so, and let the client retry. Anything else is a bug, logged as one."""
-    assert isinstance(exc, DBAPIError)
-    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
-        unavailable = errors.DatabaseUnavailable()
-        return error_response(unavailable.status, unavailable.code, unavailable.message)
-    return await _unexpected(request, exc)
-
-
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "internal error; the server log has details")
@@ -86,5 +74,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.VodstackError, _vodstack_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

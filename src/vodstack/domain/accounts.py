@@ -32,6 +32,25 @@ class User:
 
 
 @dataclass(frozen=True, slots=True)
+class Anonymous:
+    """Whoever sent no key: a viewer of public videos."""
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """vodstack itself, acting for nobody in particular (the sweep of abandoned uploads, an
+    operator's command): may touch everything. Never built from a request."""
+
+    purpose: str
+
+
+ANONYMOUS = Anonymous()
+# Who asks, on every call that reads or changes a user's data. There is no default: each
+# caller says who it is, and only an explicit System is unrestricted.
+Actor = User | Anonymous | System
+
+
+@dataclass(frozen=True, slots=True)
 class KeyParts:
     key_id: str
     secret: str
@@ -60,12 +79,19 @@ def check_user_name(name: str) -> str:
     return name
 
 
-def can_manage(caller: User | None, owner_id: str | None) -> bool:
+def can_manage(actor: Actor, owner_id: str | None) -> bool:
     """Change, delete, retry or read the timeline of a video: its owner, or an admin."""
-    return caller is not None and (caller.is_admin or caller.id == owner_id)
+    if isinstance(actor, System):
+        return True
+    return isinstance(actor, User) and (actor.is_admin or actor.id == owner_id)
 
 
-def can_see(caller: User | None, owner_id: str | None, visibility: Visibility) -> bool:
+def can_see(actor: Actor, owner_id: str | None, visibility: Visibility) -> bool:
     """Read a video's record. A private video stays invisible to others (a 404, so that
     its existence does not leak); playing it takes a token instead."""
-    return visibility is not Visibility.PRIVATE or can_manage(caller, owner_id)
+    return visibility is not Visibility.PRIVATE or can_manage(actor, owner_id)
+
+
+def sees_everything(actor: Actor) -> bool:
+    """Lists every video, whoever owns it."""
+    return isinstance(actor, System) or (isinstance(actor, User) and actor.is_admin)

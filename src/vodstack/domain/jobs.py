@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 
 class JobStatus(StrEnum):
@@ -88,6 +89,51 @@ def exhausted(job: JobState, now: datetime) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's claim on a job, valid while ``epoch`` is the job's current epoch."""
+
+    job_id: str
+    video_id: str
+    source_key: str
+    epoch: int
+    owner: str
+    attempts: int
+    max_attempts: int
+    due_since: datetime  # when the job became claimable: queued, or its last lease ran out
+    trace_context: str | None = None  # the W3C traceparent of the request that queued it
+
+
+class LeaseLost(Exception):
+    """Another worker owns the job now (or may, any moment): this one must stop and touch
+    nothing. ``reason`` says how the holder found out."""
+
+    def __init__(self, reason: str = "the lease was taken over") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """One step of a job's timeline."""
+
+    at: datetime
+    kind: str
+    status: str
+    epoch: int
+    worker: str | None
+    reason: str | None
+    detail: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobCounts:
+    """How many jobs are in each state, and since when the oldest due job has waited."""
+
+    by_status: dict[JobStatus, int]
+    oldest_due_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class JobView:
     """A job as a person asks about it: where it stands, who has it, and how far it got."""
 
@@ -97,6 +143,8 @@ class JobView:
     last_error: str | None
     updated_at: datetime  # every heartbeat moves it
     ahead: int = 0  # due jobs that were queued before this one
+    published_epoch: int | None = None
+    encoder: str | None = None
 
 
 def explain(job: JobView, now: datetime) -> str:

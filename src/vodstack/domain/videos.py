@@ -46,6 +46,18 @@ class Video:
     visibility: Visibility = Visibility.PUBLIC
 
 
+@dataclass(frozen=True, slots=True)
+class VideoChanges:
+    """What a person may change about a video; None leaves a field as it is."""
+
+    title: str | None = None
+    description: str | None = None
+    visibility: Visibility | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.title, self.description, self.visibility))
+
+
 def source_key(video_id: str) -> str:
     """Where a video's original lives. The user's filename never becomes part of a key."""
     return f"sources/{video_id}/source"

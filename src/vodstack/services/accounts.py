@@ -15,8 +15,8 @@ from argon2.exceptions import VerificationError
 
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
-from vodstack.db.accounts import AccountStore
-from vodstack.domain.accounts import User, check_user_name, new_key, parse_key
+from vodstack.domain.accounts import ANONYMOUS, Anonymous, User, check_user_name, new_key, parse_key
+from vodstack.ports import AccountStore
 from vodstack.settings import ADMIN_KEY_FILE, write_secret
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,10 @@ class AccountService:
         await self._store.create_user(user, key.key_id, secret_hash, self._clock())
         return user, key.full
 
-    async def caller(self, authorization: str | None) -> User | None:
-        """The user an ``Authorization: Bearer`` header names; None without the header."""
+    async def caller(self, authorization: str | None) -> User | Anonymous:
+        """The user an ``Authorization: Bearer`` header names; anonymous without one."""
         if not authorization:
-            return None
+            return ANONYMOUS
         scheme, _, key = authorization.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise errors.Unauthorized('send the key as "Authorization: Bearer <key>"')

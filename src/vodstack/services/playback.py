@@ -19,12 +19,11 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from vodstack import errors
-from vodstack.db.uploads import VideoQueries
-from vodstack.domain.accounts import User, Visibility, can_manage
+from vodstack.domain.accounts import Actor, Visibility, can_manage
 from vodstack.domain.playlist import MASTER_NAME, rewrite_uris
 from vodstack.domain.signing import PlaybackGrant, playback_token, verify_playback_token
 from vodstack.domain.videos import HLS_CONTENT_TYPES, Video, VideoStatus, output_prefix
-from vodstack.ports import Storage
+from vodstack.ports import Storage, VideoStore
 from vodstack.settings import Settings
 
 K = TypeVar("K")
@@ -71,16 +70,17 @@ class HlsFile:
 class PlaybackService:
     def __init__(
         self,
-        videos: VideoQueries,
+        videos: VideoStore,
         storage: Storage,
         settings: Settings,
+        signing_key: bytes,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._videos = videos
         self._storage = storage
         self._settings = settings
-        self._key = settings.signing_key()
+        self._key = signing_key
         self._clock = clock
         self._wall_clock = wall_clock
         # Published playlists never change, so each is read from storage once.
@@ -89,12 +89,10 @@ class PlaybackService:
         self._ready: OrderedDict[str, tuple[float, Video]] = OrderedDict()
 
     async def playback(
-        self,
-        video_id: str,
-        caller: User | None = None,
-        token: str | None = None,
-        ip: str | None = None,
+        self, video_id: str, actor: Actor, token: str | None = None, ip: str | None = None
     ) -> Playback:
+        """The master URL, for whoever may play the video: anyone for a public or unlisted
+        one; for a private one, the bearer of a valid ``token``, or its manager."""
         video = await self._video(video_id)
         if video is None:
             raise errors.VideoNotFound(f"no video with id {video_id!r}")
@@ -103,7 +101,7 @@ class PlaybackService:
         if token is not None:
             grant = verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
             return self._playback(_ready(video), grant)
-        if can_manage(caller, video.owner_id):
+        if can_manage(actor, video.owner_id):
             return self._playback(_ready(video), self._grant(video.id, TOKEN_SECONDS))
         raise errors.VideoNotFound(f"no video with id {video_id!r}")
 

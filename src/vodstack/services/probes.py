@@ -14,7 +14,7 @@ from typing import Any
 
 from vodstack import errors, metrics
 from vodstack.clock import Clock, utc_now
-from vodstack.db.jobs import JobCounts
+from vodstack.domain.jobs import JobCounts
 
 log = logging.getLogger(__name__)
 

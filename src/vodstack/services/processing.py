@@ -15,15 +15,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-
 from vodstack import errors, metrics, tracing
-from vodstack.db.jobs import JobStore, Lease
-from vodstack.domain.jobs import JobStatus, Outcome, Settled, backoff
+from vodstack.domain.jobs import JobStatus, Lease, LeaseLost, Outcome, Settled, backoff
 from vodstack.domain.media import EncoderChoice, TranscodeResult
 from vodstack.domain.videos import HLS_CONTENT_TYPES, output_prefix
-from vodstack.faults import NO_CRASHES, CrashPoints
-from vodstack.ports import Storage, Transcoder
+from vodstack.ports import JobStore, Storage, Transcoder
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +28,13 @@ UPLOAD_CONCURRENCY = 8
 KeepAlive = Callable[[], Awaitable[None]]
 
 
-class LeaseLost(Exception):
-    """Another worker owns the job now; this one must stop and touch nothing."""
-
-
 @dataclasses.dataclass
-class _Progress:
+class _Attempt:
+    """What the work and its heartbeat share: how far the work got, and whether the
+    heartbeat found the lease lost (then it cancels the work, which reports this)."""
+
     fraction: float = 0.0
+    lost: LeaseLost | None = None
 
 
 class Processor:
@@ -50,7 +46,6 @@ class Processor:
         work_dir: Path,
         lease_seconds: float,
         heartbeat_seconds: float,
-        crash_points: CrashPoints = NO_CRASHES,
     ) -> None:
         self._jobs = jobs
         self._storage = storage
@@ -58,14 +53,13 @@ class Processor:
         self._work_dir = work_dir
         self._lease_seconds = lease_seconds
         self._heartbeat_seconds = heartbeat_seconds
-        self._crash = crash_points
 
     async def run(self, lease: Lease, keep_alive: KeepAlive | None = None) -> Settled:
         """Process the job to a recorded end: published, failed, retried, or released
         when this task is cancelled by a shutdown. ``keep_alive`` runs after every
         heartbeat (it extends the queue message's visibility)."""
         folder = self._work_dir / f"{lease.job_id}-e{lease.epoch}"
-        progress = _Progress()
+        attempt = _Attempt()
         log.info("job started: attempt %d of %d", lease.attempts, lease.max_attempts)
         # A child of the span that completed the upload, in whichever process that was.
         with tracing.span(
@@ -77,10 +71,10 @@ class Processor:
             worker=lease.owner,
         ) as span:
             work = asyncio.create_task(
-                self._work(lease, folder, progress), name=f"job {lease.job_id}"
+                self._work(lease, folder, attempt), name=f"job {lease.job_id}"
             )
             keeper = asyncio.create_task(
-                self._keep_lease(lease, progress, work, keep_alive),
+                self._keep_lease(lease, attempt, work, keep_alive),
                 name=f"heartbeat {lease.job_id}",
             )
             try:
@@ -102,8 +96,13 @@ class Processor:
             await self._discard(lease)
             await asyncio.shield(self._jobs.release(lease))
             raise
-        except LeaseLost:
-            log.warning("lease lost on job %s epoch %s; stopped", lease.job_id, lease.epoch)
+        except LeaseLost as lost:
+            log.warning(
+                "lease lost on job %s epoch %s (%s); stopped",
+                lease.job_id,
+                lease.epoch,
+                lost.reason,
+            )
             await self._discard(lease)
             return _counted(Settled(Outcome.LOST))
         except errors.InvalidMedia as exc:
@@ -133,7 +132,7 @@ class Processor:
     async def _keep_lease(
         self,
         lease: Lease,
-        progress: _Progress,
+        attempt: _Attempt,
         work: asyncio.Task[bool],
         keep_alive: KeepAlive | None,
     ) -> None:
@@ -145,43 +144,44 @@ class Processor:
             await asyncio.sleep(min(1.0, self._heartbeat_seconds))
             now = time.monotonic()
             due = now - sent_at >= self._heartbeat_seconds
-            moved = progress.fraction - sent >= 0.01
+            moved = attempt.fraction - sent >= 0.01
             if not (due or moved):
                 continue
             sent_at = now
+            lost = "another worker took the job over"
             try:
-                alive = await self._jobs.heartbeat(lease, progress.fraction)
+                alive = await self._jobs.heartbeat(lease, attempt.fraction)
             except Exception as exc:
                 log.warning("heartbeat failed for job %s: %s", lease.job_id, exc)
                 alive = now - last_ok < self._lease_seconds - self._heartbeat_seconds
+                lost = "the lease could not be renewed before it ran out"
             else:
-                last_ok, sent = now, progress.fraction
+                last_ok, sent = now, attempt.fraction
                 if alive and keep_alive is not None and due:
                     try:
                         await keep_alive()
                     except Exception as exc:  # a redelivery, which the lease makes harmless
                         log.warning("could not extend job %s's message: %s", lease.job_id, exc)
             if not alive:
-                work.cancel(LeaseLost.__name__)
+                attempt.lost = LeaseLost(lost)
+                work.cancel()
                 return
 
-    async def _work(self, lease: Lease, folder: Path, progress: _Progress) -> bool:
+    async def _work(self, lease: Lease, folder: Path, attempt: _Attempt) -> bool:
         try:
-            return await self._encode_and_publish(lease, folder, progress)
-        except asyncio.CancelledError as cancel:
-            if cancel.args == (LeaseLost.__name__,):
-                raise LeaseLost() from None
+            return await self._encode_and_publish(lease, folder, attempt)
+        except asyncio.CancelledError:
+            if attempt.lost is not None:  # cancelled by the heartbeat, not by a shutdown
+                raise attempt.lost from None
             raise
 
-    async def _encode_and_publish(self, lease: Lease, folder: Path, progress: _Progress) -> bool:
+    async def _encode_and_publish(self, lease: Lease, folder: Path, attempt: _Attempt) -> bool:
         """True once published; False if the lease was lost just before."""
         out_dir = folder / "out"
         out_dir.mkdir(parents=True)
         source = folder / "source"
-        self._crash.reach("claimed")
         with tracing.span("download"):
             await self._storage.download_file(lease.source_key, source)
-        self._crash.reach("downloaded")
         info = await self._transcoder.probe(source)
         await self._record(
             lease,
@@ -192,9 +192,7 @@ class Processor:
         )
 
         def on_progress(fraction: float) -> None:
-            progress.fraction = fraction
-            if fraction >= 0.2:
-                self._crash.reach("encoding")
+            attempt.fraction = fraction
 
         async def on_command(command: list[str], encoder: EncoderChoice) -> None:
             log.info("job %s epoch %s: %s", lease.job_id, lease.epoch, encoder.reason)
@@ -220,7 +218,6 @@ class Processor:
         with tracing.span("publish"):
             prefix = output_prefix(lease.video_id, lease.epoch)
             await self._upload(out_dir, prefix, result)
-            self._crash.reach("uploaded")
             renditions = [dataclasses.asdict(r) for r in result.renditions]
             return await self._jobs.publish(lease, renditions, result.duration, result.encoder.name)
 
@@ -228,7 +225,7 @@ class Processor:
         self, lease: Lease, kind: str, reason: str, detail: dict[str, Any] | None = None
     ) -> None:
         if not await self._jobs.record(lease, kind, reason, detail):
-            raise LeaseLost()
+            raise LeaseLost("another worker took the job over")
 
     async def _upload(self, out_dir: Path, prefix: str, result: TranscodeResult) -> None:
         """Segments first, in parallel; playlists after; the master last, so a listing of
@@ -244,11 +241,7 @@ class Processor:
                     out_dir / relative, f"{prefix}/{relative.as_posix()}", _content_type(relative)
                 )
 
-        segments = [f for f in files if f.suffix != ".m3u8"]
-        half = len(segments) // 2
-        await asyncio.gather(*(put(f) for f in segments[:half]))
-        self._crash.reach("uploading")
-        await asyncio.gather(*(put(f) for f in segments[half:]))
+        await asyncio.gather(*(put(f) for f in files if f.suffix != ".m3u8"))
         for playlist in (f for f in files if f.suffix == ".m3u8"):
             await put(playlist)
 
@@ -295,7 +288,7 @@ def failure_class(exc: BaseException) -> str:
         return FFMPEG
     if isinstance(exc, errors.StorageUnavailable | errors.ObjectNotFound):
         return STORAGE
-    if isinstance(exc, errors.DatabaseUnavailable | DBAPIError):
+    if isinstance(exc, errors.DatabaseUnavailable | errors.DatabaseError):
         return DATABASE
     return OTHER
 

@@ -13,8 +13,7 @@ from datetime import timedelta
 
 from vodstack import errors, metrics, tracing
 from vodstack.clock import Clock, utc_now
-from vodstack.db.uploads import UploadStore, VideoQueries
-from vodstack.domain.accounts import User, Visibility, can_manage
+from vodstack.domain.accounts import Actor, User, Visibility, can_manage
 from vodstack.domain.uploads import (
     PartETag,
     StoredPart,
@@ -27,7 +26,7 @@ from vodstack.domain.uploads import (
     plan_parts,
 )
 from vodstack.domain.videos import Video, VideoStatus, source_key
-from vodstack.ports import JobSignal, PresignedRequest, Storage
+from vodstack.ports import JobSignal, PresignedRequest, Storage, UploadStore, VideoStore
 from vodstack.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ class UploadService:
     def __init__(
         self,
         store: UploadStore,
-        videos: VideoQueries,
+        videos: VideoStore,
         storage: Storage,
         settings: Settings,
         signal: JobSignal | None = None,
@@ -66,7 +65,7 @@ class UploadService:
         self._signal = signal
         self._clock = clock
 
-    async def create(self, request: NewUpload, owner: User | None = None) -> Upload:
+    async def create(self, request: NewUpload, owner: User) -> Upload:
         with tracing.span("upload.create") as span:
             upload = await self._create(request, owner)
             span.set("video_id", upload.video_id or "")
@@ -74,7 +73,7 @@ class UploadService:
         metrics.UPLOADS_CREATED.inc()
         return upload
 
-    async def _create(self, request: NewUpload, owner: User | None) -> Upload:
+    async def _create(self, request: NewUpload, owner: User) -> Upload:
         filename = check_filename(request.filename)
         plan = plan_parts(request.size, self._settings.part_size, self._settings.max_upload_bytes)
         video_id = uuid.uuid4().hex
@@ -92,7 +91,7 @@ class UploadService:
             status=VideoStatus.UPLOADING,
             created_at=now,
             updated_at=now,
-            owner_id=None if owner is None else owner.id,
+            owner_id=owner.id,
             visibility=request.visibility,
         )
         upload = Upload(
@@ -103,7 +102,7 @@ class UploadService:
             size=plan.size,
             part_size=plan.part_size,
             status=UploadStatus.ACTIVE,
-            owner_id=None if owner is None else owner.id,
+            owner_id=owner.id,
         )
         try:
             await self._store.create(video, upload)
@@ -113,9 +112,9 @@ class UploadService:
         return upload
 
     async def presign(
-        self, upload_id: str, part_numbers: Sequence[int], caller: User | None = None
+        self, upload_id: str, part_numbers: Sequence[int], actor: Actor
     ) -> list[tuple[int, PresignedRequest]]:
-        upload = await self._active(upload_id, caller)
+        upload = await self._active(upload_id, actor)
         if not part_numbers:
             raise errors.InvalidPartNumber("part_numbers must list at least one part")
         if len(part_numbers) > self._settings.max_presign_batch:
@@ -137,8 +136,8 @@ class UploadService:
             for n in sorted(set(part_numbers))
         ]
 
-    async def state(self, upload_id: str, caller: User | None = None) -> UploadState:
-        upload = await self._get(upload_id, caller)
+    async def state(self, upload_id: str, actor: Actor) -> UploadState:
+        upload = await self._get(upload_id, actor)
         if upload.status is UploadStatus.ACTIVE:
             parts = await self._storage.list_parts(upload.storage_key, upload.storage_upload_id)
         elif upload.status is UploadStatus.COMPLETED:
@@ -147,18 +146,14 @@ class UploadService:
             parts = []
         return UploadState(upload, parts)
 
-    async def complete(
-        self, upload_id: str, parts: Sequence[PartETag], caller: User | None = None
-    ) -> Video:
+    async def complete(self, upload_id: str, parts: Sequence[PartETag], actor: Actor) -> Video:
         with tracing.span("upload.complete", upload_id=upload_id) as span:
-            video = await self._complete(upload_id, parts, caller)
+            video = await self._complete(upload_id, parts, actor)
             span.set("video_id", video.id)
             return video
 
-    async def _complete(
-        self, upload_id: str, parts: Sequence[PartETag], caller: User | None
-    ) -> Video:
-        upload = await self._get(upload_id, caller)
+    async def _complete(self, upload_id: str, parts: Sequence[PartETag], actor: Actor) -> Video:
+        upload = await self._get(upload_id, actor)
         if upload.status is UploadStatus.COMPLETED:
             # Completing twice is harmless, and tells the workers again in case the first
             # message was lost.
@@ -191,7 +186,7 @@ class UploadService:
         if completed:
             metrics.UPLOADS_COMPLETED.inc()
             metrics.UPLOAD_BYTES.inc(upload.size)
-        upload = await self._get(upload_id, caller)
+        upload = await self._get(upload_id, actor)
         if upload.status is UploadStatus.ABORTED:
             raise errors.UploadAborted()
         video = await self._video_of(upload)
@@ -199,8 +194,8 @@ class UploadService:
             await self._announce(video.id)
         return video
 
-    async def abort(self, upload_id: str, caller: User | None = None) -> None:
-        upload = await self._get(upload_id, caller)
+    async def abort(self, upload_id: str, actor: Actor) -> None:
+        upload = await self._get(upload_id, actor)
         if upload.status is UploadStatus.COMPLETED:
             raise errors.UploadCompleted("the upload is complete and can no longer be aborted")
         if upload.status is UploadStatus.ABORTED:
@@ -239,17 +234,16 @@ class UploadService:
         if obj is None or obj.size != upload.size:
             raise errors.UploadAborted("storage no longer holds this upload; start a new one")
 
-    async def _get(self, upload_id: str, caller: User | None = None) -> Upload:
-        """The upload, if ``caller`` owns it (or is an admin). Someone else's upload is
-        reported as missing, so that ids cannot be probed. Without a caller (internal
-        use), any upload."""
+    async def _get(self, upload_id: str, actor: Actor) -> Upload:
+        """The upload, if ``actor`` owns it (or is an admin, or the system). Someone else's
+        upload is reported as missing, so that ids cannot be probed."""
         upload = await self._store.get(upload_id)
-        if upload is None or (caller is not None and not can_manage(caller, upload.owner_id)):
+        if upload is None or not can_manage(actor, upload.owner_id):
             raise errors.UploadNotFound(f"no upload with id {upload_id!r}")
         return upload
 
-    async def _active(self, upload_id: str, caller: User | None) -> Upload:
-        upload = await self._get(upload_id, caller)
+    async def _active(self, upload_id: str, actor: Actor) -> Upload:
+        upload = await self._get(upload_id, actor)
         if upload.status is UploadStatus.ABORTED:
             raise errors.UploadAborted()
         if upload.status is UploadStatus.COMPLETED:

@@ -3,22 +3,21 @@ read the timeline."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
-from vodstack.db.jobs import JobEvent, JobStore
-from vodstack.db.uploads import VideoQueries
-from vodstack.domain.accounts import User, Visibility, can_manage, can_see
-from vodstack.domain.jobs import JobView, explain
-from vodstack.domain.videos import Video
-from vodstack.ports import JobSignal, Storage
+from vodstack.domain.accounts import Actor, Anonymous, can_manage, can_see
+from vodstack.domain.jobs import JobEvent, JobView, explain
+from vodstack.domain.videos import Video, VideoChanges
+from vodstack.ports import JobSignal, JobStore, Storage, VideoStore
 
 
 class VideoService:
     def __init__(
         self,
-        videos: VideoQueries,
+        videos: VideoStore,
         jobs: JobStore,
         storage: Storage,
         signal: JobSignal,
@@ -33,71 +32,58 @@ class VideoService:
         # Told of every change to who may watch a video, so caches in this process let go.
         self._changed = changed
 
-    async def list_videos(self, caller: User | None, limit: int) -> list[Video]:
-        return await self._videos.list(limit=limit, caller=caller)
+    async def list_videos(self, actor: Actor, limit: int) -> list[Video]:
+        return await self._videos.list(actor, limit)
 
-    async def visible(self, video_id: str, caller: User | None) -> Video:
-        """The video, unless it is private and not ``caller``'s: then, as if it did not
+    async def visible(self, video_id: str, actor: Actor) -> Video:
+        """The video, unless it is private and not ``actor``'s: then, as if it did not
         exist, so that a private video's id reveals nothing."""
         video = await self._videos.get(video_id)
-        if video is None or not can_see(caller, video.owner_id, video.visibility):
+        if video is None or not can_see(actor, video.owner_id, video.visibility):
             raise errors.VideoNotFound(f"no video with id {video_id!r}")
         return video
 
-    async def managed(self, video_id: str, caller: User | None) -> Video:
-        """The video, if ``caller`` owns it or is an admin."""
-        if caller is None:
+    async def managed(self, video_id: str, actor: Actor) -> Video:
+        """The video, if ``actor`` owns it or is an admin."""
+        if isinstance(actor, Anonymous):
             raise errors.Unauthorized()
-        video = await self.visible(video_id, caller)
-        if not can_manage(caller, video.owner_id):
+        video = await self.visible(video_id, actor)
+        if not can_manage(actor, video.owner_id):
             raise errors.Forbidden("only the video's owner or an admin may do that")
         return video
 
     async def timeline(
-        self, video_id: str, caller: User | None
+        self, video_id: str, actor: Actor
     ) -> tuple[list[JobEvent], tuple[JobView, str] | None]:
         """The job's events, and the job with one sentence on where it stands (None before
         the upload completed)."""
-        await self.managed(video_id, caller)
+        await self.managed(video_id, actor)
         events = await self._jobs.events(video_id)
         view = await self._jobs.view(video_id)
         return events, None if view is None else (view, explain(view, self._clock()))
 
-    async def retry(self, video_id: str, caller: User | None) -> Video:
-        video = await self.managed(video_id, caller)
+    async def retry(self, video_id: str, actor: Actor) -> Video:
+        video = await self.managed(video_id, actor)
         if not await self._jobs.requeue(video_id):
             raise errors.Conflict(f"only a failed video can be retried; this one is {video.status}")
         await self._signal.send(video_id)
-        return await self.managed(video_id, caller)
+        return await self.managed(video_id, actor)
 
-    async def update(
-        self,
-        video_id: str,
-        caller: User | None,
-        *,
-        title: str | None = None,
-        description: str | None = None,
-        visibility: Visibility | None = None,
-    ) -> Video:
-        await self.managed(video_id, caller)
-        values: dict[str, object] = {}
-        if title is not None:
-            if not title.strip():
+    async def update(self, video_id: str, actor: Actor, changes: VideoChanges) -> Video:
+        await self.managed(video_id, actor)
+        if changes.title is not None:
+            if not changes.title.strip():
                 raise errors.InvalidRequest("a title cannot be empty")
-            values["title"] = title.strip()
-        if description is not None:
-            values["description"] = description
-        if visibility is not None:
-            values["visibility"] = visibility.value
-        if values:
-            await self._videos.update(video_id, values, self._clock())
+            changes = dataclasses.replace(changes, title=changes.title.strip())
+        if changes:
+            await self._videos.update(video_id, changes, self._clock())
             self._changed(video_id)
-        return await self.managed(video_id, caller)
+        return await self.managed(video_id, actor)
 
-    async def delete(self, video_id: str, caller: User | None) -> None:
+    async def delete(self, video_id: str, actor: Actor) -> None:
         """The source and every output go, then the records. A worker still encoding it
         loses its lease with the job row and publishes nothing."""
-        await self.managed(video_id, caller)
+        await self.managed(video_id, actor)
         for prefix in (f"sources/{video_id}/", f"outputs/{video_id}/"):
             await self._storage.delete_prefix(prefix)
         await self._videos.delete(video_id)

@@ -16,7 +16,7 @@ from vodstack.api.schemas import (
     error_responses,
 )
 from vodstack.domain.jobs import JobView
-from vodstack.domain.videos import Video
+from vodstack.domain.videos import Video, VideoChanges
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"], responses=error_responses(401, 422, 503))
 
@@ -38,15 +38,10 @@ async def get_video(video_id: str, videos: Videos, caller: Caller) -> VideoPubli
 async def update_video(
     video_id: str, body: VideoUpdate, videos: Videos, user: CurrentUser
 ) -> VideoPublic:
-    return _public(
-        await videos.update(
-            video_id,
-            user,
-            title=body.title,
-            description=body.description,
-            visibility=body.visibility,
-        )
+    changes = VideoChanges(
+        title=body.title, description=body.description, visibility=body.visibility
     )
+    return _public(await videos.update(video_id, user, changes))
 
 
 @router.delete(

@@ -1,0 +1,441 @@
+"""The in-memory twins of the SQL stores: one ``MemoryDatabase`` of plain records, and the
+four stores over it. Each method changes the records without awaiting in between, so it is
+one transaction, as the SQL store's is. The transitions are guarded by the pure rules of
+``domain.jobs``; the store contract suite runs these and the SQL stores alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from vodstack import errors
+from vodstack.clock import Clock, utc_now
+from vodstack.domain.accounts import Actor, User, Visibility, sees_everything
+from vodstack.domain.jobs import (
+    JobCounts,
+    JobEvent,
+    JobState,
+    JobStatus,
+    JobView,
+    Lease,
+    Transition,
+    after_error,
+    allowed_from,
+    backoff,
+    claimable,
+    exhausted,
+    next_status,
+)
+from vodstack.domain.uploads import StoredPart, Upload, UploadStatus
+from vodstack.domain.videos import Video, VideoChanges, VideoStatus
+from vodstack.ports import Stores
+
+
+@dataclass
+class _Job:
+    id: str
+    video_id: str
+    max_attempts: int
+    available_at: datetime
+    created_at: datetime
+    trace_context: str | None
+    status: JobStatus = JobStatus.QUEUED
+    epoch: int = 0
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_error: str | None = None
+    progress: float = 0.0
+    encoder: str | None = None
+    published_epoch: int | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def state(self) -> JobState:
+        return JobState(
+            self.status,
+            self.epoch,
+            self.attempts,
+            self.max_attempts,
+            self.lease_expires_at,
+            self.available_at,
+        )
+
+
+@dataclass
+class _Upload:
+    upload: Upload
+    created_at: datetime
+    parts: list[StoredPart] = field(default_factory=list)
+
+
+@dataclass
+class MemoryDatabase:
+    """What the database holds, as records."""
+
+    users: dict[str, User] = field(default_factory=dict)
+    keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # key id -> user, hash
+    videos: dict[str, Video] = field(default_factory=dict)
+    uploads: dict[str, _Upload] = field(default_factory=dict)
+    jobs: dict[str, _Job] = field(default_factory=dict)  # by video id
+    events: list[tuple[str, JobEvent]] = field(default_factory=list)  # (video id, event)
+
+    def event(self, job: _Job, at: datetime, kind: str, *, worker: str | None, reason: str) -> None:
+        self.events.append(
+            (
+                job.video_id,
+                JobEvent(at, str(kind), job.status.value, job.epoch, worker, reason, None),
+            )
+        )
+
+    def set_video(self, video_id: str, now: datetime, **values: Any) -> None:
+        video = self.videos.get(video_id)
+        if video is not None:
+            self.videos[video_id] = dataclasses.replace(video, updated_at=now, **values)
+
+
+def memory_stores(
+    lease_seconds: float = 60.0, clock: Clock = utc_now, database: MemoryDatabase | None = None
+) -> Stores:
+    """Stores over ``database`` (a new, empty one by default)."""
+    db = database or MemoryDatabase()
+    return Stores(
+        jobs=MemoryJobStore(db, lease_seconds, clock),
+        uploads=MemoryUploadStore(db),
+        videos=MemoryVideoStore(db),
+        accounts=MemoryAccountStore(db),
+    )
+
+
+class MemoryJobStore:
+    def __init__(self, db: MemoryDatabase, lease_seconds: float, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._lease = timedelta(seconds=lease_seconds)
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    async def claim(self, owner: str, video_id: str | None = None) -> Lease | None:
+        now = self._clock()
+        self._fail_exhausted(now)
+        due = [
+            job
+            for job in self._db.jobs.values()
+            if claimable(job.state, now) and video_id in (None, job.video_id)
+        ]
+        if not due:
+            return None
+        job = min(due, key=lambda j: j.available_at)
+        if job.status is JobStatus.PROCESSING and job.lease_expires_at is not None:
+            job.available_at = job.lease_expires_at  # when it became due again
+        job.status = next_status(job.status, Transition.CLAIM)
+        job.epoch += 1
+        job.attempts += 1
+        job.lease_owner, job.lease_expires_at = owner, now + self._lease
+        job.progress, job.updated_at = 0.0, now
+        self._db.set_video(job.video_id, now, status=VideoStatus.PROCESSING)
+        reason = f"attempt {job.attempts} of {job.max_attempts}"
+        self._db.event(job, now, Transition.CLAIM, worker=owner, reason=reason)
+        return Lease(
+            job_id=job.id,
+            video_id=job.video_id,
+            source_key=self._db.videos[job.video_id].source_key,
+            epoch=job.epoch,
+            owner=owner,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            due_since=job.available_at,
+            trace_context=job.trace_context,
+        )
+
+    def _fail_exhausted(self, now: datetime) -> None:
+        reason = "the worker stopped responding on every attempt"
+        for job in self._db.jobs.values():
+            if not exhausted(job.state, now):
+                continue
+            job.status = next_status(job.status, Transition.EXPIRE)
+            job.lease_owner = job.lease_expires_at = None
+            job.updated_at, job.last_error = now, reason
+            final = f"gave up after {job.attempts} attempts: {reason}"
+            self._db.set_video(job.video_id, now, status=VideoStatus.FAILED, error=final)
+            self._db.event(job, now, Transition.EXPIRE, worker=None, reason=final)
+
+    def _held(self, lease: Lease, transition: Transition, owner: bool = False) -> _Job | None:
+        job = self._db.jobs.get(lease.video_id)
+        if job is None or job.id != lease.job_id or job.epoch != lease.epoch:
+            return None
+        if job.status not in allowed_from(transition):
+            return None
+        if owner and job.lease_owner != lease.owner:
+            return None
+        return job
+
+    async def heartbeat(self, lease: Lease, progress: float) -> bool:
+        job = self._held(lease, Transition.HEARTBEAT, owner=True)
+        if job is None:
+            return False
+        now = self._clock()
+        job.lease_expires_at, job.updated_at = now + self._lease, now
+        job.progress = max(0.0, min(1.0, progress))
+        return True
+
+    async def record(
+        self, lease: Lease, kind: str, reason: str, detail: dict[str, Any] | None = None
+    ) -> bool:
+        job = self._held(lease, Transition.HEARTBEAT, owner=True)
+        if job is None:
+            return False
+        now = self._clock()
+        job.updated_at = now
+        event = JobEvent(now, kind, job.status.value, job.epoch, lease.owner, reason, detail)
+        self._db.events.append((job.video_id, event))
+        return True
+
+    async def publish(
+        self, lease: Lease, renditions: list[dict[str, Any]], duration: float, encoder: str
+    ) -> bool:
+        job = self._finish(
+            lease,
+            Transition.PUBLISH,
+            f"published epoch {lease.epoch} with {len(renditions)} renditions",
+            renditions=renditions,
+            duration=duration,
+            error=None,
+        )
+        if job is None:
+            return False
+        job.published_epoch, job.progress, job.encoder = lease.epoch, 1.0, encoder
+        job.last_error = None
+        return True
+
+    async def fail(self, lease: Lease, reason: str) -> bool:
+        job = self._finish(lease, Transition.FAIL, reason, error=reason)
+        if job is not None:
+            job.last_error = reason
+        return job is not None
+
+    async def retry_or_fail(self, lease: Lease, reason: str) -> JobStatus | None:
+        if after_error(lease.attempts, lease.max_attempts, retryable=True) is Transition.FAIL:
+            final = f"gave up after {lease.attempts} attempts: {reason}"
+            job = self._finish(lease, Transition.FAIL, final, error=final)
+            if job is None:
+                return None
+            job.last_error = final
+            return JobStatus.FAILED
+        wait = backoff(lease.attempts)
+        retrying = f"{reason}; retrying in {wait.total_seconds():.0f} s"
+        job = self._finish(lease, Transition.RETRY, retrying)
+        if job is None:
+            return None
+        job.last_error, job.available_at = reason, self._clock() + wait
+        return JobStatus.QUEUED
+
+    async def release(self, lease: Lease, reason: str = "worker shutting down") -> bool:
+        job = self._finish(lease, Transition.RELEASE, reason)
+        if job is not None:
+            job.attempts -= 1
+            job.available_at = self._clock()
+        return job is not None
+
+    def _finish(
+        self, lease: Lease, transition: Transition, reason: str, **video_values: Any
+    ) -> _Job | None:
+        job = self._held(lease, transition)
+        if job is None:
+            return None
+        now = self._clock()
+        job.status = next_status(job.status, transition)
+        job.lease_owner = job.lease_expires_at = None
+        job.updated_at = now
+        self._db.set_video(job.video_id, now, status=VideoStatus(job.status), **video_values)
+        self._db.event(job, now, transition, worker=lease.owner, reason=reason)
+        return job
+
+    async def requeue(self, video_id: str) -> bool:
+        job = self._db.jobs.get(video_id)
+        if job is None or job.status not in allowed_from(Transition.REQUEUE):
+            return False
+        now = self._clock()
+        job.status = next_status(job.status, Transition.REQUEUE)
+        job.attempts, job.available_at, job.updated_at = 0, now, now
+        job.lease_owner = job.lease_expires_at = None
+        self._db.set_video(video_id, now, status=VideoStatus(job.status), error=None)
+        self._db.event(job, now, Transition.REQUEUE, worker=None, reason="retry requested")
+        return True
+
+    async def events(self, video_id: str) -> list[JobEvent]:
+        return [event for owner, event in self._db.events if owner == video_id]
+
+    async def state_of(self, video_id: str) -> tuple[bool, JobState | None]:
+        job = self._db.jobs.get(video_id)
+        return video_id in self._db.videos, None if job is None else job.state
+
+    async def view(self, video_id: str) -> JobView | None:
+        job = self._db.jobs.get(video_id)
+        if job is None:
+            return None
+        ahead = 0
+        if job.status is JobStatus.QUEUED and job.available_at <= self._clock():
+            ahead = sum(
+                1
+                for other in self._db.jobs.values()
+                if other.status is JobStatus.QUEUED and other.available_at < job.available_at
+            )
+        return JobView(
+            state=job.state,
+            worker=job.lease_owner,
+            progress=job.progress,
+            last_error=job.last_error,
+            updated_at=job.updated_at or job.created_at,
+            ahead=ahead,
+            published_epoch=job.published_epoch,
+            encoder=job.encoder,
+        )
+
+    async def counts(self) -> JobCounts:
+        now = self._clock()
+        by_status = dict.fromkeys(JobStatus, 0)
+        for job in self._db.jobs.values():
+            by_status[job.status] += 1
+        due = [
+            job.available_at
+            for job in self._db.jobs.values()
+            if job.status is JobStatus.QUEUED
+            and job.available_at <= now
+            and job.attempts < job.max_attempts
+        ]
+        return JobCounts(by_status, min(due, default=None))
+
+
+class MemoryUploadStore:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    async def create(self, video: Video, upload: Upload) -> None:
+        if video.id in self._db.videos or upload.id in self._db.uploads:
+            raise errors.Conflict("the change conflicts with what is stored")
+        self._db.videos[video.id] = video
+        self._db.uploads[upload.id] = _Upload(upload, video.created_at)
+
+    async def get(self, upload_id: str) -> Upload | None:
+        found = self._db.uploads.get(upload_id)
+        return None if found is None else found.upload
+
+    async def active_before(self, cutoff: datetime, limit: int = 100) -> list[Upload]:
+        old = [
+            u
+            for u in self._db.uploads.values()
+            if u.upload.status is UploadStatus.ACTIVE and u.created_at < cutoff
+        ]
+        return [u.upload for u in sorted(old, key=lambda u: u.created_at)[:limit]]
+
+    async def completed_parts(self, upload_id: str) -> list[StoredPart]:
+        found = self._db.uploads.get(upload_id)
+        return [] if found is None else sorted(found.parts, key=lambda p: p.part_number)
+
+    async def complete(
+        self,
+        upload: Upload,
+        parts: Sequence[StoredPart],
+        max_attempts: int,
+        now: datetime,
+        trace_context: str | None = None,
+    ) -> bool:
+        stored = self._db.uploads.get(upload.id)
+        if stored is None or stored.upload.status is not UploadStatus.ACTIVE:
+            return False
+        if upload.video_id is None:
+            return False
+        stored.upload = dataclasses.replace(stored.upload, status=UploadStatus.COMPLETED)
+        stored.parts = list(parts)
+        video = self._db.videos.get(upload.video_id)
+        if video is not None and video.status is VideoStatus.UPLOADING:
+            self._db.set_video(upload.video_id, now, status=VideoStatus.QUEUED)
+        job = _Job(uuid.uuid4().hex, upload.video_id, max_attempts, now, now, trace_context)
+        job.updated_at = now
+        self._db.jobs[upload.video_id] = job
+        self._db.event(job, now, "queued", worker=None, reason="upload completed")
+        return True
+
+    async def abort(self, upload: Upload, now: datetime) -> bool:
+        stored = self._db.uploads.get(upload.id)
+        if stored is None or stored.upload.status is not UploadStatus.ACTIVE:
+            return False
+        stored.upload = dataclasses.replace(
+            stored.upload, status=UploadStatus.ABORTED, video_id=None
+        )
+        if upload.video_id is not None:
+            self._db.videos.pop(upload.video_id, None)
+        return True
+
+
+class MemoryVideoStore:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    async def get(self, video_id: str) -> Video | None:
+        video = self._db.videos.get(video_id)
+        return None if video is None else self._with_job(video)
+
+    async def list(self, actor: Actor, limit: int = 100) -> list[Video]:
+        def listed(video: Video) -> bool:
+            if sees_everything(actor):
+                return True
+            if isinstance(actor, User):
+                return video.owner_id == actor.id
+            return video.visibility is Visibility.PUBLIC and video.status is VideoStatus.READY
+
+        chosen = sorted(
+            (v for v in self._db.videos.values() if listed(v)),
+            key=lambda v: (-v.created_at.timestamp(), v.id),
+        )
+        return [self._with_job(v) for v in chosen[:limit]]
+
+    async def update(self, video_id: str, changes: VideoChanges, now: datetime) -> None:
+        values = {
+            name: value for name, value in dataclasses.asdict(changes).items() if value is not None
+        }
+        self._db.set_video(video_id, now, **values)
+
+    async def delete(self, video_id: str) -> None:
+        self._db.events = [(v, e) for v, e in self._db.events if v != video_id]
+        self._db.jobs.pop(video_id, None)
+        for stored in self._db.uploads.values():
+            if stored.upload.video_id == video_id:
+                stored.upload = dataclasses.replace(stored.upload, video_id=None)
+        self._db.videos.pop(video_id, None)
+
+    def _with_job(self, video: Video) -> Video:
+        job = self._db.jobs.get(video.id)
+        if job is None:
+            return video
+        return dataclasses.replace(
+            video, progress=job.progress, published_epoch=job.published_epoch
+        )
+
+
+class MemoryAccountStore:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    async def create_user(self, user: User, key_id: str, secret_hash: str, now: datetime) -> None:
+        if any(u.name == user.name for u in self._db.users.values()) or key_id in self._db.keys:
+            raise errors.Conflict(f"a user named {user.name!r} already exists")
+        self._db.users[user.id] = user
+        self._db.keys[key_id] = (user.id, secret_hash)
+
+    async def key(self, key_id: str) -> tuple[User, str] | None:
+        found = self._db.keys.get(key_id)
+        if found is None:
+            return None
+        user_id, secret_hash = found
+        return self._db.users[user_id], secret_hash
+
+    async def count(self) -> int:
+        return len(self._db.users)

@@ -1,0 +1,104 @@
+"""The SQL behind videos as users see them, in one named place."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from vodstack.db.session import reading, transaction
+from vodstack.db.tables import job_events, jobs, uploads, videos
+from vodstack.domain.accounts import Actor, User, Visibility, sees_everything
+from vodstack.domain.videos import Video, VideoChanges, VideoStatus
+
+
+class SqlVideoStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, video_id: str) -> Video | None:
+        if not storable(video_id):
+            return None
+        async with reading(self._engine) as conn:
+            found = (await conn.execute(_with_job().where(videos.c.id == video_id))).mappings()
+            row = found.first()
+        return None if row is None else _video(row)
+
+    async def list(self, actor: Actor, limit: int = 100) -> list[Video]:
+        query = _with_job().order_by(videos.c.created_at.desc(), videos.c.id).limit(limit)
+        if isinstance(actor, User) and not sees_everything(actor):
+            query = query.where(videos.c.owner_id == actor.id)
+        elif not sees_everything(actor):
+            query = query.where(
+                videos.c.visibility == Visibility.PUBLIC, videos.c.status == VideoStatus.READY
+            )
+        async with reading(self._engine) as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_video(r) for r in rows]
+
+    async def update(self, video_id: str, changes: VideoChanges, now: datetime) -> None:
+        values: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("title", changes.title),
+                ("description", changes.description),
+                ("visibility", changes.visibility),
+            )
+            if value is not None
+        }
+        async with transaction(self._engine) as conn:
+            await conn.execute(
+                update(videos).where(videos.c.id == video_id).values(updated_at=now, **values)
+            )
+
+    async def delete(self, video_id: str) -> None:
+        async with transaction(self._engine) as conn:
+            await conn.execute(delete(job_events).where(job_events.c.video_id == video_id))
+            await conn.execute(delete(jobs).where(jobs.c.video_id == video_id))
+            await conn.execute(
+                update(uploads).where(uploads.c.video_id == video_id).values(video_id=None)
+            )
+            await conn.execute(delete(videos).where(videos.c.id == video_id))
+
+
+def _with_job() -> Select[Any]:
+    """A video's row, with its job's progress and published epoch."""
+    return select(videos, jobs.c.progress, jobs.c.published_epoch).select_from(
+        videos.outerjoin(jobs, jobs.c.video_id == videos.c.id)
+    )
+
+
+def video_values(video: Video) -> dict[str, Any]:
+    """The columns of a new video's row."""
+    return {column.name: getattr(video, column.name) for column in videos.columns}
+
+
+def _video(row: RowMapping) -> Video:
+    return Video(
+        id=row["id"],
+        title=row["title"],
+        description=row["description"],
+        filename=row["filename"],
+        content_type=row["content_type"],
+        size=row["size"],
+        source_key=row["source_key"],
+        status=VideoStatus(row["status"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        error=row["error"],
+        duration=row["duration"],
+        progress=row["progress"] or 0.0,
+        renditions=row["renditions"] or [],
+        published_epoch=row["published_epoch"],
+        owner_id=row["owner_id"],
+        visibility=Visibility(row["visibility"]),
+    )
+
+
+def storable(id_: str) -> bool:
+    """Whether a row could have this id: PostgreSQL text cannot hold a NUL, so an id with
+    one names nothing, and sent in a query it would fail the query."""
+    return "\x00" not in id_
