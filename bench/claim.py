@@ -31,8 +31,8 @@ from tests.support.db import add_queued_video
 from tests.support.processes import start_server
 from tests.support.stack import postgres_database, production_env, query, with_api_key
 
+from vodstack.db import sql_stores
 from vodstack.db.engine import create_engine
-from vodstack.db.jobs import JobStore
 from vodstack.db.migrate import migrate
 
 GOAL_P95_SECONDS = 1.0
@@ -155,14 +155,14 @@ async def claim_throughput(database: str, jobs: int, claimers: int) -> dict[str,
     await migrate(engine)
     now = datetime.now(UTC)
     for _ in range(jobs):
-        await add_queued_video(engine, now)
+        await add_queued_video(sql_stores(engine, 60), now)
     await engine.dispose()
     claimed = 0
 
     async def claimer(n: int) -> None:
         nonlocal claimed
         own = create_engine(database)
-        store = JobStore(own, lease_seconds=60)
+        store = sql_stores(own, lease_seconds=60).jobs
         try:
             while (lease := await store.claim(f"bench-{n}")) is not None:
                 await store.publish(lease, [], 0.0, "none")

@@ -66,11 +66,16 @@ def postgres_database() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each test gets an empty, migrated database on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.db'}"
-        return
+    return await empty_database(request, str(request.param), tmp_path)
+
+
+async def empty_database(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    """The URL of an empty database: a new SQLite file, or the run's PostgreSQL database
+    migrated and emptied."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
     url: str = request.getfixturevalue("postgres_database")
     engine = create_engine(url)
     await migrate(engine)
@@ -78,7 +83,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         names = ", ".join(t.name for t in metadata.sorted_tables)
         await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     await engine.dispose()
-    yield url
+    return url
 
 
 @pytest.fixture

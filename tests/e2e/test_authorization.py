@@ -22,7 +22,7 @@ from vodstack.adapters.transcoder_fake import FakeTranscoder
 from vodstack.api import create_app
 from vodstack.domain.signing import PlaybackGrant, playback_token
 from vodstack.runtime import build_worker, open_backends
-from vodstack.settings import MiB, Settings
+from vodstack.settings import MiB, Settings, ensure_signing_key
 
 CALLERS = ("anonymous", "other", "owner", "admin")
 BODY = b"a tiny video, transcoded by the fake transcoder"
@@ -239,7 +239,7 @@ async def test_tampered_tokens_are_refused(world: World) -> None:
 
 
 async def test_an_expired_token_is_refused(world: World) -> None:
-    key = world.settings.signing_key()
+    key = ensure_signing_key(world.settings)
     expired = playback_token(PlaybackGrant(world.private, int(time.time()) - 1), key)
     response = await world.clients["anonymous"].get(
         _master(world, world.private), params={"token": expired}

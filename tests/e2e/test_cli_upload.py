@@ -116,14 +116,14 @@ def test_bad_settings_are_named_not_a_traceback(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "VODSTACK_DATA_DIR": str(tmp_path),
-        "VODSTACK_CRASH_AT": "nowhere",
+        "VODSTACK_ENCODER": "nowhere",
         "VODSTACK_LEASE_SECONDS": "-1",
     }
     done = subprocess.run(
         [*VODSTACK, "worker"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 2
-    assert "VODSTACK_CRASH_AT: Input should be 'claimed'" in done.stderr
+    assert "VODSTACK_ENCODER: Input should be 'auto'" in done.stderr
     assert "VODSTACK_LEASE_SECONDS: Input should be greater than 0" in done.stderr
     assert "Traceback" not in done.stderr
     env = {**os.environ, "VODSTACK_DATA_DIR": str(tmp_path), "VODSTACK_QUEUE_URL": "sqs"}

@@ -13,6 +13,7 @@ import io
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,13 +25,14 @@ import pytest
 
 from tests.conftest import media
 from tests.support.aws import Moto
+from tests.support.crash_points import STEPS
 from tests.support.processes import Server, start_split, upload_file
 from tests.support.stack import postgres_database, production_env, query, with_api_key
-from vodstack.faults import STEPS
 
 pytestmark = pytest.mark.postgres
 
 LEASE = 3
+CRASHING_WORKER = [sys.executable, "-m", "tests.support.crash_points"]
 CLIP = "axm_720p_h264_rot270.mp4"  # 5 s, three rungs: long enough to be caught mid-encode
 
 
@@ -79,7 +81,7 @@ def stop(worker: subprocess.Popen[bytes]) -> None:
 @pytest.mark.parametrize("step", STEPS)
 def test_a_worker_killed_at_each_step(stack: Stack, step: str) -> None:
     video_id = upload(stack)
-    doomed = stack.upload.start_worker(VODSTACK_CRASH_AT=step)
+    doomed = stack.upload.start_worker(step, command=CRASHING_WORKER)
     assert doomed.wait(timeout=90) == -signal.SIGKILL, f"the worker did not reach {step!r}"
     rescuer = stack.upload.start_worker()
     try:

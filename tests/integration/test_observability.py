@@ -18,11 +18,12 @@ from tests.support.uploads import upload_in_one_part
 from vodstack import errors, tracing
 from vodstack.adapters.storage_memory import MemoryStorage
 from vodstack.adapters.transcoder_fake import FakeTranscoder
-from vodstack.db.jobs import JobStore, Lease
-from vodstack.domain.jobs import Outcome, Settled
+from vodstack.db import sql_stores
+from vodstack.domain.jobs import Lease, Outcome, Settled
 from vodstack.runtime import build_worker, open_backends
 from vodstack.settings import Settings
 from vodstack.worker import KeepAlive, Worker
+from vodstack.worker.sources import DatabaseSource
 
 BODY = b"a tiny video, transcoded by the fake transcoder"
 
@@ -55,7 +56,8 @@ async def test_requests_get_ids_and_are_counted_by_route_template(
 async def test_a_worker_is_ready_only_while_its_loop_turns(
     engine: AsyncEngine, storage: MemoryStorage
 ) -> None:
-    await add_video(engine, storage)
+    stores = sql_stores(engine, 5.0)
+    await add_video(stores, storage)
     working = asyncio.Event()
     finish = asyncio.Event()
     beating = True
@@ -70,7 +72,8 @@ async def test_a_worker_is_ready_only_while_its_loop_turns(
         return Settled(Outcome.PUBLISHED)
 
     # Silent for three of its longest waits (0.2 s here), a slot is taken to be stuck.
-    worker = Worker(JobStore(engine, 5.0), process, poll_seconds=0.2, heartbeat_seconds=0.1)
+    source = DatabaseSource(stores.jobs, None, poll_seconds=0.2)
+    worker = Worker(source, process, heartbeat_seconds=0.1)
     with pytest.raises(errors.WorkerStalled, match="not started"):
         await worker.check()
     running = asyncio.create_task(worker.run())

@@ -17,13 +17,14 @@ from tests.support.db import add_video
 from vodstack.adapters.storage_memory import MemoryStorage
 from vodstack.adapters.transcoder_fake import FakeTranscoder
 from vodstack.clock import utc_now
-from vodstack.db.jobs import JobStore
+from vodstack.db import sql_stores
 from vodstack.db.tables import jobs
 from vodstack.domain.media import SourceInfo, TranscodeResult
 from vodstack.domain.videos import source_key
-from vodstack.ports import CommandCallback, ProgressCallback, Transcoder
+from vodstack.ports import CommandCallback, JobStore, ProgressCallback, Transcoder
 from vodstack.services.processing import Processor
 from vodstack.worker import Worker
+from vodstack.worker.sources import DatabaseSource
 
 
 class OverlapCounting(FakeTranscoder):
@@ -60,24 +61,28 @@ def make_worker(
     *,
     lease: float = 5.0,
     heartbeat: float = 0.2,
-    **options: object,
+    **options: Any,
 ) -> tuple[Worker, JobStore]:
-    store = JobStore(engine, lease)
+    store = sql_stores(engine, lease).jobs
     processor = Processor(store, storage, transcoder, tmp / uuid.uuid4().hex, lease, heartbeat)
-    return Worker(store, processor.run, poll_seconds=0.05, **options), store  # type: ignore[arg-type]
+    source = DatabaseSource(store, None, poll_seconds=0.05)
+    worker = Worker(
+        source, processor.run, heartbeat_seconds=heartbeat, pause_seconds=0.05, **options
+    )
+    return worker, store
 
 
 async def test_two_workers_never_run_one_job_at_once(
     engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
 ) -> None:
-    ids = [await add_video(engine, storage) for _ in range(8)]
+    ids = [await add_video(sql_stores(engine, 5.0), storage) for _ in range(8)]
     transcoder = OverlapCounting(seconds=0.1)
     workers = [
         make_worker(engine, storage, transcoder, tmp_path, concurrency=2, once=True)[0]
         for _ in range(2)
     ]
     await asyncio.wait_for(asyncio.gather(*(w.run() for w in workers)), 60)
-    store = JobStore(engine, 5.0)
+    store = sql_stores(engine, 5.0).jobs
     assert transcoder.overlaps == 0
     assert sum(w.processed for w in workers) == 8
     for video_id in ids:
@@ -89,7 +94,7 @@ async def test_two_workers_never_run_one_job_at_once(
 async def test_a_lost_lease_stops_the_encode_within_a_heartbeat(
     engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
 ) -> None:
-    video_id = await add_video(engine, storage)
+    video_id = await add_video(sql_stores(engine, 5.0), storage)
     transcoder = FakeTranscoder(block=True)
     worker, store = make_worker(engine, storage, transcoder, tmp_path, heartbeat=0.2)
     running = asyncio.create_task(worker.run())
@@ -100,37 +105,45 @@ async def test_a_lost_lease_stops_the_encode_within_a_heartbeat(
     worker.stop()
     worker.stop()
     await asyncio.wait_for(running, 10)
-    job = await store.job_of(video_id)
+    job = await store.view(video_id)
     assert job is not None
-    assert (job["status"], job["epoch"], job["published_epoch"]) == ("processing", 7, None)
+    assert (job.state.status, job.state.epoch, job.published_epoch) == ("processing", 7, None)
     assert not [k for k in storage.objects if k.startswith("outputs/")]
 
 
 async def test_unusable_input_fails_at_once_and_transient_errors_retry(
     engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
 ) -> None:
-    bad = await add_video(engine, storage)
+    bad = await add_video(sql_stores(engine, 5.0), storage)
     transcoder = FakeTranscoder(invalid="no video stream")
     worker, store = make_worker(engine, storage, transcoder, tmp_path, once=True)
     await asyncio.wait_for(worker.run(), 10)
-    job = await store.job_of(bad)
+    job = await store.view(bad)
     assert job is not None
-    assert (job["status"], job["attempts"], job["last_error"]) == ("failed", 1, "no video stream")
+    assert (job.state.status, job.state.attempts, job.last_error) == (
+        "failed",
+        1,
+        "no video stream",
+    )
 
-    flaky = await add_video(engine, storage)
+    flaky = await add_video(sql_stores(engine, 5.0), storage)
     transcoder = FakeTranscoder(fail="ffmpeg was killed")
     worker, store = make_worker(engine, storage, transcoder, tmp_path, once=True)
     await asyncio.wait_for(worker.run(), 10)
-    job = await store.job_of(flaky)
+    job = await store.view(flaky)
     assert job is not None
-    assert (job["status"], job["attempts"], job["last_error"]) == ("queued", 1, "ffmpeg was killed")
-    assert job["available_at"] > utc_now()
+    assert (job.state.status, job.state.attempts, job.last_error) == (
+        "queued",
+        1,
+        "ffmpeg was killed",
+    )
+    assert job.state.available_at > utc_now()
 
 
 async def test_stopping_twice_releases_running_jobs_for_others(
     engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
 ) -> None:
-    video_id = await add_video(engine, storage)
+    video_id = await add_video(sql_stores(engine, 5.0), storage)
     transcoder = FakeTranscoder(block=True)
     worker, store = make_worker(engine, storage, transcoder, tmp_path, graceful_seconds=30)
     running = asyncio.create_task(worker.run())
@@ -141,9 +154,9 @@ async def test_stopping_twice_releases_running_jobs_for_others(
     worker.stop()
     await asyncio.wait_for(running, 10)  # ...the second hands it back at once
     assert transcoder.cancelled.is_set()
-    job = await store.job_of(video_id)
+    job = await store.view(video_id)
     assert job is not None
-    assert (job["status"], job["attempts"], job["lease_owner"]) == ("queued", 0, None)
+    assert (job.state.status, job.state.attempts, job.worker) == ("queued", 0, None)
     assert await store.claim("next") is not None
 
 
@@ -162,14 +175,13 @@ async def test_unusable_sample_files_end_failed_with_their_reason(
 ) -> None:
     from tests.conftest import media
     from vodstack.adapters.ffmpeg import FfmpegTranscoder
-    from vodstack.db.uploads import VideoQueries
 
-    video_id = await add_video(engine, storage)
+    video_id = await add_video(sql_stores(engine, 5.0), storage)
     storage.objects[source_key(video_id)] = media(name).read_bytes()
     transcoder = FfmpegTranscoder(imageio_ffmpeg.get_ffmpeg_exe(), "libx264")
     worker, store = make_worker(engine, storage, transcoder, tmp_path, once=True)
     await asyncio.wait_for(worker.run(), 60)
-    video = await VideoQueries(engine).get(video_id)
+    video = await sql_stores(engine, 5.0).videos.get(video_id)
     assert video is not None
     assert video.status == "failed"
     assert video.error is not None
@@ -181,8 +193,8 @@ async def test_unusable_sample_files_end_failed_with_their_reason(
 async def test_a_job_that_cannot_be_recorded_does_not_stop_the_worker(
     engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
 ) -> None:
-    first = await add_video(engine, storage)
-    second = await add_video(engine, storage)
+    first = await add_video(sql_stores(engine, 5.0), storage)
+    second = await add_video(sql_stores(engine, 5.0), storage)
     transcoder = FakeTranscoder(fail="ffmpeg was killed")
     worker, store = make_worker(engine, storage, transcoder, tmp_path, once=True)
     real_retry = store.retry_or_fail
@@ -197,5 +209,5 @@ async def test_a_job_that_cannot_be_recorded_does_not_stop_the_worker(
 
     store.retry_or_fail = flaky_retry  # type: ignore[method-assign]
     await asyncio.wait_for(worker.run(), 10)
-    jobs_after = [await store.job_of(v) for v in (first, second)]
-    assert sorted(j["status"] for j in jobs_after if j) == ["processing", "queued"]
+    jobs_after = [await store.view(v) for v in (first, second)]
+    assert sorted(j.state.status for j in jobs_after if j) == ["processing", "queued"]

@@ -20,12 +20,13 @@ from vodstack.adapters.queue_memory import MemoryQueue
 from vodstack.adapters.storage_memory import MemoryStorage
 from vodstack.adapters.transcoder_fake import FakeTranscoder
 from vodstack.api import create_app
-from vodstack.db.jobs import JobStore
-from vodstack.ports import Delivery, Queue
+from vodstack.db import sql_stores
+from vodstack.ports import Delivery, JobStore, Queue
 from vodstack.runtime import build_worker, open_backends
 from vodstack.services.processing import Processor
 from vodstack.settings import MiB, Settings
 from vodstack.worker import Worker
+from vodstack.worker.sources import QueueSource
 
 
 def queue_worker(
@@ -35,27 +36,28 @@ def queue_worker(
     tmp: Path,
     transcoder: FakeTranscoder | None = None,
 ) -> tuple[Worker, JobStore]:
-    store = JobStore(engine, 5.0)
+    store = sql_stores(engine, 5.0).jobs
     processor = Processor(
         store, storage, transcoder or FakeTranscoder(), tmp / uuid.uuid4().hex, 5.0, 0.2
     )
-    worker = Worker(
-        store, processor.run, queue=queue, once=True, queue_wait_seconds=0.2, lease_seconds=5.0
+    source = QueueSource(
+        queue, store, lease_seconds=5.0, poll_seconds=1.0, wait_seconds=0.2, sweep_seconds=30
     )
+    worker = Worker(source, processor.run, once=True, heartbeat_seconds=0.2)
     return worker, store
 
 
 async def status(store: JobStore, video_id: str) -> str:
-    job = await store.job_of(video_id)
+    job = await store.view(video_id)
     assert job is not None
-    return str(job["status"])
+    return str(job.state.status)
 
 
 async def test_a_message_is_deleted_only_after_the_job_is_published(
     engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
 ) -> None:
     queue = MemoryQueue()
-    video_id = await add_video(engine, storage)
+    video_id = await add_video(sql_stores(engine, 5.0), storage)
     await queue.send(video_id)
     await queue.send(video_id)  # SQS may deliver twice; a second complete sends again
     worker, store = queue_worker(engine, storage, queue, tmp_path)
@@ -74,7 +76,7 @@ async def test_strangers_are_dropped_and_the_worker_goes_on(
     for body in ("garbage", json.dumps({"Event": "s3:TestEvent"}), '{"video_id": 7}'):
         queue.put(body)
     await queue.send(uuid.uuid4().hex)  # a video that does not exist (deleted, aborted)
-    video_id = await add_video(engine, storage)
+    video_id = await add_video(sql_stores(engine, 5.0), storage)
     await queue.send(video_id)
     worker, store = queue_worker(engine, storage, queue, tmp_path)
     await worker.run()
@@ -86,7 +88,9 @@ async def test_strangers_are_dropped_and_the_worker_goes_on(
 async def test_a_job_whose_message_was_lost_is_found_in_the_database(
     engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
 ) -> None:
-    video_id = await add_video(engine, storage)  # committed, but no message was sent
+    video_id = await add_video(
+        sql_stores(engine, 5.0), storage
+    )  # committed, but no message was sent
     worker, store = queue_worker(engine, storage, MemoryQueue(), tmp_path)
     await worker.run()
     assert await status(store, video_id) == "ready"
@@ -96,7 +100,7 @@ async def test_a_job_that_gives_up_lands_in_the_dead_letter_queue(
     engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
 ) -> None:
     queue = MemoryQueue()
-    video_id = await add_video(engine, storage, max_attempts=1)
+    video_id = await add_video(sql_stores(engine, 5.0), storage, max_attempts=1)
     await queue.send(video_id)
     worker, store = queue_worker(
         engine, storage, queue, tmp_path, FakeTranscoder(fail="the encoder crashed")
@@ -111,7 +115,7 @@ async def test_a_retry_keeps_the_message_hidden_for_the_backoff(
     engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
 ) -> None:
     queue = MemoryQueue()
-    video_id = await add_video(engine, storage, max_attempts=3)
+    video_id = await add_video(sql_stores(engine, 5.0), storage, max_attempts=3)
     await queue.send(video_id)
     worker, store = queue_worker(
         engine, storage, queue, tmp_path, FakeTranscoder(fail="a network blip", fail_times=1)
@@ -188,7 +192,7 @@ async def test_s3_event_notifications_feed_the_queue(
     async with open_backends(settings) as backends:
         worker = build_worker(backends, transcoder=FakeTranscoder(), once=True)
         await asyncio.wait_for(worker.run(), 60)
-        store = JobStore(backends.engine, settings.lease_seconds)
+        store = backends.stores.jobs
         assert await status(store, created["video_id"]) == "ready"
         claims = [e for e in await store.events(created["video_id"]) if e.kind == "claimed"]
         assert len(claims) == 1
@@ -213,7 +217,7 @@ async def test_every_heartbeat_keeps_the_message_hidden(
     engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
 ) -> None:
     queue = CountingQueue()
-    video_id = await add_video(engine, storage)
+    video_id = await add_video(sql_stores(engine, 5.0), storage)
     await queue.send(video_id)
     worker, store = queue_worker(engine, storage, queue, tmp_path, FakeTranscoder(seconds=1.5))
     await worker.run()

@@ -57,13 +57,18 @@ class Server:
         return response.json()
 
     def start_worker(
-        self, *args: str, log: Path | None = None, **env_overrides: str
+        self,
+        *args: str,
+        log: Path | None = None,
+        command: list[str] | None = None,
+        **env_overrides: str,
     ) -> subprocess.Popen[bytes]:
         """A worker process in its own session, so that its process group (the worker and
-        its ffmpeg) can be paused or killed as a whole."""
+        its ffmpeg) can be paused or killed as a whole. ``command``: another worker than
+        ``vodstack worker`` (one built by a test, say)."""
         out = (log or self.data_dir.parent / f"worker{len(self.workers)}.log").open("ab")
         process = subprocess.Popen(
-            [*VODSTACK, "worker", *args],
+            [*(command or [*VODSTACK, "worker"]), *args],
             env={**self.env, **env_overrides},
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
 from vodstack import errors
 from vodstack.services.processing import failure_class
@@ -19,7 +18,7 @@ from vodstack.services.processing import failure_class
         (errors.StorageUnavailable("S3 answered 503"), "storage"),
         (errors.ObjectNotFound(), "storage"),
         (errors.DatabaseUnavailable(), "database"),
-        (OperationalError("SELECT 1", {}, Exception("server closed the connection")), "database"),
+        (errors.DatabaseError(), "database"),
         (OSError(28, "No space left on device"), "other"),
         (RuntimeError("anything else"), "other"),
     ],

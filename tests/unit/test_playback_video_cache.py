@@ -12,9 +12,9 @@ import pytest
 from vodstack import errors
 from vodstack.adapters.part_signing import PartSigner
 from vodstack.adapters.storage_memory import MemoryStorage
-from vodstack.db.uploads import VideoQueries
-from vodstack.domain.accounts import Visibility
+from vodstack.domain.accounts import ANONYMOUS, Visibility
 from vodstack.domain.videos import Video, VideoStatus
+from vodstack.ports import VideoStore
 from vodstack.services.playback import PlaybackService
 from vodstack.settings import Settings
 
@@ -57,11 +57,12 @@ class Clock:
 
 
 def service(videos: CountingVideos, clock: Clock) -> PlaybackService:
-    settings = Settings(secret_key="k" * 32, public_url="http://vod.test")
+    settings = Settings(public_url="http://vod.test", _env_file=None)
     return PlaybackService(
-        cast(VideoQueries, cast(Any, videos)),
+        cast(VideoStore, cast(Any, videos)),
         MemoryStorage(PartSigner(b"k", "http://vod.test")),
         settings,
+        b"k" * 32,
         clock=clock,
     )
 
@@ -70,10 +71,10 @@ async def test_a_ready_video_is_looked_up_once_per_interval() -> None:
     videos, clock = CountingVideos(video(VideoStatus.READY)), Clock()
     playback = service(videos, clock)
     for _ in range(5):
-        await playback.playback("v1")
+        await playback.playback("v1", ANONYMOUS)
     assert videos.lookups == 1
     clock.now += 2.5
-    await playback.playback("v1")
+    await playback.playback("v1", ANONYMOUS)
     assert videos.lookups == 2
 
 
@@ -82,19 +83,19 @@ async def test_a_video_that_is_not_ready_is_looked_up_every_time() -> None:
     playback = service(videos, clock)
     for _ in range(2):
         with pytest.raises(errors.VideoNotReady):
-            await playback.playback("v1")
+            await playback.playback("v1", ANONYMOUS)
     assert videos.lookups == 2
     # It becomes ready: the very next request sees it.
     videos.video = video(VideoStatus.READY)
-    assert (await playback.playback("v1")).expires_at is None
+    assert (await playback.playback("v1", ANONYMOUS)).expires_at is None
 
 
 async def test_a_change_is_seen_at_once_after_forget() -> None:
     videos, clock = CountingVideos(video(VideoStatus.READY)), Clock()
     playback = service(videos, clock)
-    await playback.playback("v1")
+    await playback.playback("v1", ANONYMOUS)
     assert videos.video is not None
     videos.video = dataclasses.replace(videos.video, visibility=Visibility.PRIVATE)
     playback.forget("v1")
     with pytest.raises(errors.VideoNotFound):
-        await playback.playback("v1")  # private, and no token or owner
+        await playback.playback("v1", ANONYMOUS)  # private, and no token or owner

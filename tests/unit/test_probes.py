@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from vodstack import errors
-from vodstack.db.jobs import JobCounts
-from vodstack.domain.jobs import JobStatus
+from vodstack.domain.jobs import JobCounts, JobStatus
 from vodstack.services.probes import Probes
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,41 +1,61 @@
-"""The upload service on the in-memory storage: the paths HTTP tests cannot reach easily."""
+"""The upload service on the in-memory stores and storage: the paths HTTP tests cannot
+reach easily, and who may touch an upload."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from vodstack import errors
 from vodstack.adapters.part_signing import PartSigner
+from vodstack.adapters.queue_memory import MemoryQueue
 from vodstack.adapters.storage_memory import MemoryStorage
-from vodstack.db.engine import create_engine
-from vodstack.db.migrate import migrate
-from vodstack.db.uploads import UploadStore, VideoQueries
-from vodstack.domain.accounts import User
+from vodstack.adapters.stores_memory import memory_stores
+from vodstack.domain.accounts import ANONYMOUS, System, User
+from vodstack.domain.jobs import JobStatus
 from vodstack.domain.uploads import PartETag
+from vodstack.ports import Stores
 from vodstack.services.uploads import NewUpload, UploadService
 from vodstack.settings import MiB, Settings
 
 DATA = bytes(range(256)) * (7 * MiB // 256)  # two parts at 5 MiB
+OWNER = User("1" * 32, "owner", is_admin=False)
+OTHER = User("2" * 32, "other", is_admin=False)
+ADMIN = User("3" * 32, "admin", is_admin=True)
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class World:
+    uploads: UploadService
+    storage: MemoryStorage
+    stores: Stores
+    queue: MemoryQueue
+    now: list[datetime]
 
 
 @pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[tuple[UploadService, MemoryStorage]]:
-    settings = Settings(data_dir=tmp_path, part_size=5 * MiB, _env_file=None)
-    engine = create_engine(settings.database_url)
-    await migrate(engine)
+async def world() -> World:
+    stores = memory_stores()
+    for n, user in enumerate((OWNER, OTHER, ADMIN)):
+        await stores.accounts.create_user(user, f"{n:016x}", "hash", START)
+    # No data dir is touched: the in-memory storage signs parts with its own key.
+    settings = Settings(part_size=5 * MiB, abandoned_upload_hours=24, _env_file=None)
     storage = MemoryStorage(PartSigner(b"k", "http://testserver"))
-    yield UploadService(UploadStore(engine), VideoQueries(engine), storage, settings), storage
-    await engine.dispose()
+    queue = MemoryQueue()
+    now = [START]
+    uploads = UploadService(stores.uploads, stores.videos, storage, settings, queue, lambda: now[0])
+    return World(uploads, storage, stores, queue, now)
 
 
-async def _send(service: UploadService, storage: MemoryStorage, upload_id: str) -> list[PartETag]:
-    presigned = await service.presign(upload_id, [1, 2])
+async def _send(world: World, upload_id: str) -> list[PartETag]:
+    presigned = await world.uploads.presign(upload_id, [1, 2], OWNER)
     parts = []
     for n, request in presigned:
         query = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
@@ -44,8 +64,8 @@ async def _send(service: UploadService, storage: MemoryStorage, upload_id: str) 
         async def body(data: bytes = data) -> AsyncIterator[bytes]:
             yield data
 
-        stored = await storage.receive_part(
-            upload_id=_storage_id(request.url),
+        stored = await world.storage.receive_part(
+            upload_id=urlparse(request.url).path.split("/")[-2],
             part_number=n,
             max_size=int(query["max_size"]),
             expires=int(query["expires"]),
@@ -56,83 +76,70 @@ async def _send(service: UploadService, storage: MemoryStorage, upload_id: str) 
     return parts
 
 
-def _storage_id(url: str) -> str:
-    return urlparse(url).path.split("/")[-2]
-
-
-async def test_completion_survives_a_crash_between_storage_and_database(
-    service: tuple[UploadService, MemoryStorage],
-) -> None:
+async def test_completion_survives_a_crash_between_storage_and_database(world: World) -> None:
     """Storage joined the parts but the database never heard: completing again finishes it."""
-    uploads, storage = service
-    upload = await uploads.create(NewUpload("clip.mp4", len(DATA)))
-    parts = await _send(uploads, storage, upload.id)
-    await storage.complete_multipart(upload.storage_key, upload.storage_upload_id, parts)
+    upload = await world.uploads.create(NewUpload("clip.mp4", len(DATA)), OWNER)
+    parts = await _send(world, upload.id)
+    await world.storage.complete_multipart(upload.storage_key, upload.storage_upload_id, parts)
 
-    video = await uploads.complete(upload.id, parts)
+    video = await world.uploads.complete(upload.id, parts, OWNER)
     assert video.status == "queued"
     assert (
-        hashlib.sha256(storage.objects[upload.storage_key]).digest()
+        hashlib.sha256(world.storage.objects[upload.storage_key]).digest()
         == hashlib.sha256(DATA).digest()
     )
 
 
-async def test_concurrent_completions_queue_one_job(
-    service: tuple[UploadService, MemoryStorage],
-) -> None:
-    uploads, storage = service
-    videos = uploads._videos
-    upload = await uploads.create(NewUpload("clip.mp4", len(DATA)))
-    parts = await _send(uploads, storage, upload.id)
-    results = await asyncio.gather(*(uploads.complete(upload.id, parts) for _ in range(4)))
+async def test_concurrent_completions_queue_one_job(world: World) -> None:
+    upload = await world.uploads.create(NewUpload("clip.mp4", len(DATA)), OWNER)
+    parts = await _send(world, upload.id)
+    results = await asyncio.gather(
+        *(world.uploads.complete(upload.id, parts, OWNER) for _ in range(4))
+    )
     assert {v.status for v in results} == {"queued"}
-    admin = User("a" * 32, "admin", is_admin=True)
-    assert len(await videos.list(caller=admin)) == 1  # one video, joined to exactly one job
+    assert len(await world.stores.videos.list(ADMIN)) == 1
+    assert (await world.stores.jobs.counts()).by_status[JobStatus.QUEUED] == 1  # exactly one job
 
 
-async def test_an_upload_whose_storage_vanished_reads_as_aborted(
-    service: tuple[UploadService, MemoryStorage],
-) -> None:
-    uploads, storage = service
-    upload = await uploads.create(NewUpload("clip.mp4", len(DATA)))
-    parts = await _send(uploads, storage, upload.id)
-    await storage.abort_multipart(upload.storage_key, upload.storage_upload_id)
+async def test_an_upload_whose_storage_vanished_reads_as_aborted(world: World) -> None:
+    upload = await world.uploads.create(NewUpload("clip.mp4", len(DATA)), OWNER)
+    parts = await _send(world, upload.id)
+    await world.storage.abort_multipart(upload.storage_key, upload.storage_upload_id)
     with pytest.raises(errors.UploadAborted, match="no longer holds"):
-        await uploads.complete(upload.id, parts)
+        await world.uploads.complete(upload.id, parts, OWNER)
 
 
-async def test_uploads_abandoned_for_too_long_are_aborted(tmp_path: Path) -> None:
-    from datetime import UTC, datetime, timedelta
+async def test_only_the_owner_an_admin_or_the_system_may_touch_an_upload(world: World) -> None:
+    upload = await world.uploads.create(NewUpload("clip.mp4", len(DATA)), OWNER)
+    for stranger in (OTHER, ANONYMOUS):
+        with pytest.raises(errors.UploadNotFound):  # as if it did not exist
+            await world.uploads.state(upload.id, stranger)
+        with pytest.raises(errors.UploadNotFound):
+            await world.uploads.presign(upload.id, [1], stranger)
+        with pytest.raises(errors.UploadNotFound):
+            await world.uploads.abort(upload.id, stranger)
+    for manager in (OWNER, ADMIN, System("test")):
+        assert (await world.uploads.state(upload.id, manager)).upload.id == upload.id
+    assert (await world.uploads.state(upload.id, OWNER)).upload.status == "active"
 
-    from vodstack.adapters.queue_memory import MemoryQueue
 
-    now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    settings = Settings(
-        data_dir=tmp_path, part_size=5 * MiB, abandoned_upload_hours=24, _env_file=None
-    )
-    engine = create_engine(settings.database_url)
-    await migrate(engine)
-    storage = MemoryStorage(PartSigner(b"k", "http://testserver"))
-    queue = MemoryQueue()
-    service = UploadService(
-        UploadStore(engine), VideoQueries(engine), storage, settings, queue, lambda: now[0]
-    )
-    old = await service.create(NewUpload("old.mp4", len(DATA)))
-    parts = await _send(service, storage, old.id)
-    now[0] += timedelta(hours=20)
-    recent = await service.create(NewUpload("recent.mp4", len(DATA)))
-    finished = await service.create(NewUpload("finished.mp4", len(DATA)))
-    await service.complete(finished.id, await _send(service, storage, finished.id))
-    assert queue.pending() == 1  # the completed upload's job was announced
-    now[0] += timedelta(hours=5)
+async def test_uploads_abandoned_for_too_long_are_aborted(world: World) -> None:
+    uploads, storage = world.uploads, world.storage
+    old = await uploads.create(NewUpload("old.mp4", len(DATA)), OWNER)
+    parts = await _send(world, old.id)
+    world.now[0] += timedelta(hours=20)
+    recent = await uploads.create(NewUpload("recent.mp4", len(DATA)), OWNER)
+    finished = await uploads.create(NewUpload("finished.mp4", len(DATA)), OWNER)
+    await uploads.complete(finished.id, await _send(world, finished.id), OWNER)
+    assert world.queue.pending() == 1  # the completed upload's job was announced
+    world.now[0] += timedelta(hours=5)
 
-    assert await service.abort_abandoned() == 1
-    assert (await service.state(old.id)).upload.status == "aborted"
+    assert await uploads.abort_abandoned() == 1
+    assert (await uploads.state(old.id, OWNER)).upload.status == "aborted"
     with pytest.raises(errors.NoSuchMultipartUpload):
         await storage.list_parts(old.storage_key, old.storage_upload_id)
     with pytest.raises(errors.UploadAborted):
-        await service.complete(old.id, parts)
-    assert (await service.state(recent.id)).upload.status == "active"
-    assert (await service.state(finished.id)).upload.status == "completed"
-    assert await service.abort_abandoned() == 0
-    await engine.dispose()
+        await uploads.complete(old.id, parts, OWNER)
+    assert (await uploads.state(recent.id, OWNER)).upload.status == "active"
+    assert (await uploads.state(finished.id, OWNER)).upload.status == "completed"
+    assert await uploads.abort_abandoned() == 0

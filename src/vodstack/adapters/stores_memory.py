@@ -318,7 +318,9 @@ class MemoryUploadStore:
         self._db = db
 
     async def create(self, video: Video, upload: Upload) -> None:
-        if video.id in self._db.videos or upload.id in self._db.uploads:
+        taken = video.id in self._db.videos or upload.id in self._db.uploads
+        unknown_owner = video.owner_id is not None and video.owner_id not in self._db.users
+        if taken or unknown_owner:  # a key or a foreign key, as the database checks them
             raise errors.Conflict("the change conflicts with what is stored")
         self._db.videos[video.id] = video
         self._db.uploads[upload.id] = _Upload(upload, video.created_at)

@@ -1,0 +1,123 @@
+"""Crash points: a worker SIGKILLed at a named step of a job, from inside, so that the kill
+lands exactly there. The seam is installed from outside the production code: this module
+runs the real worker (``runtime.build_worker``) over ports that kill the process when a
+call reaches the step. ``python -m tests.support.crash_points STEP`` runs it on the
+environment's settings, as ``vodstack worker`` would.
+
+The steps, in order:
+- ``claimed``: the job store handed out a lease;
+- ``downloaded``: the source is on the worker's disk;
+- ``encoding``: ffmpeg is a fifth done;
+- ``uploading``: the first output is stored, the rest are not;
+- ``uploaded``: every output is stored, and the publish is about to be sent;
+- ``published``: the publish is committed, and the queue message not yet deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Literal, cast, get_args
+
+from vodstack.adapters.storage import open_storage
+from vodstack.domain.jobs import Lease
+from vodstack.domain.media import SourceInfo, TranscodeResult
+from vodstack.logs import configure_logging
+from vodstack.ports import CommandCallback, JobStore, ProgressCallback, Storage, Transcoder
+from vodstack.runtime import build_worker, open_backends, open_transcoder
+from vodstack.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Step = Literal["claimed", "downloaded", "encoding", "uploading", "uploaded", "published"]
+STEPS: tuple[Step, ...] = get_args(Step)
+
+
+def crash(step: Step) -> None:
+    log.warning("crash point %r reached: killing this process", step)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Delegating:
+    def __init__(self, inner: Any, step: Step) -> None:
+        self._inner = inner
+        self._step = step
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class CrashingJobs(_Delegating):
+    async def claim(self, owner: str, video_id: str | None = None) -> Lease | None:
+        lease: Lease | None = await self._inner.claim(owner, video_id)
+        if lease is not None and self._step == "claimed":
+            crash(self._step)
+        return lease
+
+    async def publish(self, lease: Lease, *args: Any) -> bool:
+        if self._step == "uploaded":
+            crash(self._step)
+        published: bool = await self._inner.publish(lease, *args)
+        if published and self._step == "published":
+            crash(self._step)
+        return published
+
+
+class CrashingStorage(_Delegating):
+    async def download_file(self, key: str, path: Path) -> None:
+        await self._inner.download_file(key, path)
+        if self._step == "downloaded":
+            crash(self._step)
+
+    async def upload_file(self, path: Path, key: str, content_type: str | None = None) -> None:
+        await self._inner.upload_file(path, key, content_type)
+        if self._step == "uploading" and key.startswith("outputs/"):
+            crash(self._step)
+
+
+class CrashingTranscoder(_Delegating):
+    async def transcode(
+        self,
+        source: Path,
+        info: SourceInfo,
+        out_dir: Path,
+        on_progress: ProgressCallback,
+        on_command: CommandCallback | None = None,
+    ) -> TranscodeResult:
+        def progress(fraction: float) -> None:
+            on_progress(fraction)
+            if fraction >= 0.2 and self._step == "encoding":
+                crash(self._step)
+
+        result: TranscodeResult = await self._inner.transcode(
+            source, info, out_dir, progress, on_command
+        )
+        return result
+
+
+async def run_crashing_worker(settings: Settings, step: Step) -> None:
+    storage = cast(Storage, CrashingStorage(open_storage(settings), step))
+    async with open_backends(settings, storage=storage) as backends:
+        jobs = cast(JobStore, CrashingJobs(backends.stores.jobs, step))
+        backends = dataclasses.replace(
+            backends, stores=dataclasses.replace(backends.stores, jobs=jobs)
+        )
+        transcoder = cast(Transcoder, CrashingTranscoder(open_transcoder(settings), step))
+        worker = build_worker(backends, transcoder=transcoder)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, worker.stop)
+        await worker.run()
+
+
+if __name__ == "__main__":
+    chosen = sys.argv[1]
+    if chosen not in STEPS:
+        sys.exit(f"unknown step {chosen!r}: one of {', '.join(STEPS)}")
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    asyncio.run(run_crashing_worker(settings, chosen))
