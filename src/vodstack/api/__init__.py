@@ -71,6 +71,21 @@ def create_app(
 
     app = FastAPI(title="vodstack", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
+    _add_middleware(app, settings)
+    app.include_router(health.router)
+    if role in ("all", "upload"):
+        app.include_router(uploads.router)
+        if isinstance(storage, PartReceiver):
+            app.include_router(storage_parts.router)
+    if role in ("all", "play"):
+        app.include_router(videos.router)
+        app.include_router(playback.router)
+    if role == "all":  # the pages use both the upload and the play API
+        app.include_router(pages.router)
+    return app
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -86,17 +101,6 @@ def create_app(
         ],
     )
     app.add_middleware(RequestObserver)  # added last: outermost, so it sees every answer
-    app.include_router(health.router)
-    if role in ("all", "upload"):
-        app.include_router(uploads.router)
-        if isinstance(storage, PartReceiver):
-            app.include_router(storage_parts.router)
-    if role in ("all", "play"):
-        app.include_router(videos.router)
-        app.include_router(playback.router)
-    if role == "all":  # the pages use both the upload and the play API
-        app.include_router(pages.router)
-    return app
 
 
 def build_services(backends: Backends) -> Services:
