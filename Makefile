@@ -23,7 +23,7 @@ serve: $(STAMP) $(NODE_STAMP)
 	$(BIN)/vodstack serve
 
 test: $(STAMP) $(SAMPLE) $(NODE_STAMP) chromium bench-tools lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
