@@ -1,12 +1,13 @@
 """An HTTP/1.1 proxy in front of a real endpoint (moto's S3 or SQS) that fails on request.
 
 It reads each client connection one request at a time, since botocore pools keep-alive
-connections and one connection carries many requests, and decides for each request whether
-to forward it, answer it with a 503, or hold it and never answer. So a fault can be armed
-for specific requests (``fail_next``: the next n whose request-target contains a text) and
-lands at a named step of a job, whatever the timing; a fault switched on for a window of
-wall-clock time lands wherever the job happens to be, which is a flaky test. The global
-mode (``set_mode``) applies to every request, for a backend that is away as a whole.
+connections and one connection carries many requests (S3 and MinIO keep them open; moto's
+server closes each after its answer), and decides for each request whether to forward it,
+answer it with a 503, or hold it and never answer. So a fault can be armed for specific
+requests (``fail_next``: the next n whose request-target contains a text) and lands at a
+named step of a job, whatever the timing; a fault switched on for a window of wall-clock
+time lands wherever the job happens to be, which is a flaky test. The global mode
+(``set_mode``) applies to every request, for a backend that is away as a whole.
 
 Responses are relayed as raw bytes, never parsed: an HTTP/1.1 client sends its next request
 on a connection only once it has read the previous answer, so the relay is idle whenever a
