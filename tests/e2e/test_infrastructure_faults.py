@@ -1,15 +1,23 @@
 """Infrastructure faults on the production stack: S3 answering 503 or not answering at
-all for a while, SQS unavailable, PostgreSQL restarted mid-job. The services answer with a
-clear 503 meanwhile, the workers retry with backoff, and everything recovers without a
-restart: every video ends ready, once. While PostgreSQL is down, every process's /readyz
-says so, and says ready again once it is back."""
+all, SQS unavailable, PostgreSQL restarted mid-job. The services answer with a clear 503
+meanwhile, the workers retry with backoff, and everything recovers without a restart: every
+video ends ready, once. While PostgreSQL is down, every process's /readyz says so, and says
+ready again once it is back.
+
+Each fault lands at a named step (the S3 requests of a job's download, the upload service's
+next call), never in a window of wall-clock time, which lands wherever the job happens to be;
+and the tests wait on conditions (the timeline, the fault proxy's counters), never on sleeps.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +25,18 @@ import httpx
 import pytest
 
 from tests.conftest import media
-from tests.support.aws import Moto
-from tests.support.fault_proxy import FaultProxy, fault_proxy
+from tests.support.aws import Moto, s3_attempts_per_call
+from tests.support.fault_proxy import Fault, FaultProxy, fault_proxy
 from tests.support.processes import Server, free_port, start_split, upload_file
 from tests.support.stack import postgres_database, production_env, query, with_api_key
 
 pytestmark = pytest.mark.postgres
 
 CLIP = "axm_720p_h264_rot270.mp4"
+# How long an S3 request may go unanswered before boto3 sends it again: the held request
+# of the hang test costs this much. Long enough for any of moto's answers on a busy machine;
+# the queue's client keeps its own timeout, above its long polls.
+STORAGE_TIMEOUT = 5
 
 
 @dataclass
@@ -56,6 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stac
                 VODSTACK_LEASE_SECONDS="3",
                 VODSTACK_HEARTBEAT_SECONDS="1",
                 VODSTACK_SWEEP_SECONDS="2",
+                VODSTACK_STORAGE_TIMEOUT_SECONDS=str(STORAGE_TIMEOUT),
             )
         )
         with start_split(root, **env) as (upload, play):
@@ -77,21 +90,32 @@ def ready_once(stack: Stack, video_id: str) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("fault", ["503", "hang"])
-def test_storage_away_at_the_start_of_a_job(stack: Stack, fault: str) -> None:
-    video_id = upload(stack)
-    stack.play.wait_for(video_id, lambda v: v["status"] == "processing")
-    refused, held = stack.s3.refused, stack.s3.held
-    stack.s3.set_mode(fault)  # type: ignore[arg-type]
-    time.sleep(6)
-    stack.s3.set_mode("pass")
+def test_storage_away_at_the_start_of_a_job(stack: Stack, fault: Fault) -> None:
+    # The worker is paused until the fault is armed: it may claim the job the moment the
+    # upload completes, before the CLI has even exited.
+    with worker_paused(stack):
+        video_id = upload(stack)
+        source = f"sources/{video_id}/"
+        uploaded = len(stack.s3.seen(source))  # the upload's own requests on the source
+        # 503: every attempt of one S3 call (the download's first), so the call gives up.
+        times = s3_attempts_per_call() if fault == "503" else 1
+        armed = stack.s3.fail_next(match=source, times=times, mode=fault)
+        held, abandoned = stack.s3.held, stack.s3.abandoned
     events = ready_once(stack, video_id)
+    assert armed.remaining == 0
+    outcomes = [s.outcome for s in stack.s3.seen(source)[uploaded:]]
+    retries = [e for e in events if e["kind"] == "retry"]
     if fault == "503":
-        # boto3's own retries ran out during the outage: the job was retried after a backoff.
-        assert stack.s3.refused > refused
-        assert any(e["kind"] == "retry" for e in events), events
+        # boto3's retries ran out: the job was retried after its backoff, and got through.
+        assert outcomes[: times + 1] == ["refused"] * times + ["forwarded"], outcomes
+        assert len(retries) == 1, events
+        assert "503" in str(retries[0]["reason"]), retries
     else:
-        # The hung requests failed when the connections dropped, and boto3 sent them again.
-        assert stack.s3.held > held
+        # boto3 gave up on the held request after its read timeout and sent it again.
+        assert outcomes[:2] == ["held", "forwarded"], outcomes
+        _wait_until(lambda: stack.s3.abandoned == abandoned + 1, "the client to give up")
+        assert stack.s3.held == held + 1
+        assert not retries, events
 
 
 def test_the_upload_service_answers_503_while_storage_is_away(stack: Stack) -> None:
@@ -146,6 +170,32 @@ def test_postgresql_restarted_mid_job(stack: Stack) -> None:
     ready_once(stack, video_id)
     (job,) = query(stack.database, "SELECT lease_owner FROM jobs WHERE video_id = %s", video_id)
     assert job["lease_owner"] is None
+
+
+@contextmanager
+def worker_paused(stack: Stack) -> Iterator[None]:
+    """The stack's worker stopped for the block (SIGSTOP, as a VM pause): whatever it would
+    do meanwhile, it does after."""
+    (worker,) = stack.upload.workers
+    os.killpg(worker.pid, signal.SIGSTOP)
+    try:
+        _wait_until(lambda: _process_state(worker.pid) == "T", "the worker to stop")
+        yield
+    finally:
+        os.killpg(worker.pid, signal.SIGCONT)
+
+
+def _process_state(pid: int) -> str:
+    # The field after the command name, which is in parentheses and may hold spaces.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
 
 def _pg_ctlcluster(cluster: tuple[str, str], action: str) -> None:

@@ -18,6 +18,8 @@ import boto3
 import httpx
 
 from tests.support.processes import free_port
+from vodstack.adapters.aws import s3_client
+from vodstack.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -67,6 +69,15 @@ class Moto:
         dead = sqs.get_queue_url(QueueName=queue_url.rsplit("/", 1)[1] + "-dead")["QueueUrl"]
         found = sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         return [m["Body"] for m in found.get("Messages", [])]
+
+
+def s3_attempts_per_call() -> int:
+    """How many requests vodstack's S3 client makes for one call before it gives up. Its
+    config's max_attempts counts the retries after the first request: botocore resolves it
+    to total_max_attempts, max_attempts + 1 (botocore/args.py), and keeps only that."""
+    client = s3_client(Settings(s3_endpoint_url="http://127.0.0.1:9", _env_file=None))
+    retries: dict[str, int] = client.meta.config.retries  # type: ignore[attr-defined]
+    return retries["total_max_attempts"]
 
 
 @contextmanager
