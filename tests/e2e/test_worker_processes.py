@@ -43,7 +43,8 @@ def test_released_killed_and_finished_by_another_worker(server: Server) -> None:
     polite = server.start_worker()
     server.wait_for(video_id, encoding)
     polite.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
+    # The second SIGTERM must arrive after the first was handled, or the two are one.
+    server.wait_for_log(polite, "stopping: finishing running jobs")
     polite.send_signal(signal.SIGTERM)
     assert polite.wait(timeout=10) == 0
     released = server.get(f"/v1/videos/{video_id}")

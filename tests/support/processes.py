@@ -30,6 +30,7 @@ class Server:
     data_dir: Path
     env: dict[str, str]
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    worker_logs: dict[int, Path] = field(default_factory=dict)  # by pid
 
     def source_of(self, video_id: str) -> Path:
         return self.data_dir / "objects" / "sources" / video_id / "source"
@@ -66,7 +67,8 @@ class Server:
         """A worker process in its own session, so that its process group (the worker and
         its ffmpeg) can be paused or killed as a whole. ``command``: another worker than
         ``vodstack worker`` (one built by a test, say)."""
-        out = (log or self.data_dir.parent / f"worker{len(self.workers)}.log").open("ab")
+        path = log or self.data_dir.parent / f"worker{len(self.workers)}.log"
+        out = path.open("ab")
         process = subprocess.Popen(
             [*(command or [*VODSTACK, "worker"]), *args],
             env={**self.env, **env_overrides},
@@ -75,7 +77,18 @@ class Server:
             start_new_session=True,
         )
         self.workers.append(process)
+        self.worker_logs[process.pid] = path
         return process
+
+    def wait_for_log(self, worker: subprocess.Popen[bytes], text: str, timeout: float = 60) -> None:
+        """Until ``worker`` has logged a line holding ``text``: the sign that it reached a
+        step, which is what a test should wait on rather than a guess at how long it takes."""
+        path = self.worker_logs[worker.pid]
+        deadline = time.monotonic() + timeout
+        while text not in path.read_text(errors="replace"):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the worker never logged {text!r}: {path.read_text()[-2000:]}")
+            time.sleep(0.1)
 
     def wait_for(self, video_id: str, done: Any, timeout: float = 180) -> dict[str, Any]:
         """Poll the video until ``done(video)`` holds; fail with the timeline otherwise."""
