@@ -1,0 +1,93 @@
+"""One job processed on the in-memory twins: the published outcome, and a lease lost to
+another worker, which stops the work and touches nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.support.db import add_queued_video
+from vodstack.adapters.part_signing import PartSigner
+from vodstack.adapters.storage_memory import MemoryStorage
+from vodstack.adapters.stores_memory import memory_stores
+from vodstack.adapters.transcoder_fake import FakeTranscoder
+from vodstack.domain.jobs import Outcome
+from vodstack.domain.videos import source_key
+from vodstack.ports import Stores
+from vodstack.services.processing import Processor
+
+LEASE = 60.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def stores(clock: Clock) -> Stores:
+    return memory_stores(LEASE, clock)
+
+
+@pytest.fixture
+def storage() -> MemoryStorage:
+    return MemoryStorage(PartSigner(b"k", "http://x"))
+
+
+async def _queued(stores: Stores, storage: MemoryStorage, clock: Clock) -> str:
+    video_id = await add_queued_video(stores, clock.now)
+    storage.objects[source_key(video_id)] = b"a source"
+    return video_id
+
+
+async def test_a_job_is_published_under_its_epoch(
+    stores: Stores, storage: MemoryStorage, clock: Clock, tmp_path: Path
+) -> None:
+    video_id = await _queued(stores, storage, clock)
+    processor = Processor(stores.jobs, storage, FakeTranscoder(), tmp_path, LEASE, 0.05)
+    lease = await stores.jobs.claim("w")
+    assert lease is not None
+    settled = await processor.run(lease)
+    assert settled.outcome is Outcome.PUBLISHED
+    kinds = [e.kind for e in await stores.jobs.events(video_id)]
+    assert kinds == ["queued", "claimed", "probed", "encoding", "encoded", "ready"]
+    assert f"outputs/{video_id}/e1/master.m3u8" in storage.objects
+    assert not list(tmp_path.iterdir())  # the scratch folder is gone
+
+
+async def test_a_lease_taken_over_stops_the_work_which_records_nothing(
+    stores: Stores,
+    storage: MemoryStorage,
+    clock: Clock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    video_id = await _queued(stores, storage, clock)
+    transcoder = FakeTranscoder(block=True)
+    processor = Processor(stores.jobs, storage, transcoder, tmp_path, LEASE, 0.05)
+    lease = await stores.jobs.claim("zombie")
+    assert lease is not None
+    running = asyncio.create_task(processor.run(lease))
+    await asyncio.wait_for(transcoder.started.wait(), 5)
+    clock.now += timedelta(seconds=LEASE + 1)  # the zombie was paused past its lease
+    rescuer = await stores.jobs.claim("rescuer")
+    assert rescuer is not None
+    settled = await asyncio.wait_for(running, 5)
+    assert settled.outcome is Outcome.LOST
+    assert transcoder.cancelled.is_set()  # ffmpeg was stopped
+    assert "lease lost on job" in caplog.text
+    assert "another worker took the job over" in caplog.text  # the signal says why
+    events = await stores.jobs.events(video_id)
+    assert [e.kind for e in events if e.epoch == 1][-1] == "encoding"  # nothing after it
+    assert not [k for k in storage.objects if k.startswith("outputs/")]
