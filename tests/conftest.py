@@ -21,9 +21,12 @@ from vodstack.api import create_app
 from vodstack.db.engine import create_engine
 from vodstack.db.migrate import migrate
 from vodstack.db.tables import metadata
+from vodstack.domain.accounts import System
 from vodstack.settings import MiB, Settings
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+# Who creates the tests' users: an operator, as `vodstack users create` does.
+SYSTEM = System("the test suite")
 
 
 def media(name: str) -> Path:
@@ -111,7 +114,7 @@ async def signed_in(
     app: FastAPI, name: str = "tester", admin: bool = False
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the running ``app`` that sends a new user's key."""
-    _, key = await app.state.services.accounts.create_user(name, admin)
+    _, key = await app.state.services.accounts.create_user(name, admin, SYSTEM)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://testserver",

@@ -186,12 +186,14 @@ def users_create(
     """Create a user and print its API key: shown once, stored only as a hash."""
     from vodstack.db.accounts import SqlAccountStore
     from vodstack.db.migrate import open_database
+    from vodstack.domain.accounts import System
     from vodstack.errors import VodstackError
     from vodstack.services.accounts import AccountService
 
     async def create() -> tuple[str, str]:
         async with open_database(_settings()) as engine:
-            user, key = await AccountService(SqlAccountStore(engine)).create_user(name, admin)
+            accounts = AccountService(SqlAccountStore(engine))
+            user, key = await accounts.create_user(name, admin, System("vodstack users create"))
             return user.id, key
 
     try:

@@ -24,6 +24,7 @@ from argon2 import PasswordHasher
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Match, Route
 
+from tests.conftest import SYSTEM
 from tests.support.uploads import complete_in_one_part
 from vodstack.adapters.transcoder_fake import FakeTranscoder
 from vodstack.api import create_app
@@ -73,7 +74,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         for name in ("other", "owner", "admin"):
             # "admin" itself exists already: the embedded install's first admin.
             _, key = await app.state.services.accounts.create_user(
-                f"{name}-1", admin=name == "admin"
+                f"{name}-1", name == "admin", SYSTEM
             )
             clients[name] = _client(app, key)
         for client in clients.values():
@@ -503,7 +504,7 @@ async def test_creating_tokens_is_rate_limited(tmp_path: Path) -> None:
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        _, key = await app.state.services.accounts.create_user("busy")
+        _, key = await app.state.services.accounts.create_user("busy", False, SYSTEM)
         async with _client(app, key) as client:
             statuses = [
                 (

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import SYSTEM
 from tests.support.aws import Moto
 from tests.support.db import add_video
 from vodstack.adapters.queue_memory import MemoryQueue
@@ -167,7 +168,7 @@ async def test_s3_event_notifications_feed_the_queue(
     app = create_app(settings, "upload")
     body = b"not really a video, but the fake transcoder does not mind"
     async with app.router.lifespan_context(app):
-        _, key = await app.state.services.accounts.create_user("uploader")
+        _, key = await app.state.services.accounts.create_user("uploader", False, SYSTEM)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport,

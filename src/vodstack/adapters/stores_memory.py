@@ -15,7 +15,7 @@ from typing import Any
 
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
-from vodstack.domain.accounts import Actor, User, Visibility, sees_everything
+from vodstack.domain.accounts import Actor, User, Visibility, is_administrator
 from vodstack.domain.jobs import (
     JobCounts,
     JobEvent,
@@ -387,7 +387,7 @@ class MemoryVideoStore:
 
     async def list(self, actor: Actor, limit: int = 100) -> list[Video]:
         def listed(video: Video) -> bool:
-            if sees_everything(actor):
+            if is_administrator(actor):
                 return True
             if isinstance(actor, User):
                 return video.owner_id == actor.id

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vodstack.db.session import reading, transaction
 from vodstack.db.tables import job_events, jobs, uploads, videos
-from vodstack.domain.accounts import Actor, User, Visibility, sees_everything
+from vodstack.domain.accounts import Actor, User, Visibility, is_administrator
 from vodstack.domain.videos import Video, VideoChanges, VideoStatus
 
 
@@ -29,9 +29,9 @@ class SqlVideoStore:
 
     async def list(self, actor: Actor, limit: int = 100) -> list[Video]:
         query = _with_job().order_by(videos.c.created_at.desc(), videos.c.id).limit(limit)
-        if isinstance(actor, User) and not sees_everything(actor):
+        if isinstance(actor, User) and not is_administrator(actor):
             query = query.where(videos.c.owner_id == actor.id)
-        elif not sees_everything(actor):
+        elif not is_administrator(actor):
             query = query.where(
                 videos.c.visibility == Visibility.PUBLIC, videos.c.status == VideoStatus.READY
             )

@@ -92,6 +92,7 @@ def can_see(actor: Actor, owner_id: str | None, visibility: Visibility) -> bool:
     return visibility is not Visibility.PRIVATE or can_manage(actor, owner_id)
 
 
-def sees_everything(actor: Actor) -> bool:
-    """Lists every video, whoever owns it."""
+def is_administrator(actor: Actor) -> bool:
+    """An admin, or vodstack itself: lists every video, whoever owns it, and creates
+    users."""
     return isinstance(actor, System) or (isinstance(actor, User) and actor.is_admin)

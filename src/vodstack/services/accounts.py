@@ -15,7 +15,17 @@ from argon2.exceptions import VerificationError
 
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
-from vodstack.domain.accounts import ANONYMOUS, Anonymous, User, check_user_name, new_key, parse_key
+from vodstack.domain.accounts import (
+    ANONYMOUS,
+    Actor,
+    Anonymous,
+    System,
+    User,
+    check_user_name,
+    is_administrator,
+    new_key,
+    parse_key,
+)
 from vodstack.ports import AccountStore
 from vodstack.settings import ADMIN_KEY_FILE, write_secret
 
@@ -34,8 +44,11 @@ class AccountService:
         self._hasher = PasswordHasher()
         self._trusted: OrderedDict[bytes, tuple[float, User]] = OrderedDict()
 
-    async def create_user(self, name: str, admin: bool = False) -> tuple[User, str]:
-        """The new user and their key, which is never stored and cannot be shown again."""
+    async def create_user(self, name: str, admin: bool, actor: Actor) -> tuple[User, str]:
+        """The new user and their key, which is never stored and cannot be shown again.
+        Only an admin, or vodstack itself (an operator's command), creates users."""
+        if not is_administrator(actor):
+            raise errors.Forbidden("only an admin may create users")
         user = User(uuid.uuid4().hex, check_user_name(name), admin)
         key = new_key()
         secret_hash = await asyncio.to_thread(self._hasher.hash, key.secret)
@@ -77,7 +90,7 @@ class AccountService:
         if await self._store.count() > 0:
             return
         try:
-            _, key = await self.create_user("admin", admin=True)
+            _, key = await self.create_user("admin", True, System("the first start"))
         except errors.Conflict:  # another process started at the same moment
             return
         write_secret(data_dir / ADMIN_KEY_FILE, key)
