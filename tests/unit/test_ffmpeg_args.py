@@ -248,3 +248,21 @@ def test_frame_rate_is_passed_exactly() -> None:
     info = replace(source(1280, 720), frame_rate=24000 / 1001)
     assert spec(info).frame_rate == Fraction(24000, 1001)
     assert "fps=24000/1001" in filter_graph(spec(info))
+
+
+def test_a_chunk_seeks_its_span_and_keeps_the_whole_videos_timeline() -> None:
+    from vodstack.domain.chunks import Chunk
+
+    chunk = Chunk(2, 18.0, 42.0)
+    command = build_command("ffmpeg", Path("/in"), OUT, spec(source(1280, 720), chunk=chunk))
+    before_input = command[: command.index("-i")]
+    assert before_input[-4:] == ["-ss", "18", "-to", "42"]  # input seeking
+    for args in outputs(command):
+        assert "0:a:0" not in args  # audio is encoded once per video, apart
+        assert option(args, "-output_ts_offset") == "19"  # its start, past the offset
+        assert option(args, "-start_number") == "3"  # segments 3.. follow chunk 1's
+        assert "frag_discont" in option(args, "-hls_segment_options")
+    whole = build_command("ffmpeg", Path("/in"), OUT, spec(source(1280, 720)))
+    assert "-ss" not in whole
+    assert "-output_ts_offset" not in whole
+    assert all("0:a:0" in args for args in outputs(whole))  # unchunked: audio in every rung

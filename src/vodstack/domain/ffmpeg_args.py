@@ -12,8 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vodstack.domain.media import EncoderChoice, Rung, SourceInfo
+
+if TYPE_CHECKING:
+    from vodstack.domain.chunks import Chunk
 
 KEYFRAME_SECONDS = 2
 SEGMENT_SECONDS = 6
@@ -30,6 +34,11 @@ _CUDA_DECODE_FORMATS = frozenset({"yuv420p", "yuvj420p", "nv12"})
 # A keyframe every 2 s at exactly the same timestamps in every rung: the grid is a function
 # of the output time only, and scene-cut keyframes are off, so segment boundaries line up.
 FORCE_KEY_FRAMES = f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})"
+# A chunk's timestamps are put this far past its start on the output timeline, the first
+# chunk's too. Then no encoder's B-frame delay makes a chunk's first timestamps negative, so
+# ffmpeg shifts none of them: every chunk's init segment is the same, and each chunk's decode
+# times follow on from the chunk before it, without a gap or an overlap.
+CHUNK_TIMELINE_OFFSET = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,9 @@ class TranscodeSpec:
     encoder: EncoderChoice
     can_tonemap: bool = True  # the build has zscale and tonemap
     max_seconds: float | None = None  # tests only: encode just the start of the source
+    # Only this span of the source, its video only (a chunked video's audio is encoded once,
+    # apart), on the whole video's timeline and segment numbering.
+    chunk: Chunk | None = None
 
 
 def rung_playlist(rung: Rung) -> str:
@@ -59,17 +71,37 @@ def build_command(ffmpeg: str, source: Path, out_dir: Path, spec: TranscodeSpec)
         command += ["-hwaccel", "cuda", "-hwaccel_output_format", "cuda"]
     if spec.max_seconds is not None:
         command += ["-t", _number(spec.max_seconds)]
+    if spec.chunk is not None:
+        # Before -i: seek in the input, decoding from the keyframe before the chunk's start.
+        command += ["-ss", _number(spec.chunk.start), "-to", _number(spec.chunk.end)]
     command += ["-i", str(source), "-filter_complex", filter_graph(spec)]
+    with_audio = spec.source.has_audio and spec.chunk is None
     for index, rung in enumerate(spec.rungs):
         command += ["-map", f"[v{index}]"]
-        if spec.source.has_audio:
+        if with_audio:
             command += ["-map", "0:a:0"]
         command += ["-map_metadata", "-1", "-map_chapters", "-1"]
         command += video_args(rung, spec.encoder, spec.frame_rate)
-        if spec.source.has_audio:
+        if with_audio:
             command += audio_args(rung)
+        if spec.chunk is not None:
+            command += chunk_args(spec.chunk)
         command += hls_args(out_dir, rung)
     return command
+
+
+def chunk_args(chunk: Chunk) -> list[str]:
+    """A chunk's output options: its place on the whole video's timeline, its first segment
+    number, and fragments that carry their own decode time (``frag_discont``) rather than
+    starting again at zero."""
+    return [
+        "-output_ts_offset",
+        _number(chunk.start + CHUNK_TIMELINE_OFFSET),
+        "-start_number",
+        str(chunk.first_segment),
+        "-hls_segment_options",
+        "movflags=+frag_discont",
+    ]
 
 
 def uses_cuda_frames(spec: TranscodeSpec) -> bool:
