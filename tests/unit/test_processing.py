@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,3 +92,29 @@ async def test_a_lease_taken_over_stops_the_work_which_records_nothing(
     events = await stores.jobs.events(video_id)
     assert [e.kind for e in events if e.epoch == 1][-1] == "encoding"  # nothing after it
     assert not [k for k in storage.objects if k.startswith("outputs/")]
+
+
+async def test_earlier_epochs_are_gone_before_the_publish(
+    stores: Stores, storage: MemoryStorage, clock: Clock, tmp_path: Path
+) -> None:
+    """A worker may die the moment it has published: what earlier epochs left must be gone
+    by then, or nothing would ever remove it."""
+    video_id = await _queued(stores, storage, clock)
+    assert await stores.jobs.claim("dead") is not None
+    storage.objects[f"outputs/{video_id}/e1/720p/seg_00000.m4s"] = b"half an attempt"
+    clock.now += timedelta(seconds=LEASE + 1)
+    lease = await stores.jobs.claim("rescuer")
+    assert lease is not None
+    assert lease.epoch == 2
+    left_at_publish: list[list[str]] = []
+    publish = stores.jobs.publish
+
+    async def watched(*args: Any) -> bool:
+        left_at_publish.append([k for k in storage.objects if "/e1/" in k])
+        return await publish(*args)
+
+    stores.jobs.publish = watched  # type: ignore[method-assign,assignment]
+    processor = Processor(stores.jobs, storage, FakeTranscoder(), tmp_path, LEASE, 0.05)
+    assert (await processor.run(lease)).outcome is Outcome.PUBLISHED
+    assert left_at_publish == [[]]
+    assert f"outputs/{video_id}/e2/master.m3u8" in storage.objects

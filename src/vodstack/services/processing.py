@@ -125,7 +125,6 @@ class Processor:
             )
             await self._discard(lease)
             return _counted(Settled(Outcome.LOST))
-        await self._collect_garbage(lease)
         log.info("job published")
         return _counted(Settled(Outcome.PUBLISHED))
 
@@ -218,6 +217,10 @@ class Processor:
         with tracing.span("publish"):
             prefix = output_prefix(lease.video_id, lease.epoch)
             await self._upload(out_dir, prefix, result)
+            # Before the publish, not after: a worker that dies the moment it has published
+            # would leave the earlier epochs behind for good. Nothing serves them meanwhile:
+            # only the published epoch is ever played.
+            await self._collect_garbage(lease)
             renditions = [dataclasses.asdict(r) for r in result.renditions]
             return await self._jobs.publish(lease, renditions, result.duration, result.encoder.name)
 
@@ -246,7 +249,8 @@ class Processor:
             await put(playlist)
 
     async def _collect_garbage(self, lease: Lease) -> None:
-        """Earlier epochs never published (the new one is): remove what they left."""
+        """Earlier epochs were never published (this lease is the job's current epoch, and
+        the job is not ready): remove what they left."""
         for epoch in range(1, lease.epoch):
             try:
                 await self._storage.delete_prefix(output_prefix(lease.video_id, epoch) + "/")
