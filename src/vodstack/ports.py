@@ -338,8 +338,6 @@ class JobSource(Protocol):
         """How the attempt ended, once that is committed to the database."""
         ...
 
-    async def close(self) -> None: ...
-
 
 ProgressCallback = Callable[[float], None]
 CommandCallback = Callable[[list[str], EncoderChoice], Awaitable[None]]

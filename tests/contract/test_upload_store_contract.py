@@ -19,6 +19,7 @@ async def test_an_upload_and_its_video_are_created_together(
     video, upload = new_video(clock.now, owner_id=None)
     await stores.uploads.create(video, upload)
     assert await stores.uploads.get(upload.id) == upload
+    assert await stores.jobs.state_of(video.id) == (True, None)  # no job before completion
     found = await stores.videos.get(video.id)
     assert found is not None
     assert (found.status, found.title, found.progress, found.published_epoch) == (

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from vodstack.domain.chunks import Chunk, plan_chunks, render_media_playlist, stitch
+from vodstack.domain.chunks import Chunk, plan_chunks, stitch
 from vodstack.domain.playlist import MediaPlaylist, MediaSegment, parse_media_playlist
 
 
@@ -82,13 +82,13 @@ seg_00002.m4s
 
 def test_a_growing_playlist_is_the_chunks_in_order_without_an_end() -> None:
     growing = stitch([_part(0), _part(1, 2)], complete=False)
-    assert render_media_playlist(growing) == GOLDEN_GROWING
-    assert "DISCONTINUITY" not in render_media_playlist(growing)
+    assert growing.render() == GOLDEN_GROWING
+    assert "DISCONTINUITY" not in growing.render()
 
 
 def test_the_last_chunk_ends_it_as_vod() -> None:
     done = stitch([_part(0), _part(1, 2), _part(3, last=2.5)], complete=True)
-    text = render_media_playlist(done)
+    text = done.render()
     assert text.endswith("seg_00003.m4s\n#EXT-X-ENDLIST\n")
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in text
     parsed = parse_media_playlist(text)

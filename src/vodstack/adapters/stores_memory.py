@@ -42,7 +42,7 @@ class _Job:
     video_id: str
     max_attempts: int
     available_at: datetime
-    created_at: datetime
+    updated_at: datetime
     trace_context: str | None
     status: JobStatus = JobStatus.QUEUED
     epoch: int = 0
@@ -53,7 +53,6 @@ class _Job:
     progress: float = 0.0
     encoder: str | None = None
     published_epoch: int | None = None
-    updated_at: datetime | None = None
 
     @property
     def state(self) -> JobState:
@@ -292,7 +291,7 @@ class MemoryJobStore:
             worker=job.lease_owner,
             progress=job.progress,
             last_error=job.last_error,
-            updated_at=job.updated_at or job.created_at,
+            updated_at=job.updated_at,
             ahead=ahead,
             published_epoch=job.published_epoch,
             encoder=job.encoder,
@@ -360,7 +359,6 @@ class MemoryUploadStore:
         if video is not None and video.status is VideoStatus.UPLOADING:
             self._db.set_video(upload.video_id, now, status=VideoStatus.QUEUED)
         job = _Job(uuid.uuid4().hex, upload.video_id, max_attempts, now, now, trace_context)
-        job.updated_at = now
         self._db.jobs[upload.video_id] = job
         self._db.event(job, now, "queued", worker=None, reason="upload completed")
         return True
@@ -391,6 +389,7 @@ class MemoryVideoStore:
                 return True
             if isinstance(actor, User):
                 return video.owner_id == actor.id
+            # Anyone else: the public videos that are ready.
             return video.visibility is Visibility.PUBLIC and video.status is VideoStatus.READY
 
         chosen = sorted(

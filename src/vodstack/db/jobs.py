@@ -452,7 +452,6 @@ class SqlJobStore:
     async def state_of(self, video_id: str) -> tuple[bool, JobState | None]:
         query = (
             select(jobs)
-            .add_columns(videos.c.id.label("video_row"))
             .select_from(videos.outerjoin(jobs, jobs.c.video_id == videos.c.id))
             .where(videos.c.id == video_id)
         )

@@ -39,7 +39,9 @@ def translated() -> Iterator[None]:
     try:
         yield
     except IntegrityError as exc:
-        raise errors.Conflict(f"the change conflicts with what is stored: {_cause(exc)}") from exc
+        # The constraint's detail names stored values: logged, never shown.
+        log.info("constraint refused a change: %s", _cause(exc))
+        raise errors.Conflict("the change conflicts with what is stored") from exc
     except DBAPIError as exc:
         if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
             log.warning("database unavailable: %s", _cause(exc))

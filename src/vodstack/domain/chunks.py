@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vodstack.domain.ffmpeg_args import SEGMENT_SECONDS
-from vodstack.domain.playlist import HLS_VERSION, MediaPlaylist
+from vodstack.domain.playlist import MediaPlaylist
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,24 +81,3 @@ def stitch(parts: Sequence[MediaPlaylist], *, complete: bool) -> MediaPlaylist:
         max((round(s.duration) for s in segments), default=0),
     )
     return MediaPlaylist(target, segments, parts[0].map_uri, ended=complete)
-
-
-def render_media_playlist(playlist: MediaPlaylist) -> str:
-    """RFC 8216 text. A playlist that has not ended is an EVENT playlist (it only grows at
-    its end); one that has is VOD, with ENDLIST."""
-    kind = "VOD" if playlist.ended else "EVENT"
-    lines = [
-        "#EXTM3U",
-        f"#EXT-X-VERSION:{HLS_VERSION}",
-        f"#EXT-X-TARGETDURATION:{playlist.target_duration}",
-        "#EXT-X-MEDIA-SEQUENCE:0",
-        f"#EXT-X-PLAYLIST-TYPE:{kind}",
-        "#EXT-X-INDEPENDENT-SEGMENTS",
-    ]
-    if playlist.map_uri is not None:
-        lines.append(f'#EXT-X-MAP:URI="{playlist.map_uri}"')
-    for segment in playlist.segments:
-        lines += [f"#EXTINF:{segment.duration:.6f},", segment.uri]
-    if playlist.ended:
-        lines.append("#EXT-X-ENDLIST")
-    return "\n".join(lines) + "\n"

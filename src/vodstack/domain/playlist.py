@@ -35,6 +35,25 @@ class MediaPlaylist:
     def duration(self) -> float:
         return sum(s.duration for s in self.segments)
 
+    def render(self) -> str:
+        """RFC 8216 text. A playlist that has not ended is an EVENT playlist (it only grows
+        at its end); one that has is VOD, with ENDLIST."""
+        lines = [
+            "#EXTM3U",
+            f"#EXT-X-VERSION:{HLS_VERSION}",
+            f"#EXT-X-TARGETDURATION:{self.target_duration}",
+            "#EXT-X-MEDIA-SEQUENCE:0",
+            f"#EXT-X-PLAYLIST-TYPE:{'VOD' if self.ended else 'EVENT'}",
+            "#EXT-X-INDEPENDENT-SEGMENTS",
+        ]
+        if self.map_uri is not None:
+            lines.append(f'#EXT-X-MAP:URI="{self.map_uri}"')
+        for segment in self.segments:
+            lines += [f"#EXTINF:{segment.duration:.6f},", segment.uri]
+        if self.ended:
+            lines.append("#EXT-X-ENDLIST")
+        return "\n".join(lines) + "\n"
+
 
 @dataclass(frozen=True, slots=True)
 class VariantStream:

@@ -72,9 +72,6 @@ class DatabaseSource:
     async def settle(self, claim: Claim, settled: Settled) -> None:
         return None  # the jobs table is all there is, and the outcome is in it
 
-    async def close(self) -> None:
-        return None
-
     async def _wait_for_wakeup(self, stopping: asyncio.Event) -> None:
         if self._wakeup is None:
             await pause(stopping, self._poll_seconds)
@@ -141,9 +138,6 @@ class QueueSource:
         elif settled.outcome is Outcome.RELEASED:
             await _quietly(self._queue.release(delivery, 0))
         # LOST: the message belongs to whoever holds the job now.
-
-    async def close(self) -> None:
-        return None  # the queue belongs to the process's backends, which close it
 
     async def _receive(self, stopping: asyncio.Event) -> Delivery | None:
         if stopping.is_set():
