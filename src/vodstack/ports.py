@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from vodstack.domain.accounts import Actor, User
+from vodstack.domain.chunks import PartOutput, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.jobs import JobCounts, JobEvent, JobState, JobStatus, JobView, Lease, Settled
-from vodstack.domain.media import EncoderChoice, SourceInfo, TranscodeResult
+from vodstack.domain.media import EncoderChoice, PartResult, SourceInfo, TranscodeResult
 from vodstack.domain.uploads import PartETag, StoredPart, Upload
 from vodstack.domain.videos import Video, VideoChanges
 
@@ -54,6 +55,17 @@ class JobStore(Protocol):
         self, lease: Lease, renditions: list[dict[str, Any]], duration: float, encoder: str
     ) -> bool:
         """Make this epoch's outputs the video's. False: the lease was lost."""
+        ...
+
+    async def split(self, lease: Lease, plan: VideoPlan) -> bool:
+        """The video's job is cut into ``plan``'s parts, each queued as a job of its own
+        that writes under this lease's epoch. False: the lease was lost."""
+        ...
+
+    async def publish_part(self, lease: Lease, output: PartOutput) -> bool:
+        """A part's outputs become its video's (a partial output: the audio so far). The
+        video becomes playable, then ready, as its parts allow. False: the lease was
+        lost."""
         ...
 
     async def fail(self, lease: Lease, reason: str) -> bool:
@@ -130,6 +142,11 @@ class VideoStore(Protocol):
         ...
 
     async def update(self, video_id: str, changes: VideoChanges, now: datetime) -> None: ...
+
+    async def parts(self, video_id: str) -> tuple[VideoPlan, dict[str, PartOutput]] | None:
+        """A split video's plan and what its parts published so far, by part key; None
+        for a video encoded in one piece."""
+        ...
 
     async def delete(self, video_id: str) -> None:
         """The video, its job and timeline; its upload stays, marked with no video."""
@@ -341,6 +358,7 @@ class JobSource(Protocol):
 
 ProgressCallback = Callable[[float], None]
 CommandCallback = Callable[[list[str], EncoderChoice], Awaitable[None]]
+OutputCallback = Callable[[RungOutput], Awaitable[None]]
 
 
 class Transcoder(Protocol):
@@ -361,4 +379,19 @@ class Transcoder(Protocol):
         """One ffmpeg process: decode once, every rung, the master playlist last.
         ``on_command`` hears the exact command line before it runs. Cancelling the awaiting
         task kills ffmpeg. Raises TranscodeFailed (retryable)."""
+        ...
+
+    async def transcode_part(
+        self,
+        source: Path | str,
+        plan: VideoPlan,
+        part: PartSpec,
+        out_dir: Path,
+        on_progress: ProgressCallback,
+        on_command: CommandCallback | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> PartResult:
+        """One part of a split video, read from ``source`` (a local file, or a URL that
+        ffmpeg reads in ranges): a chunk's rungs from one decode, or the whole audio, whose
+        segments so far ``on_output`` hears while it encodes."""
         ...

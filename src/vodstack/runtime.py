@@ -18,7 +18,7 @@ from vodstack.db.engine import check_database, ping_database
 from vodstack.db.migrate import open_database
 from vodstack.ports import JobSignal, JobSource, Queue, Storage, Stores, Transcoder, Wakeup
 from vodstack.services.probes import Check
-from vodstack.services.processing import Processor
+from vodstack.services.processing import ChunkPolicy, Processor
 from vodstack.settings import Settings
 from vodstack.worker import Worker
 from vodstack.worker.sources import DatabaseSource, QueueSource
@@ -146,6 +146,12 @@ def build_worker(
         settings.data_dir / "work",
         settings.lease_seconds,
         settings.heartbeat_seconds,
+        ChunkPolicy(
+            first=settings.chunk_first_seconds,
+            longest=settings.chunk_longest_seconds,
+            single_below=settings.chunk_single_below_seconds,
+            first_tier_height=settings.first_tier_height,
+        ),
     )
     return Worker(
         job_source(backends),

@@ -89,6 +89,25 @@ class Settings(BaseSettings):
         default=120, gt=0, description="kill ffmpeg after this long without progress"
     )
 
+    chunk_single_below_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="a source shorter than this is encoded in one piece; longer ones in "
+        "chunks that any worker may take, playable once the first is in",
+    )
+    chunk_first_seconds: int = Field(
+        default=6, ge=6, multiple_of=6, description="the first chunk: short, so it is soon in"
+    )
+    chunk_longest_seconds: int = Field(
+        default=60, ge=6, multiple_of=6, description="chunks double in length up to this"
+    )
+    first_tier_height: int = Field(
+        default=480,
+        ge=0,
+        description="rungs up to this size are encoded first, for the whole video; the "
+        "higher ones after (0: every rung at once)",
+    )
+
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console text at a terminal, JSON lines otherwise"
     )

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import hashlib
 import logging
 import signal
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,16 +25,25 @@ import imageio_ffmpeg
 
 from vodstack import errors
 from vodstack.adapters.probe import probe
+from vodstack.domain.chunks import AUDIO, Chunk, PartKind, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.ffmpeg_args import (
     PLAYLIST_NAME,
     ProgressParser,
     TranscodeSpec,
+    audio_command,
     build_command,
     nvenc_trial_command,
     rung_playlist,
 )
 from vodstack.domain.ladder import output_frame_rate, plan_ladder
-from vodstack.domain.media import EncoderChoice, Rendition, Rung, SourceInfo, TranscodeResult
+from vodstack.domain.media import (
+    EncoderChoice,
+    PartResult,
+    Rendition,
+    Rung,
+    SourceInfo,
+    TranscodeResult,
+)
 from vodstack.domain.playlist import (
     MASTER_NAME,
     codecs_from_init,
@@ -41,7 +51,7 @@ from vodstack.domain.playlist import (
     measure_bandwidth,
     parse_media_playlist,
 )
-from vodstack.ports import CommandCallback, ProgressCallback
+from vodstack.ports import CommandCallback, OutputCallback, ProgressCallback
 from vodstack.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -149,8 +159,62 @@ class FfmpegTranscoder:
             files=sorted([Path(MASTER_NAME), *files]),
         )
 
+    async def transcode_part(
+        self,
+        source: Path | str,
+        plan: VideoPlan,
+        part: PartSpec,
+        out_dir: Path,
+        on_progress: ProgressCallback,
+        on_command: CommandCallback | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> PartResult:
+        """One part of a split video: a chunk's rungs from one decode of its span, or the
+        whole audio, whose segments so far ``on_output`` hears as they are written."""
+        capabilities = await self.capabilities()
+        if part.kind is PartKind.AUDIO:
+            bitrate = max(r.audio_bitrate for r in plan.rungs)
+            command = audio_command(self.ffmpeg, source, out_dir, bitrate, AUDIO)
+        else:
+            spec = TranscodeSpec(
+                source=plan.source,
+                rungs=[plan.rung(name) for name in part.rungs],
+                frame_rate=plan.frame_rate,
+                encoder=capabilities.encoder,
+                can_tonemap=capabilities.can_tonemap,
+                chunk=Chunk(part.index, part.start, part.end),
+            )
+            command = build_command(self.ffmpeg, source, out_dir, spec)
+        if on_command is not None:
+            await on_command(command, capabilities.encoder)
+        for name in part.rungs:
+            await asyncio.to_thread((out_dir / name).mkdir, parents=True, exist_ok=True)
+        seen = 0
+
+        async def tick() -> None:
+            nonlocal seen
+            if on_output is None:
+                return
+            found = await asyncio.to_thread(read_rung_output, out_dir, AUDIO, partial=True)
+            if found is not None and len(found.segments) > seen:
+                seen = len(found.segments)
+                await on_output(found)
+
+        await self._run(command, part.duration, on_progress, tick)
+        try:
+            rungs = [await asyncio.to_thread(read_rung_output, out_dir, n) for n in part.rungs]
+        except (OSError, ValueError) as exc:
+            raise errors.TranscodeFailed(f"ffmpeg's output is incomplete: {exc}") from exc
+        if any(r is None for r in rungs):
+            raise errors.TranscodeFailed(f"ffmpeg wrote no segments for {part.describe()}")
+        return PartResult(command, capabilities.encoder, tuple(r for r in rungs if r is not None))
+
     async def _run(
-        self, command: list[str], duration: float, on_progress: ProgressCallback
+        self,
+        command: list[str],
+        duration: float,
+        on_progress: ProgressCallback,
+        tick: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         try:
             process = await asyncio.create_subprocess_exec(
@@ -172,7 +236,7 @@ class FfmpegTranscoder:
             watch.read(process.stdout), _read_tail(process.stderr, tail), return_exceptions=True
         )
         try:
-            await self._wait(readers, watch)
+            await self._wait(readers, watch, tick)
             returncode = await process.wait()
         finally:
             if process.returncode is None:
@@ -187,13 +251,17 @@ class FfmpegTranscoder:
         self,
         readers: asyncio.Future[tuple[BaseException | None, BaseException | None]],
         watch: _Watch,
+        tick: Callable[[], Awaitable[None]] | None,
     ) -> None:
         """Until ffmpeg closes its output; raise TranscodeStalled if its output time stands
-        still for ``stall_timeout`` seconds (ffmpeg keeps printing reports while stuck)."""
+        still for ``stall_timeout`` seconds (ffmpeg keeps printing reports while stuck).
+        ``tick`` runs about once a second meanwhile."""
         loop = asyncio.get_running_loop()
         poll = min(1.0, self.stall_timeout / 4)
         while not readers.done():
             await asyncio.wait([readers], timeout=poll)
+            if tick is not None and not readers.done():
+                await tick()
             if watch.error is not None:
                 break
             idle = loop.time() - watch.last_advance
@@ -337,6 +405,36 @@ def _measure(
             )
         )
     return renditions, duration, files
+
+
+def read_rung_output(out_dir: Path, rung: str, *, partial: bool = False) -> RungOutput | None:
+    """A part's rendition as ffmpeg wrote it in ``out_dir/rung``: its segments with their
+    sizes, its init segment's digest and codecs. ``partial``: while ffmpeg still writes,
+    only the segments its playlist lists (each one complete), and None until there is one.
+    The folder it will be published under is the caller's to set."""
+    folder = out_dir / rung
+    try:
+        playlist = parse_media_playlist((folder / PLAYLIST_NAME).read_text())
+    except (OSError, ValueError):
+        if partial:
+            return None
+        raise
+    if not playlist.segments or playlist.map_uri is None:
+        if partial:
+            return None
+        raise ValueError(f"no segments for {rung}")
+    init = (folder / playlist.map_uri).read_bytes()
+    return RungOutput(
+        rung=rung,
+        folder="",
+        init=playlist.map_uri,
+        init_digest=hashlib.sha256(init).hexdigest(),
+        codecs=codecs_from_init(init),
+        target_duration=playlist.target_duration,
+        segments=tuple(
+            (s.uri, s.duration, (folder / s.uri).stat().st_size) for s in playlist.segments
+        ),
+    )
 
 
 def _write_master(out_dir: Path, renditions: Sequence[Rendition]) -> None:

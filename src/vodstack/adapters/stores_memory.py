@@ -16,6 +16,7 @@ from typing import Any
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
 from vodstack.domain.accounts import Actor, User, Visibility, is_administrator
+from vodstack.domain.chunks import PartOutput, VideoPlan, assemble, describe_plan, replaces
 from vodstack.domain.jobs import (
     JobCounts,
     JobEvent,
@@ -30,6 +31,7 @@ from vodstack.domain.jobs import (
     claimable,
     exhausted,
     next_status,
+    progress_of,
 )
 from vodstack.domain.uploads import StoredPart, Upload, UploadStatus
 from vodstack.domain.videos import Video, VideoChanges, VideoStatus
@@ -53,6 +55,11 @@ class _Job:
     progress: float = 0.0
     encoder: str | None = None
     published_epoch: int | None = None
+    part: str = ""
+    parent_id: str | None = None
+    rank: int = 0
+    plan: VideoPlan | None = None
+    outputs: PartOutput | None = None
 
     @property
     def state(self) -> JobState:
@@ -82,6 +89,7 @@ class MemoryDatabase:
     videos: dict[str, Video] = field(default_factory=dict)
     uploads: dict[str, _Upload] = field(default_factory=dict)
     jobs: dict[str, _Job] = field(default_factory=dict)  # by video id
+    parts: dict[str, _Job] = field(default_factory=dict)  # a split job's parts, by job id
     events: list[tuple[str, JobEvent]] = field(default_factory=list)  # (video id, event)
 
     def event(self, job: _Job, at: datetime, kind: str, *, worker: str | None, reason: str) -> None:
@@ -91,6 +99,12 @@ class MemoryDatabase:
                 JobEvent(at, str(kind), job.status.value, job.epoch, worker, reason, None),
             )
         )
+
+    def parts_parent(self, part: _Job) -> _Job:
+        return self.jobs[part.video_id]
+
+    def parts_of(self, parent: _Job) -> list[_Job]:
+        return [p for p in self.parts.values() if p.parent_id == parent.id]
 
     def set_video(self, video_id: str, now: datetime, **values: Any) -> None:
         video = self.videos.get(video_id)
@@ -125,12 +139,12 @@ class MemoryJobStore:
         self._fail_exhausted(now)
         due = [
             job
-            for job in self._db.jobs.values()
+            for job in (*self._db.jobs.values(), *self._db.parts.values())
             if claimable(job.state, now) and video_id in (None, job.video_id)
         ]
         if not due:
             return None
-        job = min(due, key=lambda j: j.available_at)
+        job = min(due, key=lambda j: (j.rank, j.available_at, j.id))
         if job.status is JobStatus.PROCESSING and job.lease_expires_at is not None:
             job.available_at = job.lease_expires_at  # when it became due again
         job.status = next_status(job.status, Transition.CLAIM)
@@ -138,10 +152,18 @@ class MemoryJobStore:
         job.attempts += 1
         job.lease_owner, job.lease_expires_at = owner, now + self._lease
         job.progress, job.updated_at = 0.0, now
-        self._db.set_video(job.video_id, now, status=VideoStatus.PROCESSING)
         reason = f"attempt {job.attempts} of {job.max_attempts}"
+        parent = None if job.parent_id is None else self._db.parts_parent(job)
+        if parent is None:
+            self._db.set_video(job.video_id, now, status=VideoStatus.PROCESSING)
+        elif parent.plan is not None:
+            reason = f"{parent.plan.part(job.part).describe()}: {reason}"
         self._db.event(job, now, Transition.CLAIM, worker=owner, reason=reason)
         return Lease(
+            part=job.part or None,
+            parent_id=job.parent_id,
+            plan=None if parent is None else parent.plan,
+            output_epoch=0 if parent is None else parent.published_epoch or 0,
             job_id=job.id,
             video_id=job.video_id,
             source_key=self._db.videos[job.video_id].source_key,
@@ -155,18 +177,22 @@ class MemoryJobStore:
 
     def _fail_exhausted(self, now: datetime) -> None:
         reason = "the worker stopped responding on every attempt"
-        for job in self._db.jobs.values():
+        for job in (*self._db.jobs.values(), *self._db.parts.values()):
             if not exhausted(job.state, now):
                 continue
             job.status = next_status(job.status, Transition.EXPIRE)
             job.lease_owner = job.lease_expires_at = None
             job.updated_at, job.last_error = now, reason
             final = f"gave up after {job.attempts} attempts: {reason}"
-            self._db.set_video(job.video_id, now, status=VideoStatus.FAILED, error=final)
+            if job.parent_id is not None:
+                self._abandon(job, final, now)
+            else:
+                self._db.set_video(job.video_id, now, status=VideoStatus.FAILED, error=final)
             self._db.event(job, now, Transition.EXPIRE, worker=None, reason=final)
 
     def _held(self, lease: Lease, transition: Transition, owner: bool = False) -> _Job | None:
-        job = self._db.jobs.get(lease.video_id)
+        job = self._db.jobs.get(lease.video_id) if lease.parent_id is None else None
+        job = job or self._db.parts.get(lease.job_id)
         if job is None or job.id != lease.job_id or job.epoch != lease.epoch:
             return None
         if job.status not in allowed_from(transition):
@@ -252,15 +278,100 @@ class MemoryJobStore:
         job.status = next_status(job.status, transition)
         job.lease_owner = job.lease_expires_at = None
         job.updated_at = now
-        self._db.set_video(job.video_id, now, status=VideoStatus(job.status), **video_values)
+        if job.parent_id is None:
+            self._db.set_video(job.video_id, now, status=VideoStatus(job.status), **video_values)
+        elif job.status is JobStatus.FAILED:
+            self._abandon(job, reason, now)
         self._db.event(job, now, transition, worker=lease.owner, reason=reason)
         return job
+
+    async def split(self, lease: Lease, plan: VideoPlan) -> bool:
+        job = self._held(lease, Transition.SPLIT, owner=True)
+        if job is None:
+            return False
+        now = self._clock()
+        job.status = next_status(job.status, Transition.SPLIT)
+        job.plan, job.published_epoch, job.progress = plan, lease.epoch, 0.0
+        job.lease_owner = job.lease_expires_at = None
+        job.updated_at = now
+        for spec in plan.parts:
+            part = _Job(uuid.uuid4().hex, job.video_id, job.max_attempts, now, now, None)
+            part.part, part.parent_id, part.rank = spec.key, job.id, spec.rank
+            part.trace_context = job.trace_context
+            self._db.parts[part.id] = part
+        self._db.event(job, now, Transition.SPLIT, worker=lease.owner, reason=describe_plan(plan))
+        return True
+
+    async def publish_part(self, lease: Lease, output: PartOutput) -> bool:
+        transition = Transition.PUBLISH if output.complete else Transition.HEARTBEAT
+        job = self._held(lease, transition, owner=True)
+        if job is None:
+            return False
+        now = self._clock()
+        if replaces(output, job.outputs):
+            job.outputs = output
+        job.updated_at = now
+        if output.complete:
+            job.status = next_status(job.status, transition)
+            job.published_epoch, job.progress, job.encoder = lease.epoch, 1.0, output.encoder
+            job.lease_owner = job.lease_expires_at = job.last_error = None
+            spec = lease.spec
+            reason = f"published {spec.describe() if spec else job.part}"
+            self._db.event(job, now, transition, worker=lease.owner, reason=reason)
+        self._assemble(self._db.parts_parent(job), now)
+        return True
+
+    def _assemble(self, parent: _Job, now: datetime) -> None:
+        if parent.status is not JobStatus.SPLIT or parent.plan is None:
+            return
+        outputs = {
+            o.key: o for o in (p.outputs for p in self._db.parts_of(parent)) if o is not None
+        }
+        change = progress_of(assemble(parent.plan, outputs), parent.plan.duration)
+        parent.progress = assemble(parent.plan, outputs).done
+        parent.updated_at = now
+        if change.transition is not None:
+            parent.status = next_status(parent.status, change.transition)
+        was = self._db.videos[parent.video_id].status
+        self._db.set_video(parent.video_id, now, status=change.video_status, **change.video_values)
+        if change.video_status is not was and change.event is not None:
+            self._db.event(parent, now, change.event, worker=None, reason=change.reason)
+
+    def _abandon(self, failed: _Job, reason: str, now: datetime) -> None:
+        parent = self._db.parts_parent(failed)
+        if parent.status not in allowed_from(Transition.ABANDON):
+            return
+        final = f"part {failed.part} failed: {reason}"
+        parent.status = next_status(parent.status, Transition.ABANDON)
+        parent.last_error, parent.updated_at = final, now
+        for part in self._db.parts_of(parent):
+            if part is not failed and part.status in (JobStatus.QUEUED, JobStatus.PROCESSING):
+                part.status, part.last_error = JobStatus.FAILED, f"stopped: {final}"
+                part.lease_owner = part.lease_expires_at = None
+                part.updated_at = now
+        self._db.set_video(parent.video_id, now, status=VideoStatus.FAILED, error=final)
+        self._db.event(parent, now, Transition.ABANDON, worker=None, reason=final)
+
+    def _resume(self, parent: _Job, now: datetime) -> None:
+        parent.status = next_status(parent.status, Transition.RESUME)
+        parent.last_error, parent.updated_at = None, now
+        for part in self._db.parts_of(parent):
+            if part.status is JobStatus.FAILED:
+                part.status, part.attempts = JobStatus.QUEUED, 0
+                part.available_at = part.updated_at = now
+        self._db.set_video(parent.video_id, now, status=VideoStatus.PROCESSING, error=None)
+        reason = "retry requested: the failed parts are queued again"
+        self._db.event(parent, now, Transition.RESUME, worker=None, reason=reason)
+        self._assemble(parent, now)
 
     async def requeue(self, video_id: str) -> bool:
         job = self._db.jobs.get(video_id)
         if job is None or job.status not in allowed_from(Transition.REQUEUE):
             return False
         now = self._clock()
+        if job.plan is not None:
+            self._resume(job, now)
+            return True
         job.status = next_status(job.status, Transition.REQUEUE)
         job.attempts, job.available_at, job.updated_at = 0, now, now
         job.lease_owner = job.lease_expires_at = None
@@ -389,8 +500,11 @@ class MemoryVideoStore:
                 return True
             if isinstance(actor, User):
                 return video.owner_id == actor.id
-            # Anyone else: the public videos that are ready.
-            return video.visibility is Visibility.PUBLIC and video.status is VideoStatus.READY
+            # Anyone else: the public videos that play.
+            return video.visibility is Visibility.PUBLIC and video.status in (
+                VideoStatus.PLAYABLE,
+                VideoStatus.READY,
+            )
 
         chosen = sorted(
             (v for v in self._db.videos.values() if listed(v)),
@@ -406,7 +520,10 @@ class MemoryVideoStore:
 
     async def delete(self, video_id: str) -> None:
         self._db.events = [(v, e) for v, e in self._db.events if v != video_id]
-        self._db.jobs.pop(video_id, None)
+        job = self._db.jobs.pop(video_id, None)
+        if job is not None:
+            for part in self._db.parts_of(job):
+                del self._db.parts[part.id]
         for stored in self._db.uploads.values():
             if stored.upload.video_id == video_id:
                 stored.upload = dataclasses.replace(stored.upload, video_id=None)
@@ -417,8 +534,18 @@ class MemoryVideoStore:
         if job is None:
             return video
         return dataclasses.replace(
-            video, progress=job.progress, published_epoch=job.published_epoch
+            video,
+            progress=job.progress,
+            published_epoch=job.published_epoch,
+            chunked=job.plan is not None,
         )
+
+    async def parts(self, video_id: str) -> tuple[VideoPlan, dict[str, PartOutput]] | None:
+        job = self._db.jobs.get(video_id)
+        if job is None or job.plan is None:
+            return None
+        outputs = [p.outputs for p in self._db.parts_of(job) if p.outputs is not None]
+        return job.plan, {o.key: o for o in outputs}
 
 
 class MemoryAccountStore:

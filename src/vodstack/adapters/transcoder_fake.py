@@ -5,14 +5,22 @@ cancelled (as a stuck ffmpeg would)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vodstack import errors
-from vodstack.domain.media import EncoderChoice, Rendition, SourceInfo, TranscodeResult
+from vodstack.domain.chunks import AUDIO, PartSpec, RungOutput, VideoPlan
+from vodstack.domain.media import (
+    EncoderChoice,
+    PartResult,
+    Rendition,
+    SourceInfo,
+    TranscodeResult,
+)
 from vodstack.domain.playlist import MASTER_NAME, master_playlist
-from vodstack.ports import CommandCallback, ProgressCallback
+from vodstack.ports import CommandCallback, OutputCallback, ProgressCallback
 
 FAKE_SOURCE = SourceInfo(
     container="mov,mp4,m4a,3gp,3g2,mj2",
@@ -81,6 +89,49 @@ class FakeTranscoder:
         if on_command is not None:
             await on_command(["fake-ffmpeg", "-i", str(source)], FAKE_ENCODER)
         self.started.set()
+        await self._misbehave()
+        on_progress(0.5)
+        await asyncio.sleep(self.seconds)
+        result = _write_ladder(source, info, out_dir)
+        on_progress(1.0)
+        return result
+
+    async def transcode_part(
+        self,
+        source: Path | str,
+        plan: VideoPlan,
+        part: PartSpec,
+        out_dir: Path,
+        on_progress: ProgressCallback,
+        on_command: CommandCallback | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> PartResult:
+        """Fake segments of the part's span, one per started 6 s, numbered as in the whole
+        rung; the audio's are heard through ``on_output`` one at a time."""
+        self.transcoded.append(Path(str(source)))
+        if on_command is not None:
+            await on_command(["fake-ffmpeg", "-i", str(source), part.key], FAKE_ENCODER)
+        self.started.set()
+        await self._misbehave()
+        first = round(part.start / 6)
+        spans = [(n, min(6.0, part.end - n * 6)) for n in range(first, math.ceil(part.end / 6))]
+        rungs = []
+        for name in part.rungs:
+            segments = tuple((f"seg_{n:05d}.m4s", seconds, 100) for n, seconds in spans)
+            for file, _, _ in segments:
+                (out_dir / name).mkdir(parents=True, exist_ok=True)
+                (out_dir / name / file).write_bytes(b"x" * 100)
+            (out_dir / name / "init.mp4").write_bytes(b"fake init segment")
+            codecs = "mp4a.40.2" if name == AUDIO else "avc1.64001f"
+            rung = RungOutput(name, "", "init.mp4", "fake", codecs, 6, segments)
+            if on_output is not None:
+                for count in range(1, len(segments)):
+                    await on_output(dataclasses.replace(rung, segments=segments[:count]))
+            rungs.append(rung)
+        on_progress(1.0)
+        return PartResult(["fake-ffmpeg", part.key], FAKE_ENCODER, tuple(rungs))
+
+    async def _misbehave(self) -> None:
         if self.block:
             try:
                 await asyncio.Event().wait()
@@ -91,11 +142,6 @@ class FakeTranscoder:
             if self.fail_times is not None:
                 self.fail_times -= 1
             raise errors.TranscodeFailed(self.fail)
-        on_progress(0.5)
-        await asyncio.sleep(self.seconds)
-        result = _write_ladder(source, info, out_dir)
-        on_progress(1.0)
-        return result
 
 
 def _write_ladder(source: Path, info: SourceInfo, out_dir: Path) -> TranscodeResult:

@@ -20,6 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from vodstack.clock import Clock, utc_now
 from vodstack.db.session import reading, transaction
 from vodstack.db.tables import job_events, jobs, videos
+from vodstack.domain.chunks import (
+    PartOutput,
+    PartSpec,
+    VideoPlan,
+    assemble,
+    describe_plan,
+    replaces,
+)
 from vodstack.domain.jobs import (
     JobCounts,
     JobEvent,
@@ -32,6 +40,7 @@ from vodstack.domain.jobs import (
     allowed_from,
     backoff,
     next_status,
+    progress_of,
 )
 
 # --- the guards: SQL twins of the pure rules -------------------------------------------
@@ -61,6 +70,11 @@ def exhausted_sql(now: datetime) -> ColumnElement[bool]:
 def may_take(transition: Transition) -> ColumnElement[bool]:
     """``domain.jobs.next_status`` does not refuse ``transition`` from the row's status."""
     return jobs.c.status.in_(allowed_from(transition))
+
+
+def own_job() -> ColumnElement[bool]:
+    """Joins a video to its own job, not to its parts'."""
+    return and_(jobs.c.video_id == videos.c.id, jobs.c.part == "")
 
 
 def held_by(lease: Lease, transition: Transition) -> ColumnElement[bool]:
@@ -157,7 +171,10 @@ class SqlJobStore:
             if row is None:
                 return None
             lease = await self._lease_of(conn, row, owner)
-            await _set_video(conn, lease.video_id, JobStatus.PROCESSING, now)
+            attempt = f"attempt {lease.attempts} of {lease.max_attempts}"
+            spec = lease.spec
+            if spec is None:  # a part leaves its video's status as its first parts made it
+                await _set_video(conn, lease.video_id, JobStatus.PROCESSING, now)
             await write_event(
                 conn,
                 job_id=lease.job_id,
@@ -167,7 +184,7 @@ class SqlJobStore:
                 status=JobStatus.PROCESSING,
                 epoch=lease.epoch,
                 worker=owner,
-                reason=f"attempt {lease.attempts} of {lease.max_attempts}",
+                reason=attempt if spec is None else f"{spec.describe()}: {attempt}",
             )
         return lease
 
@@ -179,7 +196,7 @@ class SqlJobStore:
         oldest = select(jobs.c.id).where(claimable_sql(now))
         if video_id is not None:
             oldest = oldest.where(jobs.c.video_id == video_id)
-        oldest = oldest.order_by(jobs.c.available_at).limit(1)
+        oldest = oldest.order_by(jobs.c.rank, jobs.c.available_at, jobs.c.id).limit(1)
         if self._skip_locked:
             oldest = oldest.with_for_update(skip_locked=True)
         taken = (
@@ -208,6 +225,8 @@ class SqlJobStore:
                 jobs.c.max_attempts,
                 jobs.c.available_at,
                 jobs.c.trace_context,
+                jobs.c.part,
+                jobs.c.parent_id,
             )
         )
         return (await conn.execute(taken)).mappings().first()
@@ -217,7 +236,19 @@ class SqlJobStore:
         source_key = await conn.scalar(
             select(videos.c.source_key).where(videos.c.id == row["video_id"])
         )
+        plan, output_epoch = None, 0
+        if row["parent_id"] is not None:
+            parent = (
+                await conn.execute(
+                    select(jobs.c.plan, jobs.c.published_epoch).where(jobs.c.id == row["parent_id"])
+                )
+            ).one()
+            plan, output_epoch = VideoPlan.from_json(parent.plan), parent.published_epoch
         return Lease(
+            part=row["part"] or None,
+            parent_id=row["parent_id"],
+            plan=plan,
+            output_epoch=output_epoch,
             job_id=row["id"],
             video_id=row["video_id"],
             source_key=str(source_key),
@@ -243,11 +274,14 @@ class SqlJobStore:
                 updated_at=now,
                 last_error=reason,
             )
-            .returning(jobs.c.id, jobs.c.video_id, jobs.c.epoch, jobs.c.attempts)
+            .returning(jobs.c.id, jobs.c.video_id, jobs.c.epoch, jobs.c.attempts, jobs.c.parent_id)
         )
         for row in (await conn.execute(expired)).mappings().all():
             final = f"gave up after {row['attempts']} attempts: {reason}"
-            await _set_video(conn, row["video_id"], target, now, error=final)
+            if row["parent_id"] is not None:
+                await _abandon(conn, row["parent_id"], row["id"], final, now)
+            else:
+                await _set_video(conn, row["video_id"], target, now, error=final)
             await write_event(
                 conn,
                 job_id=row["id"],
@@ -346,6 +380,88 @@ class SqlJobStore:
         )
         return JobStatus.QUEUED if retried else None
 
+    async def split(self, lease: Lease, plan: VideoPlan) -> bool:
+        """The video's job becomes its parts: each queued as a job of its own, under the
+        same rules, all writing under this lease's epoch."""
+        now = self._clock()
+        async with transaction(self._engine) as conn:
+            result = await conn.execute(
+                sql_update(jobs)
+                .where(held_by(lease, Transition.SPLIT), jobs.c.lease_owner == lease.owner)
+                .values(
+                    status=next_status(JobStatus.PROCESSING, Transition.SPLIT),
+                    plan=plan.to_json(),
+                    published_epoch=lease.epoch,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    progress=0.0,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            await conn.execute(insert(jobs), [_part_row(lease, part, now) for part in plan.parts])
+            await write_event(
+                conn,
+                job_id=lease.job_id,
+                video_id=lease.video_id,
+                at=now,
+                kind=Transition.SPLIT,
+                status=JobStatus.SPLIT,
+                epoch=lease.epoch,
+                worker=lease.owner,
+                reason=describe_plan(plan),
+            )
+        return True
+
+    async def publish_part(self, lease: Lease, output: PartOutput) -> bool:
+        """A part's outputs become its video's: all of them, or (the audio, as it goes) the
+        segments so far. The video is playable, or ready, as soon as its parts make it so.
+        False: the lease was lost."""
+        assert lease.parent_id is not None, "only a part is published in parts"
+        now = self._clock()
+        transition = Transition.PUBLISH if output.complete else Transition.HEARTBEAT
+        async with transaction(self._engine) as conn:
+            # Parts of one video publish one at a time: each sees the others' outcome.
+            await conn.execute(
+                sql_update(jobs).where(jobs.c.id == lease.parent_id).values(updated_at=now)
+            )
+            values: dict[str, Any] = {"outputs": output.to_json(), "updated_at": now}
+            stored = await conn.scalar(select(jobs.c.outputs).where(jobs.c.id == lease.job_id))
+            if not replaces(output, None if stored is None else PartOutput.from_json(stored)):
+                del values["outputs"]
+            if output.complete:
+                values |= {
+                    "status": next_status(JobStatus.PROCESSING, transition),
+                    "published_epoch": lease.epoch,
+                    "progress": 1.0,
+                    "encoder": output.encoder,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "last_error": None,
+                }
+            result = await conn.execute(
+                sql_update(jobs)
+                .where(held_by(lease, transition), jobs.c.lease_owner == lease.owner)
+                .values(**values)
+            )
+            if result.rowcount != 1:
+                return False
+            if output.complete:
+                await write_event(
+                    conn,
+                    job_id=lease.job_id,
+                    video_id=lease.video_id,
+                    at=now,
+                    kind=transition,
+                    status=JobStatus.READY,
+                    epoch=lease.epoch,
+                    worker=lease.owner,
+                    reason=f"published {lease.spec.describe() if lease.spec else lease.part}",
+                )
+            await _assemble(conn, lease.parent_id, now)
+        return True
+
     async def release(self, lease: Lease, reason: str = "worker shutting down") -> bool:
         # The attempt is not counted: a shutdown is not the job's fault.
         return await self._finish(
@@ -381,7 +497,10 @@ class SqlJobStore:
             )
             if result.rowcount != 1:
                 return False
-            await _set_video(conn, lease.video_id, target, now, **(video_values or {}))
+            if lease.parent_id is None:
+                await _set_video(conn, lease.video_id, target, now, **(video_values or {}))
+            elif target is JobStatus.FAILED:
+                await _abandon(conn, lease.parent_id, lease.job_id, reason, now)
             await write_event(
                 conn,
                 job_id=lease.job_id,
@@ -399,11 +518,16 @@ class SqlJobStore:
 
     async def requeue(self, video_id: str) -> bool:
         now = self._clock()
-        target = next_status(JobStatus.FAILED, Transition.REQUEUE)
         async with transaction(self._engine) as conn:
+            plan = await conn.scalar(
+                select(jobs.c.plan).where(jobs.c.video_id == video_id, jobs.c.part == "")
+            )
+            if plan is not None:
+                return await _resume(conn, video_id, now)
+            target = next_status(JobStatus.FAILED, Transition.REQUEUE)
             requeued = (
                 sql_update(jobs)
-                .where(jobs.c.video_id == video_id, may_take(Transition.REQUEUE))
+                .where(jobs.c.video_id == video_id, jobs.c.part == "", may_take(Transition.REQUEUE))
                 .values(
                     status=target,
                     attempts=0,
@@ -452,7 +576,7 @@ class SqlJobStore:
     async def state_of(self, video_id: str) -> tuple[bool, JobState | None]:
         query = (
             select(jobs)
-            .select_from(videos.outerjoin(jobs, jobs.c.video_id == videos.c.id))
+            .select_from(videos.outerjoin(jobs, own_job()))
             .where(videos.c.id == video_id)
         )
         async with reading(self._engine) as conn:
@@ -464,7 +588,7 @@ class SqlJobStore:
     async def view(self, video_id: str) -> JobView | None:
         now = self._clock()
         async with reading(self._engine) as conn:
-            query = select(jobs).where(jobs.c.video_id == video_id)
+            query = select(jobs).where(jobs.c.video_id == video_id, jobs.c.part == "")
             row = (await conn.execute(query)).mappings().first()
             if row is None:
                 return None
@@ -500,7 +624,9 @@ class SqlJobStore:
 
 def _queued_before(available_at: datetime) -> Select[Any]:
     """Due jobs that claims take first: they take the oldest ``available_at`` first."""
-    earlier = and_(jobs.c.status == JobStatus.QUEUED, jobs.c.available_at < available_at)
+    earlier = and_(
+        jobs.c.status == JobStatus.QUEUED, jobs.c.available_at < available_at, jobs.c.part == ""
+    )
     return select(func.count()).select_from(jobs).where(earlier)
 
 
@@ -524,3 +650,147 @@ def job_state(row: RowMapping) -> JobState:
         lease_expires_at=row["lease_expires_at"],
         available_at=row["available_at"],
     )
+
+
+# --- a split job's parts -----------------------------------------------------------------
+
+
+def _part_row(lease: Lease, part: PartSpec, now: datetime) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4().hex,
+        "video_id": lease.video_id,
+        "part": part.key,
+        "parent_id": lease.job_id,
+        "rank": part.rank,
+        "status": JobStatus.QUEUED,
+        "epoch": 0,
+        "attempts": 0,
+        "max_attempts": lease.max_attempts,
+        "progress": 0.0,
+        "available_at": now,
+        "created_at": now,
+        "updated_at": now,
+        "trace_context": lease.trace_context,
+    }
+
+
+async def _assemble(conn: AsyncConnection, parent_id: str, now: datetime) -> None:
+    """Bring the video up to date with its published parts: processing until its first
+    chunks are in, then playable, then ready when every part is."""
+    parent = (await conn.execute(select(jobs).where(jobs.c.id == parent_id))).mappings().one()
+    if parent["status"] != JobStatus.SPLIT:
+        return  # a part failed for good: the video failed with it
+    plan = VideoPlan.from_json(parent["plan"])
+    rows = await conn.execute(
+        select(jobs.c.outputs).where(jobs.c.parent_id == parent_id, jobs.c.outputs.is_not(None))
+    )
+    outputs = {o.key: o for o in (PartOutput.from_json(r.outputs) for r in rows)}
+    assembly = assemble(plan, outputs)
+    change = progress_of(assembly, plan.duration)
+    was = await conn.scalar(select(videos.c.status).where(videos.c.id == parent["video_id"]))
+    values: dict[str, Any] = {"progress": assembly.done, "updated_at": now}
+    if change.transition is not None:
+        values["status"] = next_status(JobStatus.SPLIT, change.transition)
+    await conn.execute(sql_update(jobs).where(jobs.c.id == parent_id).values(**values))
+    await conn.execute(
+        sql_update(videos)
+        .where(videos.c.id == parent["video_id"])
+        .values(status=change.video_status.value, updated_at=now, **change.video_values)
+    )
+    if change.video_status.value != was and change.event is not None:
+        await write_event(
+            conn,
+            job_id=parent_id,
+            video_id=parent["video_id"],
+            at=now,
+            kind=change.event,
+            status=JobStatus(values.get("status", JobStatus.SPLIT)),
+            epoch=parent["epoch"],
+            reason=change.reason,
+        )
+
+
+async def _abandon(
+    conn: AsyncConnection, parent_id: str, failed_id: str, reason: str, now: datetime
+) -> None:
+    """One part failed for good: so do its video, its job and the parts still to do,
+    whose holders find their leases gone at their next write."""
+    part = await conn.scalar(select(jobs.c.part).where(jobs.c.id == failed_id))
+    final = f"part {part} failed: {reason}"
+    parent = (
+        await conn.execute(
+            sql_update(jobs)
+            .where(jobs.c.id == parent_id, may_take(Transition.ABANDON))
+            .values(
+                status=next_status(JobStatus.SPLIT, Transition.ABANDON),
+                last_error=final,
+                updated_at=now,
+            )
+            .returning(jobs.c.video_id, jobs.c.epoch)
+        )
+    ).first()
+    if parent is None:
+        return  # another part's failure came first
+    await conn.execute(
+        sql_update(jobs)
+        .where(
+            jobs.c.parent_id == parent_id,
+            jobs.c.id != failed_id,
+            jobs.c.status.in_([JobStatus.QUEUED, JobStatus.PROCESSING]),
+        )
+        .values(
+            status=JobStatus.FAILED,
+            last_error=f"stopped: {final}",
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+    await _set_video(conn, parent.video_id, JobStatus.FAILED, now, error=final)
+    await write_event(
+        conn,
+        job_id=parent_id,
+        video_id=parent.video_id,
+        at=now,
+        kind=Transition.ABANDON,
+        status=JobStatus.FAILED,
+        epoch=parent.epoch,
+        reason=final,
+    )
+
+
+async def _resume(conn: AsyncConnection, video_id: str, now: datetime) -> bool:
+    """A failed split video: its failed parts get a fresh set of attempts; what its other
+    parts published stays."""
+    parent = (
+        await conn.execute(
+            sql_update(jobs)
+            .where(jobs.c.video_id == video_id, jobs.c.part == "", may_take(Transition.RESUME))
+            .values(
+                status=next_status(JobStatus.FAILED, Transition.RESUME),
+                last_error=None,
+                updated_at=now,
+            )
+            .returning(jobs.c.id, jobs.c.epoch)
+        )
+    ).first()
+    if parent is None:
+        return False
+    await conn.execute(
+        sql_update(jobs)
+        .where(jobs.c.parent_id == parent.id, jobs.c.status == JobStatus.FAILED)
+        .values(status=JobStatus.QUEUED, attempts=0, available_at=now, updated_at=now)
+    )
+    await _set_video(conn, video_id, JobStatus.PROCESSING, now, error=None)
+    await write_event(
+        conn,
+        job_id=parent.id,
+        video_id=video_id,
+        at=now,
+        kind=Transition.RESUME,
+        status=JobStatus.SPLIT,
+        epoch=parent.epoch,
+        reason="retry requested: the failed parts are queued again",
+    )
+    await _assemble(conn, parent.id, now)
+    return True

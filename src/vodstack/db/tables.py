@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -124,13 +125,14 @@ jobs = Table(
     "jobs",
     metadata,
     Column("id", ID, primary_key=True),
-    Column(
-        "video_id",
-        ID,
-        ForeignKey("videos.id", ondelete="CASCADE"),
-        nullable=False,
-        unique=True,
-    ),
+    Column("video_id", ID, ForeignKey("videos.id", ondelete="CASCADE"), nullable=False),
+    # "" for a video's own job; a part's key (``c3t1``, ``audio``) once the job is split.
+    Column("part", String(16), nullable=False, default="", server_default=""),
+    Column("parent_id", ID, ForeignKey("jobs.id", ondelete="CASCADE")),
+    # Claims take the lowest rank first: a video's own job and its first chunks rank 0.
+    Column("rank", Integer, nullable=False, default=0, server_default="0"),
+    Column("plan", JSON),  # a split job's VideoPlan
+    Column("outputs", JSON),  # a part's PartOutput, once (or, for the audio, as) published
     Column("status", String(16), nullable=False),
     Column("epoch", Integer, nullable=False, default=0),
     Column("lease_owner", String(128)),
@@ -146,8 +148,10 @@ jobs = Table(
     Column("trace_context", String(128)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
-    Index(None, "status", "available_at"),
+    UniqueConstraint("video_id", "part"),
+    Index(None, "status", "rank", "available_at"),
     Index(None, "status", "lease_expires_at"),
+    Index(None, "parent_id"),
 )
 
 job_events = Table(

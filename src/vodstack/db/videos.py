@@ -9,9 +9,11 @@ from sqlalchemy import Select, delete, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from vodstack.db.jobs import own_job
 from vodstack.db.session import reading, transaction
 from vodstack.db.tables import job_events, jobs, uploads, videos
 from vodstack.domain.accounts import Actor, User, Visibility, is_administrator
+from vodstack.domain.chunks import PartOutput, VideoPlan
 from vodstack.domain.videos import Video, VideoChanges, VideoStatus
 
 
@@ -35,7 +37,8 @@ class SqlVideoStore:
             query = query.where(videos.c.owner_id == actor.id)
         else:  # anyone else: the public videos that are ready
             query = query.where(
-                videos.c.visibility == Visibility.PUBLIC, videos.c.status == VideoStatus.READY
+                videos.c.visibility == Visibility.PUBLIC,
+                videos.c.status.in_([VideoStatus.PLAYABLE, VideoStatus.READY]),
             )
         async with reading(self._engine) as conn:
             rows = (await conn.execute(query)).mappings().all()
@@ -56,6 +59,21 @@ class SqlVideoStore:
                 update(videos).where(videos.c.id == video_id).values(updated_at=now, **values)
             )
 
+    async def parts(self, video_id: str) -> tuple[VideoPlan, dict[str, PartOutput]] | None:
+        async with reading(self._engine) as conn:
+            plan = await conn.scalar(
+                select(jobs.c.plan).where(jobs.c.video_id == video_id, jobs.c.part == "")
+            )
+            if plan is None:
+                return None
+            rows = await conn.execute(
+                select(jobs.c.outputs).where(
+                    jobs.c.video_id == video_id, jobs.c.part != "", jobs.c.outputs.is_not(None)
+                )
+            )
+            outputs = [PartOutput.from_json(r.outputs) for r in rows]
+        return VideoPlan.from_json(plan), {o.key: o for o in outputs}
+
     async def delete(self, video_id: str) -> None:
         async with transaction(self._engine) as conn:
             await conn.execute(delete(job_events).where(job_events.c.video_id == video_id))
@@ -68,8 +86,9 @@ class SqlVideoStore:
 
 def _with_job() -> Select[Any]:
     """A video's row, with its job's progress and published epoch."""
-    return select(videos, jobs.c.progress, jobs.c.published_epoch).select_from(
-        videos.outerjoin(jobs, jobs.c.video_id == videos.c.id)
+    chunked = jobs.c.plan.is_not(None).label("chunked")
+    return select(videos, jobs.c.progress, jobs.c.published_epoch, chunked).select_from(
+        videos.outerjoin(jobs, own_job())
     )
 
 
@@ -97,6 +116,7 @@ def _video(row: RowMapping) -> Video:
         published_epoch=row["published_epoch"],
         owner_id=row["owner_id"],
         visibility=Visibility(row["visibility"]),
+        chunked=bool(row["chunked"]),
     )
 
 

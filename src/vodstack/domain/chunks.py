@@ -10,11 +10,22 @@ seek and an encoder lookahead that a longer chunk spreads over more seconds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
 
 from vodstack.domain.ffmpeg_args import SEGMENT_SECONDS
-from vodstack.domain.playlist import MediaPlaylist
+from vodstack.domain.media import Rendition, Rung, SourceInfo
+from vodstack.domain.playlist import (
+    AudioGroup,
+    MediaPlaylist,
+    MediaSegment,
+    master_playlist,
+    measure_bandwidth,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +92,324 @@ def stitch(parts: Sequence[MediaPlaylist], *, complete: bool) -> MediaPlaylist:
         max((round(s.duration) for s in segments), default=0),
     )
     return MediaPlaylist(target, segments, parts[0].map_uri, ended=complete)
+
+
+# --- a chunked video: its parts, what each part published, and the playlists they make ----
+
+AUDIO = "audio"  # the audio part's key, and its rendition's folder
+# Tier 2 parts rank after every tier 1 part of every video: the low rungs of the whole
+# video are encoded first, so an early viewer never waits for a high rung.
+_TIER_RANK = 100_000
+
+
+class PartKind(StrEnum):
+    CHUNK = "chunk"  # one span of the video, some of its rungs, one decode
+    AUDIO = "audio"  # the whole video's audio, encoded once, published as it goes
+
+
+@dataclass(frozen=True, slots=True)
+class PartSpec:
+    """One unit of work of a chunked video, which any worker may lease."""
+
+    kind: PartKind
+    index: int  # the chunk's index; 0 for the audio
+    tier: int  # 1: the rungs that make the video playable; 2: the rest
+    start: float
+    end: float
+    rungs: tuple[str, ...]  # the rung names it encodes; ("audio",) for the audio
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def key(self) -> str:
+        """Unique within its video: ``c3t1`` (chunk 3, tier 1) or ``audio``."""
+        return AUDIO if self.kind is PartKind.AUDIO else f"c{self.index}t{self.tier}"
+
+    @property
+    def rank(self) -> int:
+        """Workers claim the lowest rank first, whichever video it is of: so the first
+        chunks of a new video go before the later chunks of an old one."""
+        return 0 if self.kind is PartKind.AUDIO else self.index + (self.tier - 1) * _TIER_RANK
+
+    def describe(self) -> str:
+        if self.kind is PartKind.AUDIO:
+            return "the audio"
+        return f"chunk {self.index} ({self.start:g}-{self.end:g} s) at {'+'.join(self.rungs)}"
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPlan:
+    """How a probed source is encoded in parts: decided once, by the worker that probed
+    it, and kept with the job so that every part's worker encodes to the same ladder."""
+
+    source: SourceInfo
+    rungs: tuple[Rung, ...]
+    frame_rate: Fraction
+    parts: tuple[PartSpec, ...]
+
+    @property
+    def duration(self) -> float:
+        return self.source.duration
+
+    def part(self, key: str) -> PartSpec:
+        for part in self.parts:
+            if part.key == key:
+                return part
+        raise KeyError(f"the plan has no part {key!r}")
+
+    def rung(self, name: str) -> Rung:
+        return next(r for r in self.rungs if r.name == name)
+
+    @property
+    def tiers(self) -> tuple[tuple[str, ...], ...]:
+        found = {p.tier: p.rungs for p in self.parts if p.kind is PartKind.CHUNK}
+        return tuple(found[tier] for tier in sorted(found))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": dataclasses.asdict(self.source),
+            "rungs": [dataclasses.asdict(r) for r in self.rungs],
+            "frame_rate": str(self.frame_rate),
+            "parts": [
+                [p.kind.value, p.index, p.tier, p.start, p.end, list(p.rungs)] for p in self.parts
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VideoPlan:
+        source = dict(data["source"])
+        source["sample_aspect_ratio"] = tuple(source["sample_aspect_ratio"])
+        return cls(
+            source=SourceInfo(**source),
+            rungs=tuple(Rung(**r) for r in data["rungs"]),
+            frame_rate=Fraction(data["frame_rate"]),
+            parts=tuple(
+                PartSpec(PartKind(kind), index, tier, start, end, tuple(rungs))
+                for kind, index, tier, start, end, rungs in data["parts"]
+            ),
+        )
+
+
+def part_folder(part: PartSpec, epoch: int) -> str:
+    """The folder, under each of its rungs' own, where one attempt of ``part`` writes:
+    ``c3a2`` is chunk 3's second attempt, ``a1`` the audio's first."""
+    return f"a{epoch}" if part.kind is PartKind.AUDIO else f"c{part.index}a{epoch}"
+
+
+def describe_plan(plan: VideoPlan) -> str:
+    """The plan in one line of the job's timeline."""
+    chunks = sorted({(p.start, p.end) for p in plan.parts if p.kind is PartKind.CHUNK})
+    spans = ", ".join(f"{a:g}-{b:g} s" for a, b in chunks[:4]) + (
+        ", ..." if len(chunks) > 4 else ""
+    )
+    tiers = " first, then ".join("+".join(t) for t in plan.tiers)
+    audio = "; the audio once" if plan.source.has_audio else ""
+    return f"{len(plan.parts)} parts: {len(chunks)} chunks ({spans}) at {tiers}{audio}"
+
+
+def split_tiers(rungs: Sequence[Rung], first_tier_height: int) -> tuple[tuple[Rung, ...], ...]:
+    """The rungs whose short side is at most ``first_tier_height`` come first (at least the
+    smallest rung); the others in a second tier. 0: one tier."""
+    ordered = sorted(rungs, key=lambda r: min(r.width, r.height))
+    low = [r for r in ordered if min(r.width, r.height) <= first_tier_height] or ordered[:1]
+    high = [r for r in ordered if r not in low]
+    if first_tier_height <= 0 or not high:
+        return (tuple(ordered),)
+    return (tuple(low), tuple(high))
+
+
+def plan_video(
+    source: SourceInfo,
+    rungs: Sequence[Rung],
+    frame_rate: Fraction,
+    *,
+    first: int = SEGMENT_SECONDS,
+    longest: int = 10 * SEGMENT_SECONDS,
+    single_below: float = 0.0,
+    first_tier_height: int = 480,
+) -> VideoPlan | None:
+    """The parts of ``source``, or None when it is one chunk: then one process encodes
+    its video and audio together, which is cheapest for a short video."""
+    chunks = plan_chunks(source.duration, first=first, longest=longest, single_below=single_below)
+    if len(chunks) == 1:
+        return None
+    parts: list[PartSpec] = []
+    if source.has_audio:
+        parts.append(PartSpec(PartKind.AUDIO, 0, 1, 0.0, source.duration, (AUDIO,)))
+    for tier, tier_rungs in enumerate(split_tiers(rungs, first_tier_height), start=1):
+        names = tuple(r.name for r in sorted(tier_rungs, key=lambda r: -r.height * r.width))
+        parts += [PartSpec(PartKind.CHUNK, c.index, tier, c.start, c.end, names) for c in chunks]
+    return VideoPlan(source, tuple(rungs), frame_rate, tuple(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class RungOutput:
+    """One rendition's share of a part: where its files are (a folder under the rung's own,
+    named after the part's attempt, so a stale worker's files are never the ones listed),
+    and each segment with its duration and size."""
+
+    rung: str
+    folder: str  # e.g. "c3a2", under "720p/"
+    init: str
+    init_digest: str  # sha256 of the init segment: every chunk of a rung writes the same
+    codecs: str
+    target_duration: int
+    segments: tuple[tuple[str, float, int], ...]  # (file name, seconds, bytes)
+
+    def playlist(self) -> MediaPlaylist:
+        """As the rung's playlist, relative to the rung's folder."""
+        return MediaPlaylist(
+            self.target_duration,
+            tuple(
+                MediaSegment(f"{self.folder}/{name}", seconds) for name, seconds, _ in self.segments
+            ),
+            f"{self.folder}/{self.init}",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PartOutput:
+    """What a part published; ``complete`` is False while the audio is still encoding."""
+
+    key: str
+    rungs: tuple[RungOutput, ...]
+    complete: bool = True
+    encoder: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "complete": self.complete,
+            "encoder": self.encoder,
+            "rungs": [dataclasses.asdict(r) for r in self.rungs],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PartOutput:
+        rungs = tuple(
+            RungOutput(**{**r, "segments": tuple(tuple(s) for s in r["segments"])})
+            for r in data["rungs"]
+        )
+        return cls(data["key"], rungs, data["complete"], data.get("encoder"))
+
+    @property
+    def seconds(self) -> float:
+        return max((sum(s[1] for s in r.segments) for r in self.rungs), default=0.0)
+
+
+def replaces(new: PartOutput, old: PartOutput | None) -> bool:
+    """Whether ``new`` is listed instead of ``old``: a part's audio that another attempt
+    began is listed as that attempt left it until this one has gone as far, so what
+    players were given never shrinks."""
+    return new.complete or old is None or new.seconds >= old.seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Assembly:
+    """Where a chunked video stands: whether it plays, whether it is done, its playlists
+    (relative path to text) and the renditions its master playlist lists."""
+
+    playable: bool
+    complete: bool
+    playlists: dict[str, str]
+    renditions: tuple[Rendition, ...]
+    pending: tuple[str, ...]  # rungs not listed yet
+    done: float  # the share of the work published, by pixels times seconds
+
+
+def assemble(plan: VideoPlan, outputs: Mapping[str, PartOutput]) -> Assembly:
+    """The playlists of what is published. A rung is listed once its first chunk is in
+    when it is of the first tier, and only when all of it is in otherwise: a player reads
+    the master playlist once, and must never be sent to a rung that stops short. Rung
+    playlists hold each rung's chunks up to the first one missing; they end (VOD, ENDLIST)
+    when every chunk is in."""
+    audio = outputs.get(AUDIO)
+    audio_output = audio.rungs[0] if audio is not None and audio.rungs else None
+    playlists: dict[str, str] = {}
+    renditions: list[Rendition] = []
+    pending: list[str] = []
+    for tier, names in enumerate(plan.tiers, start=1):
+        for name in names:
+            found = _rung_parts(plan, name, outputs)
+            complete = len(found) == sum(1 for p in plan.parts if name in p.rungs)
+            if not found or (tier > 1 and not complete):
+                pending.append(name)
+                continue
+            stitched = stitch([o.playlist() for o in found], complete=complete)
+            playlists[f"{name}/index.m3u8"] = stitched.render()
+            renditions.append(_rendition(plan, plan.rung(name), found, audio_output))
+    needs_audio = plan.source.has_audio
+    if audio_output is not None:
+        playlists[f"{AUDIO}/index.m3u8"] = stitch(
+            [audio_output.playlist()], complete=bool(audio and audio.complete)
+        ).render()
+    heard = audio_output is not None and bool(audio_output.segments)
+    playable = bool(renditions) and (heard or not needs_audio)
+    if playable:
+        playlists["master.m3u8"] = master_playlist(
+            renditions, audio=_AUDIO_GROUP if needs_audio else None
+        ).render()
+    complete = all(p.key in outputs and outputs[p.key].complete for p in plan.parts)
+    return Assembly(
+        playable, complete, playlists, tuple(renditions), tuple(pending), _done(plan, outputs)
+    )
+
+
+def _rung_parts(plan: VideoPlan, name: str, outputs: Mapping[str, PartOutput]) -> list[RungOutput]:
+    """The rung's outputs of its chunks in order, up to the first chunk not published."""
+    found: list[RungOutput] = []
+    for part in sorted((p for p in plan.parts if name in p.rungs), key=lambda p: p.index):
+        output = outputs.get(part.key)
+        if output is None or not output.complete:
+            break
+        found += [r for r in output.rungs if r.rung == name]
+    return found
+
+
+def _rendition(
+    plan: VideoPlan, rung: Rung, found: Sequence[RungOutput], audio: RungOutput | None
+) -> Rendition:
+    sizes = [(seconds, size) for output in found for _, seconds, size in output.segments]
+    target = max(o.target_duration for o in found)
+    peak, average = measure_bandwidth(sizes, target)
+    codecs = found[0].codecs
+    if audio is not None and audio.segments:
+        audio_peak, audio_average = measure_bandwidth(
+            [(s, n) for _, s, n in audio.segments], target
+        )
+        peak, average = peak + audio_peak, average + audio_average
+        codecs = f"{codecs},{audio.codecs}"
+    return Rendition(
+        name=rung.name,
+        width=rung.width,
+        height=rung.height,
+        bandwidth=peak,
+        average_bandwidth=average,
+        codecs=codecs,
+        frame_rate=float(plan.frame_rate),
+        playlist=f"{rung.name}/index.m3u8",
+    )
+
+
+def _done(plan: VideoPlan, outputs: Mapping[str, PartOutput]) -> float:
+    """Published work over all the work, weighing each part by its pixels and seconds
+    (the audio counts as one small rung): roughly how the encoding time is spent."""
+
+    def cost(part: PartSpec) -> float:
+        if part.kind is PartKind.AUDIO:
+            return part.duration * 240 * 426
+        return part.duration * sum(plan.rung(n).width * plan.rung(n).height for n in part.rungs)
+
+    total = sum(cost(p) for p in plan.parts)
+    done = 0.0
+    for part in plan.parts:
+        output = outputs.get(part.key)
+        if output is not None:
+            share = 1.0 if output.complete else min(1.0, output.seconds / max(part.duration, 1e-9))
+            done += cost(part) * share
+    return done / total if total else 0.0
+
+
+_AUDIO_GROUP = AudioGroup(group_id="audio", name="Audio", uri=f"{AUDIO}/index.m3u8")

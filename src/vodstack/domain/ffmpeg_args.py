@@ -61,7 +61,7 @@ def rung_playlist(rung: Rung) -> str:
     return f"{rung.name}/{PLAYLIST_NAME}"
 
 
-def build_command(ffmpeg: str, source: Path, out_dir: Path, spec: TranscodeSpec) -> list[str]:
+def build_command(ffmpeg: str, source: Path | str, out_dir: Path, spec: TranscodeSpec) -> list[str]:
     """The full argument vector: global options, the input, one filter graph, and one HLS
     output per rung (video plus its own copy of the audio, so every variant has sound)."""
     gpu = uses_cuda_frames(spec)
@@ -88,6 +88,39 @@ def build_command(ffmpeg: str, source: Path, out_dir: Path, spec: TranscodeSpec)
             command += chunk_args(spec.chunk)
         command += hls_args(out_dir, rung)
     return command
+
+
+def audio_command(
+    ffmpeg: str, source: Path | str, out_dir: Path, audio_bitrate: int, folder: str
+) -> list[str]:
+    """A chunked video's audio, once, as its own HLS rendition in ``out_dir/folder``: on the
+    same timeline as the video's chunks (one second out), in 6 s segments, and an EVENT
+    playlist that ffmpeg rewrites after each segment, so the audio is published as it goes."""
+    command = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+    command += ["-progress", "pipe:1", "-nostats", "-i", str(source)]
+    command += ["-map", "0:a:0", "-vn", "-map_metadata", "-1", "-map_chapters", "-1"]
+    command += ["-c:a", "aac", "-profile:a", "aac_low", "-b:a", str(audio_bitrate)]
+    command += ["-ac", str(AUDIO_CHANNELS), "-ar", str(AUDIO_SAMPLE_RATE)]
+    command += ["-output_ts_offset", _number(CHUNK_TIMELINE_OFFSET)]
+    where = out_dir / folder
+    return [
+        *command,
+        "-f",
+        "hls",
+        "-hls_time",
+        str(SEGMENT_SECONDS),
+        "-hls_playlist_type",
+        "event",
+        "-hls_segment_type",
+        "fmp4",
+        "-hls_fmp4_init_filename",
+        INIT_NAME,
+        "-hls_segment_filename",
+        str(where / SEGMENT_PATTERN),
+        "-hls_flags",
+        "independent_segments+temp_file",
+        str(where / PLAYLIST_NAME),
+    ]
 
 
 def chunk_args(chunk: Chunk) -> list[str]:

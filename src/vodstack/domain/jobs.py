@@ -4,15 +4,20 @@ checked twice: here, and by the database at the moment it happens."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from vodstack.domain.chunks import Assembly, PartSpec, VideoPlan
+from vodstack.domain.videos import VideoStatus
+
 
 class JobStatus(StrEnum):
     QUEUED = "queued"
     PROCESSING = "processing"
+    SPLIT = "split"  # cut into parts, which are jobs of their own: waits for them all
     READY = "ready"
     FAILED = "failed"
 
@@ -26,6 +31,10 @@ class Transition(StrEnum):
     RELEASE = "released"  # the worker shuts down: back to the queue at once
     EXPIRE = "expired"  # a lease ran out with no attempts left
     REQUEUE = "requeued"  # a person asks to try a failed video again
+    SPLIT = "split"  # the probed video is cut into parts that any worker may lease
+    ASSEMBLE = "assembled"  # the last of a split job's parts is published
+    ABANDON = "abandoned"  # one of a split job's parts failed for good
+    RESUME = "resumed"  # a person asks to try a failed split video's failed parts again
 
 
 _RULES: dict[Transition, tuple[frozenset[JobStatus], JobStatus]] = {
@@ -37,6 +46,10 @@ _RULES: dict[Transition, tuple[frozenset[JobStatus], JobStatus]] = {
     Transition.RELEASE: (frozenset({JobStatus.PROCESSING}), JobStatus.QUEUED),
     Transition.EXPIRE: (frozenset({JobStatus.PROCESSING}), JobStatus.FAILED),
     Transition.REQUEUE: (frozenset({JobStatus.FAILED}), JobStatus.QUEUED),
+    Transition.SPLIT: (frozenset({JobStatus.PROCESSING}), JobStatus.SPLIT),
+    Transition.ASSEMBLE: (frozenset({JobStatus.SPLIT}), JobStatus.READY),
+    Transition.ABANDON: (frozenset({JobStatus.SPLIT}), JobStatus.FAILED),
+    Transition.RESUME: (frozenset({JobStatus.FAILED}), JobStatus.SPLIT),
 }
 
 
@@ -101,6 +114,18 @@ class Lease:
     max_attempts: int
     due_since: datetime  # when the job became claimable: queued, or its last lease ran out
     trace_context: str | None = None  # the W3C traceparent of the request that queued it
+    # A part of a split video: its key in the plan, its video's job, and the plan.
+    part: str | None = None
+    parent_id: str | None = None
+    plan: VideoPlan | None = None
+    output_epoch: int = 0  # the split job's epoch: where every part writes
+
+    @property
+    def spec(self) -> PartSpec | None:
+        """The part this lease is for; None for a video's own job."""
+        if self.part is None or self.plan is None:
+            return None
+        return self.plan.part(self.part)
 
 
 class LeaseLost(Exception):
@@ -153,6 +178,8 @@ def explain(job: JobView, now: datetime) -> str:
     attempt = f"attempt {min(state.attempts + 1, state.max_attempts)} of {state.max_attempts}"
     if state.status is JobStatus.READY:
         return "ready"
+    if state.status is JobStatus.SPLIT:
+        return f"encoding in parts on every free worker, {round(job.progress * 100)}% done"
     if state.status is JobStatus.FAILED:
         tries = f"{state.attempts} attempt{'s' if state.attempts != 1 else ''}"
         return f"failed after {tries}: {job.last_error or 'no reason was recorded'}"
@@ -206,6 +233,7 @@ class Outcome(StrEnum):
     GAVE_UP = "gave_up"  # attempts spent on transient errors
     RETRYING = "retrying"  # back in the queue after a backoff
     RELEASED = "released"  # handed back by a shutdown
+    SPLIT = "split"  # cut into parts, which are now queued as jobs of their own
     LOST = "lost"  # another worker owns the job now; this one recorded nothing
 
 
@@ -213,6 +241,7 @@ class Outcome(StrEnum):
 class Settled:
     outcome: Outcome
     retry_in: float = 0.0
+    parts: int = 0  # SPLIT: how many parts were queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +268,9 @@ def message_verdict(video_exists: bool, job: JobState | None, now: datetime) -> 
         return MessageVerdict(True, why="no such video (deleted, aborted, or not ours)")
     if job.status in (JobStatus.READY, JobStatus.FAILED):
         return MessageVerdict(True, why=f"the job is already {job.status}")
+    if job.status is JobStatus.SPLIT:
+        # One message per part: this one's part is held by another worker right now.
+        return MessageVerdict(False, LEASE_MARGIN_SECONDS * 2, "its parts are being encoded")
     if job.attempts >= job.max_attempts and job.status is JobStatus.QUEUED:
         return MessageVerdict(True, why="no attempts left")
     if job.status is JobStatus.QUEUED and job.available_at > now:
@@ -251,3 +283,32 @@ def message_verdict(video_exists: bool, job: JobState | None, now: datetime) -> 
             return MessageVerdict(False, left + LEASE_MARGIN_SECONDS, "another worker holds it")
     # Due, yet another worker claimed it a moment ago: look again soon.
     return MessageVerdict(False, 1.0, "claimed by another worker just now")
+
+
+@dataclass(frozen=True, slots=True)
+class VideoProgress:
+    """What a split video's published parts make of it."""
+
+    transition: Transition | None  # ASSEMBLE once every part is in
+    video_status: VideoStatus
+    video_values: dict[str, Any]
+    event: str | None  # the timeline event when the video's status changes
+    reason: str
+
+
+def progress_of(assembly: Assembly, duration: float) -> VideoProgress:
+    renditions = [dataclasses.asdict(r) for r in assembly.renditions]
+    if assembly.complete:
+        values = {"renditions": renditions, "duration": duration, "error": None}
+        reason = f"every part is published: {len(renditions)} renditions"
+        return VideoProgress(
+            Transition.ASSEMBLE, VideoStatus.READY, values, Transition.ASSEMBLE, reason
+        )
+    if assembly.playable:
+        listed = ", ".join(r.name for r in assembly.renditions)
+        to_come = f"; {', '.join(assembly.pending)} to come" if assembly.pending else ""
+        values = {"renditions": renditions, "duration": duration}
+        return VideoProgress(
+            None, VideoStatus.PLAYABLE, values, "playable", f"playable at {listed}{to_come}"
+        )
+    return VideoProgress(None, VideoStatus.PROCESSING, {}, None, "")

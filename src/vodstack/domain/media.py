@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vodstack.domain.chunks import RungOutput
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +85,12 @@ class TranscodeResult:
     renditions: list[Rendition]
     master_playlist: str  # the file name in the output folder, "master.m3u8"
     files: list[Path] = field(default_factory=list)  # every file written, relative
+
+
+@dataclass(frozen=True, slots=True)
+class PartResult:
+    """What one part's ffmpeg run wrote: each rendition's segments, in the output folder."""
+
+    command: list[str]
+    encoder: EncoderChoice
+    rungs: tuple[RungOutput, ...]

@@ -65,18 +65,35 @@ class VariantStream:
     codecs: str
     resolution: tuple[int, int]
     frame_rate: float
+    audio: str | None = None  # the GROUP-ID of its audio renditions
 
     def render(self) -> str:
-        attributes = ",".join(
-            [
-                f"BANDWIDTH={self.bandwidth}",
-                f"AVERAGE-BANDWIDTH={self.average_bandwidth}",
-                f'CODECS="{self.codecs}"',
-                f"RESOLUTION={self.resolution[0]}x{self.resolution[1]}",
-                f"FRAME-RATE={self.frame_rate:.3f}",
-            ]
+        attributes = [
+            f"BANDWIDTH={self.bandwidth}",
+            f"AVERAGE-BANDWIDTH={self.average_bandwidth}",
+            f'CODECS="{self.codecs}"',
+            f"RESOLUTION={self.resolution[0]}x{self.resolution[1]}",
+            f"FRAME-RATE={self.frame_rate:.3f}",
+        ]
+        if self.audio is not None:
+            attributes.append(f'AUDIO="{self.audio}"')
+        return f"#EXT-X-STREAM-INF:{','.join(attributes)}\n{self.uri}\n"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioGroup:
+    """One audio rendition that every variant refers to: the audio is encoded once, not
+    once per rung. The variants' BANDWIDTH and CODECS include it."""
+
+    group_id: str
+    name: str
+    uri: str
+
+    def render(self) -> str:
+        return (
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{self.group_id}",NAME="{self.name}",'
+            f'DEFAULT=YES,AUTOSELECT=YES,CHANNELS="2",URI="{self.uri}"\n'
         )
-        return f"#EXT-X-STREAM-INF:{attributes}\n{self.uri}\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,26 +101,33 @@ class MasterPlaylist:
     variants: tuple[VariantStream, ...]
     version: int = HLS_VERSION
     independent_segments: bool = True
+    audio: AudioGroup | None = None
 
     def render(self) -> str:
         head = f"#EXTM3U\n#EXT-X-VERSION:{self.version}\n"
         if self.independent_segments:
             head += "#EXT-X-INDEPENDENT-SEGMENTS\n"
+        if self.audio is not None:
+            head += self.audio.render()
         return head + "".join(v.render() for v in self.variants)
 
 
-def master_playlist(renditions: Sequence[Rendition]) -> MasterPlaylist:
+def master_playlist(
+    renditions: Sequence[Rendition], audio: AudioGroup | None = None
+) -> MasterPlaylist:
     """Players start with the first variant listed, before they have measured anything, so a
     middle rung goes first (not the top one, which would stall a slow link, nor the bottom
     one, which would look poor on a fast link); the rest follow highest to lowest."""
     ordered = sorted(renditions, key=lambda r: (r.width * r.height, r.bandwidth), reverse=True)
     if ordered:
         ordered.insert(0, ordered.pop((len(ordered) - 1) // 2))
-    return MasterPlaylist(variants=tuple(_variant(r) for r in ordered))
+    group = None if audio is None else audio.group_id
+    return MasterPlaylist(variants=tuple(_variant(r, group) for r in ordered), audio=audio)
 
 
-def _variant(rendition: Rendition) -> VariantStream:
+def _variant(rendition: Rendition, audio: str | None = None) -> VariantStream:
     return VariantStream(
+        audio=audio,
         uri=rendition.playlist,
         bandwidth=rendition.bandwidth,
         average_bandwidth=rendition.average_bandwidth,

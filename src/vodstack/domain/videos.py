@@ -21,6 +21,7 @@ class VideoStatus(StrEnum):
     UPLOADING = "uploading"
     QUEUED = "queued"
     PROCESSING = "processing"
+    PLAYABLE = "playable"  # its first chunks are published; the rest are being encoded
     READY = "ready"
     FAILED = "failed"
 
@@ -44,6 +45,7 @@ class Video:
     published_epoch: int | None = None
     owner_id: str | None = None
     visibility: Visibility = Visibility.PUBLIC
+    chunked: bool = False  # encoded in parts: its playlists are assembled from them
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,19 +11,32 @@ import mimetypes
 import shlex
 import shutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vodstack import errors, metrics, tracing
+from vodstack.domain.chunks import (
+    PartKind,
+    PartOutput,
+    PartSpec,
+    RungOutput,
+    VideoPlan,
+    part_folder,
+    plan_video,
+)
 from vodstack.domain.jobs import JobStatus, Lease, LeaseLost, Outcome, Settled, backoff
-from vodstack.domain.media import EncoderChoice, TranscodeResult
+from vodstack.domain.ladder import output_frame_rate, plan_ladder
+from vodstack.domain.media import EncoderChoice, PartResult, SourceInfo, TranscodeResult
 from vodstack.domain.videos import HLS_CONTENT_TYPES, output_prefix
 from vodstack.ports import JobStore, Storage, Transcoder
 
 log = logging.getLogger(__name__)
 
 UPLOAD_CONCURRENCY = 8
+# A part's worker reads the source through a presigned URL for no longer than this.
+SOURCE_URL_SECONDS = 6 * 3600
 
 KeepAlive = Callable[[], Awaitable[None]]
 
@@ -46,7 +59,9 @@ class Processor:
         work_dir: Path,
         lease_seconds: float,
         heartbeat_seconds: float,
+        chunking: ChunkPolicy | None = None,
     ) -> None:
+        self._chunking = chunking
         self._jobs = jobs
         self._storage = storage
         self._transcoder = transcoder
@@ -86,9 +101,9 @@ class Processor:
                 await asyncio.gather(keeper, return_exceptions=True)
                 await asyncio.to_thread(shutil.rmtree, folder, True)
 
-    async def _settle(self, lease: Lease, work: asyncio.Task[bool]) -> Settled:
+    async def _settle(self, lease: Lease, work: asyncio.Task[Settled | None]) -> Settled:
         try:
-            published = await asyncio.shield(work)
+            done = await asyncio.shield(work)
         except asyncio.CancelledError:
             # We were cancelled (shutdown), not the work: stop it and hand the job back.
             work.cancel()
@@ -119,20 +134,20 @@ class Processor:
                 return _counted(Settled(Outcome.RETRYING, retry_in), failure_class(exc))
             outcome = Outcome.GAVE_UP if status is JobStatus.FAILED else Outcome.LOST
             return _counted(Settled(outcome), failure_class(exc))
-        if not published:
+        if done is None:
             log.warning(
                 "lease lost on job %s epoch %s before publishing", lease.job_id, lease.epoch
             )
             await self._discard(lease)
             return _counted(Settled(Outcome.LOST))
-        log.info("job published")
-        return _counted(Settled(Outcome.PUBLISHED))
+        log.info("job %s", "published" if done.outcome is Outcome.PUBLISHED else "split")
+        return _counted(done)
 
     async def _keep_lease(
         self,
         lease: Lease,
         attempt: _Attempt,
-        work: asyncio.Task[bool],
+        work: asyncio.Task[Settled | None],
         keep_alive: KeepAlive | None,
     ) -> None:
         """Extend the lease every heartbeat, and sooner when progress moved, so people see it.
@@ -166,29 +181,30 @@ class Processor:
                 work.cancel()
                 return
 
-    async def _work(self, lease: Lease, folder: Path, attempt: _Attempt) -> bool:
+    async def _work(self, lease: Lease, folder: Path, attempt: _Attempt) -> Settled | None:
         try:
+            if lease.spec is not None:
+                return await self._encode_part(lease, lease.spec, folder, attempt)
             return await self._encode_and_publish(lease, folder, attempt)
         except asyncio.CancelledError:
             if attempt.lost is not None:  # cancelled by the heartbeat, not by a shutdown
                 raise attempt.lost from None
             raise
 
-    async def _encode_and_publish(self, lease: Lease, folder: Path, attempt: _Attempt) -> bool:
-        """True once published; False if the lease was lost just before."""
+    async def _encode_and_publish(
+        self, lease: Lease, folder: Path, attempt: _Attempt
+    ) -> Settled | None:
+        """PUBLISHED, or SPLIT into parts that every worker may take; None if the lease was
+        lost just before."""
         out_dir = folder / "out"
         out_dir.mkdir(parents=True)
-        source = folder / "source"
-        with tracing.span("download"):
-            await self._storage.download_file(lease.source_key, source)
-        info = await self._transcoder.probe(source)
-        await self._record(
-            lease,
-            "probed",
-            f"{info.display_width}x{info.display_height} {info.video_codec}, "
-            f"{info.duration:.1f} s, {'with' if info.has_audio else 'no'} audio",
-            dataclasses.asdict(info),
-        )
+        source, info = await self._probe(lease, folder)
+        plan = None if self._chunking is None else self._chunking.plan(info)
+        if plan is not None:
+            await self._collect_garbage(lease)
+            if not await self._jobs.split(lease, plan):
+                return None
+            return Settled(Outcome.SPLIT, parts=len(plan.parts))
 
         def on_progress(fraction: float) -> None:
             attempt.fraction = fraction
@@ -222,7 +238,83 @@ class Processor:
             # only the published epoch is ever played.
             await self._collect_garbage(lease)
             renditions = [dataclasses.asdict(r) for r in result.renditions]
-            return await self._jobs.publish(lease, renditions, result.duration, result.encoder.name)
+            published = await self._jobs.publish(
+                lease, renditions, result.duration, result.encoder.name
+            )
+            return Settled(Outcome.PUBLISHED) if published else None
+
+    async def _probe(self, lease: Lease, folder: Path) -> tuple[Path, SourceInfo]:
+        source = folder / "source"
+        with tracing.span("download"):
+            await self._storage.download_file(lease.source_key, source)
+        info = await self._transcoder.probe(source)
+        await self._record(
+            lease,
+            "probed",
+            f"{info.display_width}x{info.display_height} {info.video_codec}, "
+            f"{info.duration:.1f} s, {'with' if info.has_audio else 'no'} audio",
+            dataclasses.asdict(info),
+        )
+        return source, info
+
+    async def _encode_part(
+        self, lease: Lease, part: PartSpec, folder: Path, attempt: _Attempt
+    ) -> Settled | None:
+        """One part of a split video: its span read straight from storage where storage
+        allows ranged reads, encoded, uploaded under its own attempt's folders, published."""
+        assert lease.plan is not None
+        out_dir = folder / "out"
+        out_dir.mkdir(parents=True)
+        source = await self._part_source(lease, folder)
+        prefix = output_prefix(lease.video_id, lease.output_epoch)
+        sub = part_folder(part, lease.epoch)
+        uploaded: set[tuple[str, str]] = set()
+
+        async def publish(rungs: Sequence[RungOutput], complete: bool, encoder: str) -> bool:
+            for rung in rungs:
+                for name in (rung.init, *(s[0] for s in rung.segments)):
+                    if (rung.rung, name) not in uploaded:
+                        await self._put(
+                            out_dir / rung.rung / name, f"{prefix}/{rung.rung}/{sub}/{name}"
+                        )
+                        uploaded.add((rung.rung, name))
+            output = PartOutput(
+                part.key,
+                tuple(dataclasses.replace(r, folder=sub) for r in rungs),
+                complete,
+                encoder,
+            )
+            return await self._jobs.publish_part(lease, output)
+
+        async def on_output(rung: RungOutput) -> None:  # the audio, as it is encoded
+            if not await publish([rung], False, "aac"):
+                raise LeaseLost("another worker took the job over")
+
+        def on_progress(fraction: float) -> None:
+            attempt.fraction = fraction
+
+        async def on_command(command: list[str], encoder: EncoderChoice) -> None:
+            detail = {"command": shlex.join(command), "encoder": encoder.name}
+            await self._record(lease, "encoding", f"encoding {part.describe()}", detail)
+
+        with tracing.span("encode", part=part.key) as span:
+            started = time.monotonic()
+            result = await self._transcoder.transcode_part(
+                source,
+                lease.plan,
+                part,
+                out_dir,
+                on_progress,
+                on_command,
+                on_output if part.kind is PartKind.AUDIO else None,
+            )
+            _count_part(result, part, time.monotonic() - started)
+            span.set("encoder", result.encoder.name)
+        with tracing.span("publish"):
+            await self._collect_part_garbage(lease, part, prefix)
+            if not await publish(result.rungs, True, result.encoder.name):
+                return None
+            return Settled(Outcome.PUBLISHED)
 
     async def _record(
         self, lease: Lease, kind: str, reason: str, detail: dict[str, Any] | None = None
@@ -240,13 +332,36 @@ class Processor:
 
         async def put(relative: Path) -> None:
             async with gate:
-                await self._storage.upload_file(
-                    out_dir / relative, f"{prefix}/{relative.as_posix()}", _content_type(relative)
-                )
+                await self._put(out_dir / relative, f"{prefix}/{relative.as_posix()}")
 
         await asyncio.gather(*(put(f) for f in files if f.suffix != ".m3u8"))
         for playlist in (f for f in files if f.suffix == ".m3u8"):
             await put(playlist)
+
+    async def _put(self, path: Path, key: str) -> None:
+        await self._storage.upload_file(path, key, _content_type(path))
+
+    async def _part_source(self, lease: Lease, folder: Path) -> Path | str:
+        """Where ffmpeg reads the source: the stored file itself, or a presigned URL that
+        it reads in ranges, seeking to the part's span; a copy only from storage that can
+        do neither."""
+        located = await self._storage.locate(lease.source_key, SOURCE_URL_SECONDS)
+        if isinstance(located, bytes):
+            path = folder / "source"
+            await asyncio.to_thread(path.write_bytes, located)
+            return path
+        return located
+
+    async def _collect_part_garbage(self, lease: Lease, part: PartSpec, prefix: str) -> None:
+        """What this part's earlier attempts left: never listed, so removed before this
+        one is published, except the audio's, which is listed as it goes."""
+        for epoch in range(1, lease.epoch):
+            for rung in part.rungs:
+                sub = part_folder(part, epoch)
+                try:
+                    await self._storage.delete_prefix(f"{prefix}/{rung}/{sub}/")
+                except Exception as exc:
+                    log.warning("could not remove %s of %s: %s", sub, lease.video_id, exc)
 
     async def _collect_garbage(self, lease: Lease) -> None:
         """Earlier epochs were never published (this lease is the job's current epoch, and
@@ -258,11 +373,55 @@ class Processor:
                 log.warning("could not remove epoch %s of %s: %s", epoch, lease.video_id, exc)
 
     async def _discard(self, lease: Lease) -> None:
-        """Remove this attempt's unpublished outputs."""
+        """Remove this attempt's unpublished outputs: a part's own folders only (the audio
+        keeps what it published as it went: players may be fetching it)."""
+        part = lease.spec
+        if part is not None:
+            if part.kind is PartKind.CHUNK:
+                prefix = output_prefix(lease.video_id, lease.output_epoch)
+                for rung in part.rungs:
+                    sub = part_folder(part, lease.epoch)
+                    await _quietly_delete(self._storage, f"{prefix}/{rung}/{sub}/")
+            return
         try:
             await self._storage.delete_prefix(output_prefix(lease.video_id, lease.epoch) + "/")
         except Exception as exc:
             log.warning("could not remove epoch %s of %s: %s", lease.epoch, lease.video_id, exc)
+
+
+async def _quietly_delete(storage: Storage, prefix: str) -> None:
+    try:
+        await storage.delete_prefix(prefix)
+    except Exception as exc:  # leftovers cost space, not correctness
+        log.warning("could not remove %s: %s", prefix, exc)
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPolicy:
+    """When and how a probed video is cut into parts (see ``domain.chunks``)."""
+
+    first: int = 6
+    longest: int = 60
+    single_below: float = 30.0
+    first_tier_height: int = 480
+
+    def plan(self, info: SourceInfo) -> VideoPlan | None:
+        return plan_video(
+            info,
+            plan_ladder(info),
+            output_frame_rate(info),
+            first=self.first,
+            longest=self.longest,
+            single_below=self.single_below,
+            first_tier_height=self.first_tier_height,
+        )
+
+
+def _count_part(result: PartResult, part: PartSpec, seconds: float) -> None:
+    encoder = result.encoder.name if part.kind is PartKind.CHUNK else "aac"
+    metrics.ENCODE_DURATION.labels(encoder=encoder).observe(seconds)
+    metrics.ENCODED_MEDIA.labels(encoder=encoder).inc(part.duration)
+    log.info("encoded %s in %.1f s with %s", part.describe(), seconds, encoder)
 
 
 def _content_type(path: Path) -> str:

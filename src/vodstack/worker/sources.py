@@ -70,7 +70,11 @@ class DatabaseSource:
         return None
 
     async def settle(self, claim: Claim, settled: Settled) -> None:
-        return None  # the jobs table is all there is, and the outcome is in it
+        # The jobs table is all there is, and the outcome is in it; idle workers are told
+        # when a video was split, so its parts start at once.
+        if settled.outcome is Outcome.SPLIT and self._wakeup is not None:
+            for _ in range(settled.parts):
+                await _quietly(self._wakeup.send(claim.lease.video_id))
 
     async def _wait_for_wakeup(self, stopping: asyncio.Event) -> None:
         if self._wakeup is None:
@@ -129,7 +133,12 @@ class QueueSource:
         delivery = claim.delivery
         if delivery is None:
             return
-        if settled.outcome in (Outcome.PUBLISHED, Outcome.FAILED):
+        if settled.outcome is Outcome.SPLIT:
+            # One message per part: each names the video, whose best due part a receiving
+            # worker claims. Sent before this one is deleted, so no part is left unnamed.
+            for _ in range(settled.parts):
+                await _quietly(self._queue.send(claim.lease.video_id))
+        if settled.outcome in (Outcome.PUBLISHED, Outcome.FAILED, Outcome.SPLIT):
             await _quietly(self._queue.ack(delivery))
         elif settled.outcome is Outcome.GAVE_UP:
             await _quietly(self._queue.dead_letter(delivery))
