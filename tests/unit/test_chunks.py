@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
+import math
+from fractions import Fraction
+from typing import Any
 
 import pytest
 
-from vodstack.domain.chunks import Chunk, plan_chunks, stitch
+from vodstack.adapters.transcoder_fake import FAKE_SOURCE
+from vodstack.domain.chunks import (
+    AUDIO,
+    Chunk,
+    PartKind,
+    PartOutput,
+    RungOutput,
+    VideoPlan,
+    assemble,
+    part_folder,
+    plan_chunks,
+    plan_video,
+    replaces,
+    stitch,
+)
+from vodstack.domain.jobs import Transition, progress_of
+from vodstack.domain.ladder import output_frame_rate, plan_ladder
+from vodstack.domain.media import SourceInfo
 from vodstack.domain.playlist import MediaPlaylist, MediaSegment, parse_media_playlist
+from vodstack.domain.videos import VideoStatus
 
 
 @pytest.mark.parametrize(
@@ -103,3 +126,129 @@ def test_stitching_refuses_what_players_would_choke_on() -> None:
         stitch([_part(0, 1), _part(1, 2)], complete=True)  # numbering did not continue
     long_segment = stitch([_part(0, last=7.4)], complete=True)
     assert long_segment.target_duration == 7  # rounded, as RFC 8216 says
+
+
+# --- split videos: plans, and the playlists their published parts assemble into --------
+
+SOURCE = dataclasses.replace(
+    FAKE_SOURCE, duration=40.0, width=1920, height=1080, display_width=1920, display_height=1080
+)
+
+
+def _plan(source: SourceInfo = SOURCE, **policy: Any) -> VideoPlan:
+    plan = plan_video(source, plan_ladder(source), output_frame_rate(source), **policy)
+    assert plan is not None
+    return plan
+
+
+def _output(plan: VideoPlan, key: str, attempt: int = 1, segments: int | None = None) -> PartOutput:
+    """What a part of ``plan`` publishes: 6 s segments numbered as in the whole rung, 1000
+    bytes a second per rung (the audio: 100)."""
+    part = plan.part(key)
+    first = round(part.start / 6)
+    spans = [(n, min(6.0, part.end - n * 6)) for n in range(first, math.ceil(part.end / 6))]
+    spans = spans[:segments] if segments is not None else spans
+    rungs = tuple(
+        RungOutput(
+            rung=name,
+            folder=part_folder(part, attempt),
+            init="init.mp4",
+            init_digest=f"digest of {name}",
+            codecs="mp4a.40.2" if name == AUDIO else "avc1.640028",
+            target_duration=6,
+            segments=tuple(
+                (f"seg_{n:05d}.m4s", s, round(s * (100 if name == AUDIO else 1000)))
+                for n, s in spans
+            ),
+        )
+        for name in part.rungs
+    )
+    return PartOutput(key, rungs, complete=segments is None, encoder="libx264")
+
+
+def test_a_short_source_stays_one_piece_and_a_long_one_is_split_into_ranked_parts() -> None:
+    short = dataclasses.replace(SOURCE, duration=20.0)
+    assert plan_video(short, plan_ladder(short), Fraction(30), single_below=30) is None
+    plan = _plan(single_below=30)
+    assert plan.tiers == (("480p", "240p"), ("1080p", "720p"))
+    by_rank = [p.key for p in sorted(plan.parts, key=lambda p: p.rank)]
+    # The first chunk, then the audio, then the rest of the low rungs, then the high rungs.
+    assert by_rank == ["c0t1", "audio", "c1t1", "c2t1", "c0t2", "c1t2", "c2t2"]
+    assert [(p.start, p.end) for p in plan.parts if p.tier == 2] == [(0, 6), (6, 18), (18, 40)]
+    assert VideoPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
+
+
+def test_one_tier_when_asked_and_no_audio_part_without_audio() -> None:
+    plan = _plan(dataclasses.replace(SOURCE, has_audio=False), first_tier_height=0)
+    assert plan.tiers == (("1080p", "720p", "480p", "240p"),)
+    assert {p.kind for p in plan.parts} == {PartKind.CHUNK}
+
+
+def test_nothing_plays_until_the_first_chunk_and_some_audio_are_in() -> None:
+    plan = _plan()
+    assert not assemble(plan, {}).playable
+    first = {"c0t1": _output(plan, "c0t1")}
+    assert not assemble(plan, first).playable, "a video with sound must not play silent"
+    heard = first | {"audio": _output(plan, "audio", segments=1)}
+    assembly = assemble(plan, heard)
+    assert assembly.playable
+    assert not assembly.complete
+    assert [r.name for r in assembly.renditions] == ["480p", "240p"]
+    assert assembly.pending == ("1080p", "720p")
+    master = assembly.playlists["master.m3u8"]
+    assert '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"' in master
+    assert master.count('AUDIO="audio"') == 2
+    assert "1080p" not in master
+    low = parse_media_playlist(assembly.playlists["480p/index.m3u8"])
+    assert [s.uri for s in low.segments] == ["c0a1/seg_00000.m4s"]
+    assert not low.ended
+    assert low.map_uri == "c0a1/init.mp4"
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in assembly.playlists["480p/index.m3u8"]
+
+
+def test_a_rung_lists_its_chunks_up_to_the_first_missing_one() -> None:
+    plan = _plan()
+    outputs = {k: _output(plan, k) for k in ("c0t1", "audio", "c2t1", "c0t2", "c1t2", "c2t2")}
+    assembly = assemble(plan, outputs)
+    low = parse_media_playlist(assembly.playlists["480p/index.m3u8"])
+    assert [s.uri for s in low.segments] == ["c0a1/seg_00000.m4s"], "chunk 1 is not in yet"
+    assert {r.name for r in assembly.renditions} == {"1080p", "720p", "480p", "240p"}
+    outputs["c1t1"] = _output(plan, "c1t1", attempt=3)
+    done = assemble(plan, outputs)
+    assert done.complete
+    assert done.done == pytest.approx(1.0)
+    low = parse_media_playlist(done.playlists["480p/index.m3u8"])
+    assert low.ended
+    assert [s.uri for s in low.segments] == [
+        "c0a1/seg_00000.m4s",
+        "c1a3/seg_00001.m4s",
+        "c1a3/seg_00002.m4s",
+        *(f"c2a1/seg_{n:05d}.m4s" for n in range(3, 7)),
+    ]
+    assert low.duration == pytest.approx(40.0)
+    rendition = next(r for r in done.renditions if r.name == "480p")
+    # 1000 B/s of video and 100 B/s of audio: 8800 b/s on average over the whole video.
+    assert rendition.average_bandwidth == 8800
+    assert rendition.codecs == "avc1.640028,mp4a.40.2"
+
+
+def test_a_later_attempt_of_the_audio_is_listed_only_once_it_has_gone_as_far() -> None:
+    plan = _plan()
+    earlier = _output(plan, "audio", attempt=1, segments=4)
+    assert not replaces(_output(plan, "audio", attempt=2, segments=3), earlier)
+    assert replaces(_output(plan, "audio", attempt=2, segments=4), earlier)
+    assert replaces(_output(plan, "audio", attempt=2), earlier)
+
+
+def test_the_video_status_follows_its_assembly() -> None:
+    plan = _plan()
+    assert progress_of(assemble(plan, {}), 40.0).video_status is VideoStatus.PROCESSING
+    some = {"c0t1": _output(plan, "c0t1"), "audio": _output(plan, "audio", segments=1)}
+    playable = progress_of(assemble(plan, some), 40.0)
+    assert playable.video_status is VideoStatus.PLAYABLE
+    assert playable.transition is None
+    assert playable.reason == "playable at 480p, 240p; 1080p, 720p to come"
+    every = {p.key: _output(plan, p.key) for p in plan.parts}
+    ready = progress_of(assemble(plan, every), 40.0)
+    assert ready.video_status is VideoStatus.READY
+    assert ready.transition is Transition.ASSEMBLE

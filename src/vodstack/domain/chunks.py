@@ -131,7 +131,11 @@ class PartSpec:
     def rank(self) -> int:
         """Workers claim the lowest rank first, whichever video it is of: so the first
         chunks of a new video go before the later chunks of an old one."""
-        return 0 if self.kind is PartKind.AUDIO else self.index + (self.tier - 1) * _TIER_RANK
+        # The audio right after the first chunk: its first segment, a second in, is what
+        # the video still needs to play, however long the rest of the audio takes.
+        if self.kind is PartKind.AUDIO:
+            return 1
+        return 2 * self.index + (self.tier - 1) * _TIER_RANK
 
     def describe(self) -> str:
         if self.kind is PartKind.AUDIO:

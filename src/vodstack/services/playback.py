@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from vodstack import errors
 from vodstack.domain.accounts import Actor, Visibility, can_manage
+from vodstack.domain.chunks import assemble
 from vodstack.domain.playlist import MASTER_NAME, rewrite_uris
 from vodstack.domain.signing import PlaybackGrant, playback_token, verify_playback_token
 from vodstack.domain.videos import HLS_CONTENT_TYPES, Video, VideoStatus, output_prefix
@@ -48,6 +49,9 @@ _CACHED_VIDEOS = 4096
 # A playlist with signed segment URLs is reused for this share of the URLs' lifetime, so a
 # viewer always gets at least the rest of it to watch.
 _RESIGN_SHARE = 0.1
+_PLAYABLE = frozenset({VideoStatus.PLAYABLE, VideoStatus.READY})
+# A playlist that still grows is cached for less than the 6 s a player waits to reload it.
+GROWING_PLAYLIST_SECONDS = 2
 _SAFE_PATH = re.compile(
     r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,100}(/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,100}){0,3}$"
 )
@@ -87,6 +91,7 @@ class PlaybackService:
         self._stored: OrderedDict[str, str] = OrderedDict()
         self._signed: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
         self._ready: OrderedDict[str, tuple[float, Video]] = OrderedDict()
+        self._assembled: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
 
     async def playback(
         self, video_id: str, actor: Actor, token: str | None = None, ip: str | None = None
@@ -144,8 +149,10 @@ class PlaybackService:
         key = f"{output_prefix(video.id, epoch)}/{path}"
         lifetime = self._url_lifetime(grant)
         if suffix == ".m3u8":
-            body = await self._playlist(key, token if grant else None, lifetime)
+            body = await self._playlist(video, key, path, token if grant else None, lifetime)
             cache = PLAYLIST_CACHE if grant is None else PRIVATE_PLAYLIST_CACHE
+            if video.status is not VideoStatus.READY:  # it grows as chunks are published
+                cache = cache.replace("max-age=10", f"max-age={GROWING_PLAYLIST_SECONDS}")
             return HlsFile(body, HLS_CONTENT_TYPES[suffix], cache)
         source = await self._storage.locate(key, lifetime)
         cache = SEGMENT_CACHE if grant is None else PRIVATE_SEGMENT_CACHE
@@ -163,7 +170,7 @@ class PlaybackService:
         if cached is not None and now - cached[0] < _READY_VIDEO_SECONDS:
             return cached[1]
         video = await self._videos.get(video_id)
-        if video is not None and video.status is VideoStatus.READY:
+        if video is not None and video.status in _PLAYABLE:
             _remember(self._ready, video_id, (now, video), _CACHED_VIDEOS)
         else:
             self._ready.pop(video_id, None)
@@ -188,17 +195,24 @@ class PlaybackService:
             lifetime = min(lifetime, max(1, grant.expires - int(self._wall_clock())))
         return lifetime
 
-    async def _playlist(self, key: str, token: str | None, lifetime: int) -> bytes:
+    async def _playlist(
+        self, video: Video, key: str, path: str, token: str | None, lifetime: int
+    ) -> bytes:
         """The playlist as players get it. Where storage serves files itself (S3 presigned
         URLs, a CDN), segment URIs point there, so video bytes never pass through the API;
         otherwise they stay relative and resolve to this API. A token is carried on to
         every URI that resolves to this API."""
         now = self._clock()
-        cache_key = (key, token or "")
+        # A chunked video's playlists change as its parts are published, and so does it.
+        version = video.updated_at.isoformat() if video.chunked else ""
+        cache_key = (f"{key}@{version}", token or "")
         signed = self._signed.get(cache_key)
         if signed is not None and now - signed[0] < lifetime * _RESIGN_SHARE:
             return signed[1]
-        text = await self._stored_playlist(key)
+        if video.chunked:
+            text = await self._assembled_playlist(video, path)
+        else:
+            text = await self._stored_playlist(key)
         folder = key.rsplit("/", 1)[0]
         query = "" if token is None else f"?token={quote(token)}"
 
@@ -220,6 +234,22 @@ class PlaybackService:
         _remember(self._signed, cache_key, (now, body))
         return body
 
+    async def _assembled_playlist(self, video: Video, path: str) -> str:
+        """A chunked video's playlist, assembled from what its parts published: once per
+        change of the video, not per request."""
+        version = (video.id, video.updated_at.isoformat())
+        playlists = self._assembled.get(version)
+        if playlists is None:
+            found = await self._videos.parts(video.id)
+            if found is None:
+                raise errors.NotFound(f"no such playback file: {path!r}")
+            playlists = assemble(*found).playlists
+            _remember(self._assembled, version, playlists, _CACHED_VIDEOS)
+        text = playlists.get(path)
+        if text is None:
+            raise errors.NotFound(f"no such playback file: {path!r}")
+        return text
+
     async def _stored_playlist(self, key: str) -> str:
         text = self._stored.get(key)
         if text is None:
@@ -229,7 +259,8 @@ class PlaybackService:
 
 
 def _ready(video: Video) -> Video:
-    if video.status is not VideoStatus.READY:
+    """The video, if it plays: ready, or playable while its later chunks are encoded."""
+    if video.status not in _PLAYABLE:
         detail = f": {video.error}" if video.error else ""
         raise errors.VideoNotReady(f"the video is {video.status}{detail}")
     return video
