@@ -5,29 +5,24 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import math
 from fractions import Fraction
 from typing import Any
 
 import pytest
 
-from vodstack.adapters.transcoder_fake import FAKE_SOURCE
+from tests.support.parts import SOURCE_40S, part_output, split_plan
 from vodstack.domain.chunks import (
-    AUDIO,
     Chunk,
     PartKind,
-    PartOutput,
-    RungOutput,
     VideoPlan,
     assemble,
-    part_folder,
     plan_chunks,
     plan_video,
     replaces,
     stitch,
 )
 from vodstack.domain.jobs import Transition, progress_of
-from vodstack.domain.ladder import output_frame_rate, plan_ladder
+from vodstack.domain.ladder import plan_ladder
 from vodstack.domain.media import SourceInfo
 from vodstack.domain.playlist import MediaPlaylist, MediaSegment, parse_media_playlist
 from vodstack.domain.videos import VideoStatus
@@ -130,40 +125,14 @@ def test_stitching_refuses_what_players_would_choke_on() -> None:
 
 # --- split videos: plans, and the playlists their published parts assemble into --------
 
-SOURCE = dataclasses.replace(
-    FAKE_SOURCE, duration=40.0, width=1920, height=1080, display_width=1920, display_height=1080
-)
+SOURCE = SOURCE_40S
 
 
 def _plan(source: SourceInfo = SOURCE, **policy: Any) -> VideoPlan:
-    plan = plan_video(source, plan_ladder(source), output_frame_rate(source), **policy)
-    assert plan is not None
-    return plan
+    return split_plan(source, **policy)
 
 
-def _output(plan: VideoPlan, key: str, attempt: int = 1, segments: int | None = None) -> PartOutput:
-    """What a part of ``plan`` publishes: 6 s segments numbered as in the whole rung, 1000
-    bytes a second per rung (the audio: 100)."""
-    part = plan.part(key)
-    first = round(part.start / 6)
-    spans = [(n, min(6.0, part.end - n * 6)) for n in range(first, math.ceil(part.end / 6))]
-    spans = spans[:segments] if segments is not None else spans
-    rungs = tuple(
-        RungOutput(
-            rung=name,
-            folder=part_folder(part, attempt),
-            init="init.mp4",
-            init_digest=f"digest of {name}",
-            codecs="mp4a.40.2" if name == AUDIO else "avc1.640028",
-            target_duration=6,
-            segments=tuple(
-                (f"seg_{n:05d}.m4s", s, round(s * (100 if name == AUDIO else 1000)))
-                for n, s in spans
-            ),
-        )
-        for name in part.rungs
-    )
-    return PartOutput(key, rungs, complete=segments is None, encoder="libx264")
+_output = part_output
 
 
 def test_a_short_source_stays_one_piece_and_a_long_one_is_split_into_ranked_parts() -> None:
