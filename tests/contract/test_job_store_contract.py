@@ -219,6 +219,7 @@ async def test_state_view_and_counts_say_where_jobs_stand(stores: Stores, clock:
     assert counts.by_status == {
         JobStatus.QUEUED: 2,
         JobStatus.PROCESSING: 0,
+        JobStatus.SPLIT: 0,
         JobStatus.READY: 0,
         JobStatus.FAILED: 0,
     }

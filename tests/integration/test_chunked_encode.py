@@ -6,16 +6,14 @@ stay on the 2 s grid across the boundaries."""
 
 from __future__ import annotations
 
-import io
 import itertools
 import subprocess
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import imageio_ffmpeg
 
 from tests.conftest import media
+from tests.support.hls import timestamps
 from vodstack.adapters.probe import probe
 from vodstack.domain.chunks import plan_chunks, stitch
 from vodstack.domain.ffmpeg_args import (
@@ -41,21 +39,6 @@ def _encode(source: Path, out: Path, spec: TranscodeSpec) -> None:
     subprocess.run(command, check=True, timeout=120, capture_output=True)
 
 
-def _timestamps(stream: bytes) -> tuple[list[int], list[int], list[int], Fraction]:
-    """Decode times, presentation times (sorted), keyframe presentation times, time base."""
-    with av.open(io.BytesIO(stream), mode="r") as container:
-        video = container.streams.video[0]
-        packets = [p for p in container.demux(video) if p.pts is not None and p.dts is not None]
-        time_base = Fraction(video.time_base or 1)
-    keyframes = [p.pts for p in packets if p.is_keyframe and p.pts is not None]
-    return (
-        [p.dts for p in packets if p.dts is not None],
-        sorted(p.pts for p in packets if p.pts is not None),
-        keyframes,
-        time_base,
-    )
-
-
 def test_chunks_encoded_apart_stitch_into_one_continuous_rung(tmp_path: Path) -> None:
     source = media(CLIP)
     info = probe(source)
@@ -79,7 +62,8 @@ def test_chunks_encoded_apart_stitch_into_one_continuous_rung(tmp_path: Path) ->
     }
     stream = inits.pop() + b"".join((where[s.uri] / s.uri).read_bytes() for s in stitched.segments)
 
-    dts, pts, keyframes, time_base = _timestamps(stream)
+    found = timestamps(stream)
+    dts, pts, keyframes, time_base = found.dts, found.pts, found.keyframes, found.time_base
     frame = round(1 / (frame_rate * time_base))
     assert len(pts) == round(SECONDS * frame_rate)  # every frame, once
     assert all(b - a == frame for a, b in itertools.pairwise(dts)), "decode times must run on"

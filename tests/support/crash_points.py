@@ -11,6 +11,11 @@ The steps, in order:
 - ``uploading``: the first output is stored, the rest are not;
 - ``uploaded``: every output is stored, and the publish is about to be sent;
 - ``published``: the publish is committed, and the queue message not yet deleted.
+
+And for a split video's parts:
+- ``part_encoding``: ffmpeg is a fifth through a chunk other than the first;
+- ``hold:KEY:FILE``: not a crash: part KEY's worker waits, lease kept, before publishing it
+  until FILE exists, so a test can look at the video as it is meanwhile.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
 from vodstack.adapters.storage import open_storage
+from vodstack.domain.chunks import PartOutput, PartSpec, VideoPlan
 from vodstack.domain.jobs import Lease
-from vodstack.domain.media import SourceInfo, TranscodeResult
+from vodstack.domain.media import PartResult, SourceInfo, TranscodeResult
 from vodstack.logs import configure_logging
 from vodstack.ports import CommandCallback, JobStore, ProgressCallback, Storage, Transcoder
 from vodstack.runtime import build_worker, open_backends, open_transcoder
@@ -34,8 +40,11 @@ from vodstack.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Step = Literal["claimed", "downloaded", "encoding", "uploading", "uploaded", "published"]
-STEPS: tuple[Step, ...] = get_args(Step)
+Step = Literal[
+    "claimed", "downloaded", "encoding", "uploading", "uploaded", "published", "part_encoding"
+]
+STEPS: tuple[Step, ...] = get_args(Step)[:6]  # a plain job's steps
+HOLD_POLL_SECONDS = 0.1
 
 
 def crash(step: Step) -> None:
@@ -53,6 +62,16 @@ class _Delegating:
 
 
 class CrashingJobs(_Delegating):
+    async def publish_part(self, lease: Lease, output: PartOutput) -> bool:
+        kind, _, rest = str(self._step).partition(":")
+        key, _, release = rest.partition(":")
+        if kind == "hold" and lease.part == key and output.complete:
+            log.warning("holding part %s until %s exists", key, release)
+            while not Path(release).exists():  # noqa: ASYNC110 (another process makes it)
+                await asyncio.sleep(HOLD_POLL_SECONDS)
+        published: bool = await self._inner.publish_part(lease, output)
+        return published
+
     async def claim(self, owner: str, video_id: str | None = None) -> Lease | None:
         lease: Lease | None = await self._inner.claim(owner, video_id)
         if lease is not None and self._step == "claimed":
@@ -99,8 +118,27 @@ class CrashingTranscoder(_Delegating):
         )
         return result
 
+    async def transcode_part(
+        self,
+        source: Path | str,
+        plan: VideoPlan,
+        part: PartSpec,
+        out_dir: Path,
+        on_progress: ProgressCallback,
+        *args: Any,
+    ) -> PartResult:
+        def progress(fraction: float) -> None:
+            on_progress(fraction)
+            if fraction >= 0.2 and self._step == "part_encoding" and part.index > 0:
+                crash(self._step)
 
-async def run_crashing_worker(settings: Settings, step: Step) -> None:
+        result: PartResult = await self._inner.transcode_part(
+            source, plan, part, out_dir, progress, *args
+        )
+        return result
+
+
+async def run_crashing_worker(settings: Settings, step: Step, concurrency: int = 1) -> None:
     storage = cast(Storage, CrashingStorage(open_storage(settings), step))
     async with open_backends(settings, storage=storage) as backends:
         jobs = cast(JobStore, CrashingJobs(backends.stores.jobs, step))
@@ -108,7 +146,7 @@ async def run_crashing_worker(settings: Settings, step: Step) -> None:
             backends, stores=dataclasses.replace(backends.stores, jobs=jobs)
         )
         transcoder = cast(Transcoder, CrashingTranscoder(open_transcoder(settings), step))
-        worker = build_worker(backends, transcoder=transcoder)
+        worker = build_worker(backends, transcoder=transcoder, concurrency=concurrency)
         for signum in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(signum, worker.stop)
         await worker.run()
@@ -116,8 +154,9 @@ async def run_crashing_worker(settings: Settings, step: Step) -> None:
 
 if __name__ == "__main__":
     chosen = sys.argv[1]
-    if chosen not in STEPS:
+    if chosen not in get_args(Step) and not chosen.startswith("hold:"):
         sys.exit(f"unknown step {chosen!r}: one of {', '.join(STEPS)}")
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
-    asyncio.run(run_crashing_worker(settings, chosen))
+    slots = int(sys.argv[3]) if sys.argv[2:3] == ["--concurrency"] else 1
+    asyncio.run(run_crashing_worker(settings, cast(Step, chosen), slots))

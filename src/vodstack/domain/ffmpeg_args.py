@@ -99,6 +99,10 @@ def audio_command(
     command = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
     command += ["-progress", "pipe:1", "-nostats", "-i", str(source)]
     command += ["-map", "0:a:0", "-vn", "-map_metadata", "-1", "-map_chapters", "-1"]
+    # Timestamps counted in samples from the video's zero, not copied from the container
+    # (WebM's are whole milliseconds, which jitters every frame); a real gap in the source
+    # is filled with silence, so the audio keeps to the video's timeline to the end.
+    command += ["-af", "aresample=async=1:first_pts=0"]
     command += ["-c:a", "aac", "-profile:a", "aac_low", "-b:a", str(audio_bitrate)]
     command += ["-ac", str(AUDIO_CHANNELS), "-ar", str(AUDIO_SAMPLE_RATE)]
     command += ["-output_ts_offset", _number(CHUNK_TIMELINE_OFFSET)]
