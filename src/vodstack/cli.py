@@ -276,6 +276,10 @@ def upload(
     server: ServerOption = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
     wait: Annotated[bool, typer.Option("--wait", help="wait until ready or failed")] = False,
+    wait_playable: Annotated[
+        bool,
+        typer.Option("--wait-playable", help="wait until it plays (playable or ready), or failed"),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object last")] = False,
 ) -> None:
     """Upload a video. Run it again after an interruption to send only the missing parts."""
@@ -302,9 +306,11 @@ def upload(
                 result = (
                     await client.upload(file, title, on_start=started, on_progress=advanced)
                 ).as_dict()
-                if wait:
+                if wait or wait_playable:
                     progress.update(task, description="processing")
-                    video = await client.wait_until_done(result["video_id"])
+                    video = await client.wait_until_done(
+                        result["video_id"], playable=wait_playable and not wait
+                    )
                     result.update(status=video["status"], error=video.get("error"))
         return result
 

@@ -138,10 +138,15 @@ class VodstackClient:
         result: dict[str, Any] = await self.call("GET", f"/v1/videos/{video_id}")
         return result
 
-    async def wait_until_done(self, video_id: str, poll_seconds: float = 1.0) -> dict[str, Any]:
+    async def wait_until_done(
+        self, video_id: str, poll_seconds: float = 1.0, *, playable: bool = False
+    ) -> dict[str, Any]:
+        """Until the video is ready or failed (``playable``: or plays already, while its
+        later chunks are encoded)."""
+        done = ("ready", "failed", "playable") if playable else ("ready", "failed")
         while True:
             video = await self.video(video_id)
-            if video["status"] in ("ready", "failed"):
+            if video["status"] in done:
                 return video
             await asyncio.sleep(poll_seconds)
 

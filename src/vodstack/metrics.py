@@ -49,6 +49,10 @@ JOBS = Gauge(
     "process reports the same database)",
     ["state"],
 )
+PLAYABLE_VIDEOS = Gauge(
+    "vodstack_videos_playable",
+    "Videos that play while their later chunks are encoded, counted when scraped",
+)
 OLDEST_QUEUED = Gauge(
     "vodstack_jobs_oldest_queued_seconds",
     "How long the oldest job that is due has waited for a worker (0: none waits)",
@@ -113,10 +117,11 @@ STORAGE_ERRORS = Counter(
 
 
 def set_job_counts(
-    counts: Mapping[str, int], oldest_due_at: datetime | None, now: datetime
+    counts: Mapping[str, int], oldest_due_at: datetime | None, now: datetime, playable: int = 0
 ) -> None:
     for state, count in counts.items():
         JOBS.labels(state=state).set(count)
+    PLAYABLE_VIDEOS.set(playable)
     waited = 0.0 if oldest_due_at is None else (now - oldest_due_at).total_seconds()
     OLDEST_QUEUED.set(max(0.0, waited))
 
@@ -124,6 +129,7 @@ def set_job_counts(
 def forget_job_counts() -> None:
     """The database did not answer: show no figure rather than a stale one."""
     JOBS.clear()
+    PLAYABLE_VIDEOS.set(0)
 
 
 def render() -> bytes:

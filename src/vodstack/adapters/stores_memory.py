@@ -411,7 +411,7 @@ class MemoryJobStore:
     async def counts(self) -> JobCounts:
         now = self._clock()
         by_status = dict.fromkeys(JobStatus, 0)
-        for job in self._db.jobs.values():
+        for job in (*self._db.jobs.values(), *self._db.parts.values()):
             by_status[job.status] += 1
         due = [
             job.available_at
@@ -420,7 +420,8 @@ class MemoryJobStore:
             and job.available_at <= now
             and job.attempts < job.max_attempts
         ]
-        return JobCounts(by_status, min(due, default=None))
+        playable = sum(v.status is VideoStatus.PLAYABLE for v in self._db.videos.values())
+        return JobCounts(by_status, min(due, default=None), playable)
 
 
 class MemoryUploadStore:

@@ -113,6 +113,11 @@ class VideoAccepted(_Schema):
     status: str
 
 
+class EncodingPublic(_Schema):
+    pending_renditions: list[str] = Field(description="renditions not listed yet")
+    ready_in_seconds: int | None = Field(description="about how long until ready")
+
+
 class VideoPublic(_Schema):
     id: str
     title: str
@@ -127,6 +132,10 @@ class VideoPublic(_Schema):
     renditions: list[dict[str, Any]]
     created_at: datetime
     updated_at: datetime
+    encoding: EncodingPublic | None = Field(
+        default=None,
+        description="a video encoded in chunks, while it is not ready: what is to come",
+    )
 
 
 class VideoList(_Schema):

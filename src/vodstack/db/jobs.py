@@ -42,6 +42,7 @@ from vodstack.domain.jobs import (
     next_status,
     progress_of,
 )
+from vodstack.domain.videos import VideoStatus
 
 # --- the guards: SQL twins of the pure rules -------------------------------------------
 
@@ -613,13 +614,15 @@ class SqlJobStore:
             jobs.c.available_at <= self._clock(),
             jobs.c.attempts < jobs.c.max_attempts,
         )
+        playable = select(func.count()).where(videos.c.status == VideoStatus.PLAYABLE)
         async with reading(self._engine) as conn:
             rows = (await conn.execute(by_status)).all()
             oldest = await conn.scalar(oldest_due)
+            playing = await conn.scalar(playable)
         counts = dict.fromkeys(JobStatus, 0)
         for status, count in rows:
             counts[JobStatus(status)] = count
-        return JobCounts(counts, oldest)
+        return JobCounts(counts, oldest, playing or 0)
 
 
 def _queued_before(available_at: datetime) -> Select[Any]:

@@ -154,8 +154,9 @@ class JobEvent:
 class JobCounts:
     """How many jobs are in each state, and since when the oldest due job has waited."""
 
-    by_status: dict[JobStatus, int]
+    by_status: dict[JobStatus, int]  # every job: a video's own, and its parts
     oldest_due_since: datetime | None
+    playable_videos: int = 0
 
 
 @dataclass(frozen=True, slots=True)

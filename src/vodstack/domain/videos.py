@@ -49,6 +49,22 @@ class Video:
 
 
 @dataclass(frozen=True, slots=True)
+class Encoding:
+    """How far a split video's encoding is: the renditions still to come, and about how
+    long they take at the pace so far."""
+
+    pending: tuple[str, ...]
+    ready_in_seconds: float | None
+
+
+def ready_in(done: float, elapsed: float) -> float | None:
+    """The rest of the work at the pace of what is done; None before anything is."""
+    if done <= 0 or elapsed <= 0:
+        return None
+    return max(0.0, elapsed * (1 - done) / done)
+
+
+@dataclass(frozen=True, slots=True)
 class VideoChanges:
     """What a person may change about a video; None leaves a field as it is."""
 

@@ -57,7 +57,9 @@ class Probes:
                 metrics.forget_job_counts()
             else:
                 by_state = {status.value: n for status, n in counts.by_status.items()}
-                metrics.set_job_counts(by_state, counts.oldest_due_since, self._clock())
+                metrics.set_job_counts(
+                    by_state, counts.oldest_due_since, self._clock(), counts.playable_videos
+                )
         return metrics.render()
 
     async def _answer(self, name: str) -> str:

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
 from vodstack.domain.accounts import Actor, Anonymous, can_manage, can_see
+from vodstack.domain.chunks import assemble
 from vodstack.domain.jobs import JobEvent, JobView, explain
-from vodstack.domain.videos import Video, VideoChanges
+from vodstack.domain.videos import Encoding, Video, VideoChanges, VideoStatus, ready_in
 from vodstack.ports import JobSignal, JobStore, Storage, VideoStore
 
 
@@ -42,6 +43,18 @@ class VideoService:
         if video is None or not can_see(actor, video.owner_id, video.visibility):
             raise errors.VideoNotFound(f"no video with id {video_id!r}")
         return video
+
+    async def encoding(self, video: Video) -> Encoding | None:
+        """For a split video that is not ready yet: what is still to come, and when."""
+        if not video.chunked or video.status not in (VideoStatus.PROCESSING, VideoStatus.PLAYABLE):
+            return None
+        found = await self._videos.parts(video.id)
+        view = await self._jobs.view(video.id)
+        if found is None or view is None:
+            return None
+        assembly = assemble(*found)
+        elapsed = (self._clock() - view.state.available_at).total_seconds()
+        return Encoding(assembly.pending, ready_in(assembly.done, elapsed))
 
     async def managed(self, video_id: str, actor: Actor) -> Video:
         """The video, if ``actor`` owns it or is an admin."""

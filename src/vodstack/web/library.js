@@ -7,7 +7,7 @@ const message = document.getElementById('message');
 
 function card(video) {
   const href = `/videos/${encodeURIComponent(video.id)}`;
-  const working = video.status === 'queued' || video.status === 'processing';
+  const working = ['queued', 'processing', 'playable'].includes(video.status);
   const rungs = video.renditions.map((r) => `${r.height}p`).join(' · ');
   return el(
     'li', { className: `video video-${video.status}`, 'data-id': video.id },

@@ -1,4 +1,5 @@
-// The player: the video's status until it is ready, then hls.js with a quality menu, live
+// The player: the video's status until it plays (playable: its first chunks are in, the
+// rest is being encoded; or ready), then hls.js with a quality menu, live
 // playback stats and the job timeline. Tests read window.vodstackPlayer.
 import { api, describeError, el, formatBitrate, formatTime, poll, showMessage, statusBadge } from './api.js';
 
@@ -15,15 +16,25 @@ function renderVideo(info) {
   document.title = `${title} · vodstack`;
   $('title').textContent = title;
   $('status').replaceChildren(statusBadge(info.status));
-  const working = info.status === 'queued' || info.status === 'processing' || info.status === 'uploading';
+  const working = ['uploading', 'queued', 'processing', 'playable'].includes(info.status);
   $('pending').hidden = !working;
   if (working) {
-    const text = { uploading: 'Waiting for the upload to finish', queued: 'Queued for transcoding', processing: 'Transcoding' };
+    const text = { uploading: 'Waiting for the upload to finish', queued: 'Queued for transcoding', processing: 'Transcoding', playable: playableText(info) };
     $('pending-text').textContent = text[info.status];
     $('pending-bar').value = info.progress;
     $('pending-percent').textContent = `${Math.round(info.progress * 100)}%`;
   }
   if (info.status === 'failed') showMessage(message, `Transcoding failed: ${info.error || 'no reason was recorded'}`);
+}
+
+// "Playable at 480p, 240p; 1080p, 720p in about 4 min": what plays now, and what is to come.
+export function playableText(info) {
+  const now = (info.renditions || []).map((r) => r.name).join(', ') || 'its first rungs';
+  const pending = info.encoding?.pending_renditions || [];
+  const seconds = info.encoding?.ready_in_seconds;
+  const when = seconds == null ? 'soon' : seconds < 90 ? `in about ${Math.max(1, Math.round(seconds))} s` : `in about ${Math.round(seconds / 60)} min`;
+  const rest = pending.length ? `${pending.join(', ')} ${when}` : `the rest of the video ${when}`;
+  return `Playable at ${now}; ${rest}`;
 }
 
 // Where the job stands, in the words of the server: "why is my video not ready yet?"
@@ -54,9 +65,11 @@ async function renderTimeline() {
   )));
 }
 
-// Polls until the video is ready (then plays it) or failed; the timeline follows along.
+// Polls until the video is ready or failed, playing it as soon as it plays; the timeline
+// follows along.
 function watch() {
   let unreachable = false;
+  let playing = false;
   poll(async () => {
     let info;
     try {
@@ -70,11 +83,11 @@ function watch() {
     unreachable = false;
     renderVideo(info);
     await renderTimeline().catch((error) => console.error(error));
-    if (info.status === 'ready') {
+    if ((info.status === 'ready' || info.status === 'playable') && !playing) {
+      playing = true;
       await play();
-      return false;
     }
-    return info.status !== 'failed';
+    return info.status !== 'failed' && info.status !== 'ready';
   }, 1000);
 }
 
@@ -96,7 +109,9 @@ async function play() {
     } else showMessage(message, 'This browser cannot play HLS: it has no Media Source Extensions.');
     return;
   }
-  const hls = new Hls();
+  // From the start, not from the live edge: a playable video's playlists are EVENT
+  // playlists that grow as its chunks are published.
+  const hls = new Hls({ startPosition: 0 });
   player.hls = hls;
   hls.on(Hls.Events.MANIFEST_PARSED, () => buildQualityMenu(hls));
   hls.on(Hls.Events.LEVEL_SWITCHED, () => syncQualityMenu(hls));

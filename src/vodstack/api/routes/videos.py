@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from vodstack.api.deps import OPTIONAL_KEY, Caller, CurrentUser, Videos
 from vodstack.api.schemas import (
+    EncodingPublic,
     EventList,
     EventPublic,
     JobPublic,
@@ -16,7 +17,7 @@ from vodstack.api.schemas import (
     error_responses,
 )
 from vodstack.domain.jobs import JobView
-from vodstack.domain.videos import Video, VideoChanges
+from vodstack.domain.videos import Encoding, Video, VideoChanges
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"], responses=error_responses(401, 422, 503))
 
@@ -31,7 +32,8 @@ async def list_videos(
 
 @router.get("/{video_id}", responses=error_responses(404), openapi_extra=OPTIONAL_KEY)
 async def get_video(video_id: str, videos: Videos, caller: Caller) -> VideoPublic:
-    return _public(await videos.visible(video_id, caller))
+    video = await videos.visible(video_id, caller)
+    return _public(video, await videos.encoding(video))
 
 
 @router.patch("/{video_id}", responses=error_responses(400, 403, 404))
@@ -103,8 +105,16 @@ async def retry_video(video_id: str, videos: Videos, user: CurrentUser) -> Video
     return VideoAccepted(video_id=video.id, status=video.status)
 
 
-def _public(video: Video) -> VideoPublic:
+def _public(video: Video, encoding: Encoding | None = None) -> VideoPublic:
     return VideoPublic(
+        encoding=None
+        if encoding is None
+        else EncodingPublic(
+            pending_renditions=list(encoding.pending),
+            ready_in_seconds=None
+            if encoding.ready_in_seconds is None
+            else round(encoding.ready_in_seconds),
+        ),
         id=video.id,
         title=video.title,
         description=video.description,
