@@ -78,11 +78,7 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(stack: Stack) ->
     video_id = upload_file(stack.upload, clip)
     video = stack.play.wait_for(video_id, lambda v: v["status"] in ("ready", "failed"))
     assert video["status"] == "ready", video
-    events = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
-    assert [e["kind"] for e in events if e["kind"] in ("claimed", "ready")] == [
-        "claimed",
-        "ready",
-    ]
+    _check_split_across_workers(stack, video_id, moto_host)
 
     master_url = stack.play.get(f"/v1/videos/{video_id}/playback")["master_url"]
     assert master_url.startswith(stack.play.url)
@@ -90,7 +86,8 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(stack: Stack) ->
     assert master.status_code == 200
     variants = [line for line in master.text.splitlines() if line and not line.startswith("#")]
     assert len(variants) == 2
-    for variant in variants:
+    assert 'URI="audio/index.m3u8"' in master.text  # the audio, encoded once
+    for variant in [*variants, "audio/index.m3u8"]:
         playlist = httpx.get(master_url.rsplit("/", 1)[0] + "/" + variant)
         assert playlist.status_code == 200
         uris = [line for line in playlist.text.splitlines() if line and not line.startswith("#")]
@@ -111,6 +108,26 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(stack: Stack) ->
         "ApproximateNumberOfMessages": "0",
         "ApproximateNumberOfMessagesNotVisible": "0",
     }
+
+
+def _check_split_across_workers(stack: Stack, video_id: str, moto_host: str) -> None:
+    """The 70 s film was split into parts that both workers took, each claimed and
+    published once, each reading only its span of the source from S3 through a presigned
+    URL (ffmpeg seeks in it with ranged GETs): no part downloads the whole source."""
+    events = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
+    kinds = [e["kind"] for e in events]
+    assert kinds[:4] == ["queued", "claimed", "probed", "split"]
+    claims = [e for e in events if e["kind"] == "claimed"][1:]
+    assert len(claims) == kinds.count("ready") == 5  # 4 chunks (6, 12, 24, 28 s), the audio
+    assert len({e["worker"].rsplit("/", 1)[0] for e in claims}) == 2, "both workers took parts"
+    assert kinds.count("playable") == 1
+    assert kinds[-1] == "assembled"
+    commands = [e["detail"]["command"] for e in events if e["kind"] == "encoding"]
+    inputs = [c.split(" -i ", 1)[1].split(" ", 1)[0] for c in commands]
+    assert len(inputs) == 5
+    for url in inputs:
+        assert urlparse(url.strip("'")).netloc == moto_host
+        assert "X-Amz-Signature=" in url
 
 
 def test_a_multipart_upload_that_is_not_a_video_fails_with_its_reason(

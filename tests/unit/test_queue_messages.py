@@ -68,6 +68,13 @@ def test_a_message_for_a_settled_or_unknown_job_is_deleted() -> None:
     assert message_verdict(True, job(JobStatus.FAILED), NOW).delete
 
 
+def test_a_message_for_a_split_video_with_no_part_due_is_one_too_many() -> None:
+    # Each part held has its holder's message, each part in backoff its own, delayed.
+    verdict = message_verdict(True, job(JobStatus.SPLIT), NOW)
+    assert verdict.delete
+    assert verdict.why == "every part of it is taken or done"
+
+
 def test_a_message_that_arrives_before_its_upload_is_committed_comes_back() -> None:
     verdict = message_verdict(True, None, NOW)
     assert not verdict.delete

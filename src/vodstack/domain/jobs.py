@@ -270,8 +270,10 @@ def message_verdict(video_exists: bool, job: JobState | None, now: datetime) -> 
     if job.status in (JobStatus.READY, JobStatus.FAILED):
         return MessageVerdict(True, why=f"the job is already {job.status}")
     if job.status is JobStatus.SPLIT:
-        # One message per part: this one's part is held by another worker right now.
-        return MessageVerdict(False, LEASE_MARGIN_SECONDS * 2, "its parts are being encoded")
+        # No part of it was due: each is held (its holder's message comes back if the holder
+        # dies), waits out a backoff (its message comes back then), or is done. This message
+        # is one too many, left by a part that a sweep claimed.
+        return MessageVerdict(True, why="every part of it is taken or done")
     if job.attempts >= job.max_attempts and job.status is JobStatus.QUEUED:
         return MessageVerdict(True, why="no attempts left")
     if job.status is JobStatus.QUEUED and job.available_at > now:
