@@ -26,7 +26,7 @@ import pytest
 from tests.conftest import media
 from tests.support.aws import Moto
 from tests.support.crash_points import STEPS
-from tests.support.processes import Server, start_split, upload_file
+from tests.support.processes import VODSTACK, Server, start_split, upload_file
 from tests.support.stack import postgres_database, production_env, query, with_api_key
 
 pytestmark = pytest.mark.postgres
@@ -104,12 +104,15 @@ def test_a_worker_killed_at_each_step(stack: Stack, step: str) -> None:
 
 def test_a_zombie_worker_cannot_touch_the_winners_outputs(stack: Stack) -> None:
     video_id = upload(stack, "mdn_tears_of_steel_800x332_vp8_70s.webm")
-    zombie = stack.upload.start_worker()
+    # In one piece, long enough to pause mid-encode (a zombie part: the test below).
+    zombie = stack.upload.start_worker(VODSTACK_CHUNK_SINGLE_BELOW_SECONDS="1e9")
     rescuer = None
     try:
         stack.play.wait_for(video_id, lambda v: v["status"] == "processing" and v["progress"] > 0.1)
         os.killpg(zombie.pid, signal.SIGSTOP)  # the worker and its ffmpeg, as a VM pause
-        rescuer = stack.upload.start_worker()  # it takes the job over once the lease runs out
+        rescuer = stack.upload.start_worker(
+            VODSTACK_CHUNK_SINGLE_BELOW_SECONDS="1e9"
+        )  # it takes over once the lease runs out
         stack.play.wait_for(video_id, lambda v: v["status"] == "ready", timeout=120)
         stop(rescuer)
         os.killpg(zombie.pid, signal.SIGCONT)
@@ -126,6 +129,58 @@ def test_a_zombie_worker_cannot_touch_the_winners_outputs(stack: Stack) -> None:
             stop(zombie)
         if rescuer is not None:
             stop(rescuer)
+
+
+def test_a_zombie_part_cannot_publish_its_chunk(stack: Stack) -> None:
+    """A worker paused (with its ffmpeg) a fifth into a chunk, at a named step, comes back
+    after another worker has taken its part over and finished the video: it publishes
+    nothing, and removes what it wrote. Every part was published exactly once."""
+    video_id = upload(stack, "mdn_tears_of_steel_800x332_vp8_70s.webm")
+    # Split: chunks of 6, 12, 24 and 28 s, in two tiers (240p first), and the audio.
+    split = ["VODSTACK_CHUNK_SINGLE_BELOW_SECONDS=0", "VODSTACK_FIRST_TIER_HEIGHT=240"]
+    zombie = stack.upload.start_worker("part_pause", command=["env", *split, *CRASHING_WORKER])
+    rescuer = None
+    try:
+        stack.upload.wait_for_log(zombie, "pausing at part_pause", timeout=120)
+        rescuer = stack.upload.start_worker(command=["env", *split, *VODSTACK, "worker"])
+        stack.play.wait_for(video_id, lambda v: v["status"] == "ready", timeout=180)
+        stop(rescuer)
+        os.killpg(zombie.pid, signal.SIGCONT)
+        stack.upload.wait_for_log(zombie, "lease lost on job")
+        assert zombie.poll() is None, "the zombie worker must survive and go on"
+        events = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
+        published = [e["reason"] for e in events if e["kind"] == "ready"]
+        assert len(published) == len(set(published)) == 9  # 4 chunks in 2 tiers, the audio
+        assert [e["kind"] for e in events].count("assembled") == 1
+        taken = [e for e in events if e["kind"] == "claimed" and e["epoch"] == 2]
+        assert len(taken) == 1, "only the paused part was done again"
+        zombie_name = taken[0]["reason"].split(": attempt")[0]
+        assert f"published {zombie_name}" in published
+        _wait_for_no_keys(stack, video_id, "a1/", zombie_name)
+        wait_for_empty_queue(stack)
+    finally:
+        if zombie.poll() is None:
+            os.killpg(zombie.pid, signal.SIGCONT)
+            stop(zombie)
+        if rescuer is not None:
+            stop(rescuer)
+
+
+def _wait_for_no_keys(stack: Stack, video_id: str, attempt: str, part: str) -> None:
+    """Until the zombie's own folders of its chunk are gone (it removes them once it finds
+    its lease lost, just after saying so)."""
+    index, rungs = part.split()[1], part.split(" at ")[1].split("+")
+    deadline = time.monotonic() + 30
+    while True:
+        listed = stack.moto.s3().list_objects_v2(
+            Bucket=stack.bucket, Prefix=f"vod/outputs/{video_id}/"
+        )
+        keys = [o["Key"] for o in listed.get("Contents", [])]
+        left = [k for k in keys for rung in rungs if f"/{rung}/c{index}{attempt}" in k]
+        if not left:
+            return
+        assert time.monotonic() < deadline, f"the zombie's files are still there: {left}"
+        time.sleep(0.2)
 
 
 def check_recovered(stack: Stack, video_id: str, events: list[dict[str, Any]]) -> int:

@@ -10,6 +10,9 @@ from tests.conftest import media
 from tests.support.processes import start_server, upload_file
 
 CLIP = "mdn_tears_of_steel_800x332_vp8_70s.webm"
+# One job in one piece, long enough to be caught mid-encode: these tests follow one lease.
+# (A split video's parts are jobs too; a worker stopping mid-part is tested with chunks.)
+ONE_PIECE = {"VODSTACK_CHUNK_SINGLE_BELOW_SECONDS": "1e9"}
 
 
 def encoding(video: dict[str, object]) -> bool:
@@ -17,7 +20,9 @@ def encoding(video: dict[str, object]) -> bool:
 
 
 def test_sigterm_lets_a_worker_finish_its_job(tmp_path: Path) -> None:
-    with start_server(tmp_path, "--workers", "0", VODSTACK_ENCODER="libx264") as server:
+    with start_server(
+        tmp_path, "--workers", "0", VODSTACK_ENCODER="libx264", **ONE_PIECE
+    ) as server:
         video_id = upload_file(server, media(CLIP))
         worker = server.start_worker()
         server.wait_for(video_id, encoding)
@@ -31,7 +36,7 @@ def test_sigterm_lets_a_worker_finish_its_job(tmp_path: Path) -> None:
 
 
 def test_sigterm_to_the_all_in_one_server_hands_the_job_back(tmp_path: Path) -> None:
-    env = {"VODSTACK_ENCODER": "libx264"}
+    env = {"VODSTACK_ENCODER": "libx264", **ONE_PIECE}
     with start_server(tmp_path, "--workers", "1", **env) as server:
         video_id = upload_file(server, media(CLIP))
         server.wait_for(video_id, encoding)

@@ -26,6 +26,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         VODSTACK_LEASE_SECONDS=LEASE,
         VODSTACK_HEARTBEAT_SECONDS=HEARTBEAT,
         VODSTACK_ENCODER="libx264",
+        # One job in one piece: this file follows one lease from worker to worker.
+        VODSTACK_CHUNK_SINGLE_BELOW_SECONDS="1e9",
     ) as running:
         yield running
 

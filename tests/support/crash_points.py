@@ -14,6 +14,8 @@ The steps, in order:
 
 And for a split video's parts:
 - ``part_encoding``: ffmpeg is a fifth through a chunk other than the first;
+- ``part_pause``: not a crash: there, the worker stops its whole process group (SIGSTOP,
+  with its ffmpeg), as a paused VM would, and goes on only when sent SIGCONT;
 - ``hold:KEY:FILE``: not a crash: part KEY's worker waits, lease kept, before publishing it
   until FILE exists, so a test can look at the video as it is meanwhile.
 """
@@ -41,7 +43,14 @@ from vodstack.settings import Settings
 log = logging.getLogger(__name__)
 
 Step = Literal[
-    "claimed", "downloaded", "encoding", "uploading", "uploaded", "published", "part_encoding"
+    "claimed",
+    "downloaded",
+    "encoding",
+    "uploading",
+    "uploaded",
+    "published",
+    "part_encoding",
+    "part_pause",
 ]
 STEPS: tuple[Step, ...] = get_args(Step)[:6]  # a plain job's steps
 HOLD_POLL_SECONDS = 0.1
@@ -100,6 +109,8 @@ class CrashingStorage(_Delegating):
 
 
 class CrashingTranscoder(_Delegating):
+    _paused = False
+
     async def transcode(
         self,
         source: Path,
@@ -129,8 +140,14 @@ class CrashingTranscoder(_Delegating):
     ) -> PartResult:
         def progress(fraction: float) -> None:
             on_progress(fraction)
-            if fraction >= 0.2 and self._step == "part_encoding" and part.index > 0:
+            if fraction < 0.2 or part.index == 0 or self._paused:
+                return
+            if self._step == "part_encoding":
                 crash(self._step)
+            if self._step == "part_pause":
+                self._paused = True
+                log.warning("pausing at %s of %s", self._step, part.key)
+                os.killpg(os.getpgrp(), signal.SIGSTOP)
 
         result: PartResult = await self._inner.transcode_part(
             source, plan, part, out_dir, progress, *args
