@@ -1,11 +1,15 @@
-// The web app in a real browser: upload through the upload page, wait on the player page
-// until the video is ready, and play it with hls.js while the network is throttled and then
-// freed, so that adaptive bitrate has to use more than one rendition.
+// The web app in a real browser.
+// - A video that is playable (its first chunks are in, a later part is held by the worker)
+//   plays from its start across a chunk boundary; the hold is released, and the video,
+//   now ready, plays on to its end.
+// - Upload through the upload page, wait on the player page until the video is ready, and
+//   play it with hls.js while the network is throttled and then freed, so that adaptive
+//   bitrate has to use more than one rendition.
 //
-// Run through pytest (tests/e2e/test_browser.py), which starts the server; standalone:
-//   BASE_URL=http://127.0.0.1:8000 MEDIA_FILE=path/to/video node --test tests/browser/
+// Run through pytest (tests/e2e/test_browser.py), which starts the server and the workers;
+// standalone: BASE_URL=http://127.0.0.1:8000 MEDIA_FILE=path/to/video node --test tests/browser/
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 
@@ -25,11 +29,21 @@ const CHROMIUM_ARGS = [
 const THROTTLED_BYTES_PER_SECOND = 100_000;
 const TRANSCODE_TIMEOUT_MS = 180_000;
 
-const skip = !BASE_URL ? 'BASE_URL is not set (pytest tests/e2e/test_browser.py sets it)'
-  : !MEDIA_FILE || !existsSync(MEDIA_FILE) ? `MEDIA_FILE ${MEDIA_FILE} does not exist`
-    : false;
+// A video held playable: its first tier (240p) and its audio are in, its 332p is not.
+const VIDEO_ID = process.env.VIDEO_ID;
+// The file whose existence lets the worker publish the held part.
+const RELEASE_FILE = process.env.RELEASE_FILE;
+const CHUNK_BOUNDARY_SECONDS = 6; // the first chunk's end
+const VIDEO_SECONDS = 20;
 
-test('upload, transcode and adaptive playback in Chromium', { skip, timeout: 240_000 }, async (t) => {
+const noServer = !BASE_URL && 'BASE_URL is not set (pytest tests/e2e/test_browser.py sets it)';
+const skip = noServer
+  || (!MEDIA_FILE || !existsSync(MEDIA_FILE) ? `MEDIA_FILE ${MEDIA_FILE} does not exist` : false);
+const skipPlayable = noServer
+  || (!VIDEO_ID || !RELEASE_FILE ? 'VIDEO_ID and RELEASE_FILE are not set (pytest tests/e2e/test_browser.py holds a video playable and sets them)' : false);
+
+// A page in a fresh headless Chromium, and the page's uncaught errors and console errors.
+async function openPage(t) {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   t.after(() => browser.close());
   const page = await browser.newPage();
@@ -38,6 +52,77 @@ test('upload, transcode and adaptive playback in Chromium', { skip, timeout: 240
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
+  return { page, problems };
+}
+
+// Plays the video muted (autoplay policies allow that without a user gesture), noting where
+// playback started, each stall after that, and the end.
+function playNoting() {
+  const video = document.getElementById('video');
+  const seen = { startedAt: null, stalls: 0, ended: false };
+  window.playbackSeen = seen;
+  video.addEventListener('playing', () => { seen.startedAt ??= video.currentTime; });
+  video.addEventListener('waiting', () => { if (seen.startedAt !== null) seen.stalls += 1; });
+  video.addEventListener('ended', () => { seen.ended = true; });
+  video.muted = true;
+  return video.play();
+}
+
+function playerState() {
+  const video = document.getElementById('video');
+  return {
+    ...window.playbackSeen,
+    currentTime: video.currentTime,
+    duration: video.duration,
+    levels: window.vodstackPlayer.hls?.levels.map((level) => level.height) ?? [],
+    levelsLoaded: [...window.vodstackPlayer.levelsLoaded],
+    fatal: window.vodstackPlayer.errors.filter((error) => error.fatal),
+    videoError: video.error?.message ?? null,
+  };
+}
+
+test('a playable video plays across a chunk boundary, and to its end once ready', { skip: skipPlayable, timeout: 180_000 }, async (t) => {
+  const { page, problems } = await openPage(t);
+  await page.goto(`${BASE_URL}/videos/${encodeURIComponent(VIDEO_ID)}#key=${encodeURIComponent(API_KEY)}`);
+  // What plays now, and what is to come.
+  await page.waitForFunction(
+    () => /^Playable at 240p; 332p (soon|in about \d+ (s|min))$/.test(document.getElementById('pending-text').textContent),
+    null,
+    { timeout: 30_000 },
+  );
+  assert.equal(await page.locator('#status').textContent(), 'playable');
+  await page.waitForFunction(() => window.vodstackPlayer?.hls?.levels?.length > 0, null, { timeout: 30_000 });
+  await page.evaluate(playNoting);
+  await page.waitForFunction(
+    (boundary) => document.getElementById('video').currentTime > boundary + 1,
+    CHUNK_BOUNDARY_SECONDS,
+    { timeout: 60_000 },
+  );
+  const playable = await page.evaluate(playerState);
+  t.diagnostic(`while playable: ${JSON.stringify(playable)}`);
+  assert.ok(playable.startedAt < 1, `hls.js started at ${playable.startedAt} s, not at the start`);
+  assert.deepEqual(playable.levels, [240], 'a playable video lists its first tier only');
+  assert.deepEqual(playable.fatal, []);
+  assert.equal(await page.locator('#status').textContent(), 'playable', 'the hold must outlast this');
+
+  writeFileSync(RELEASE_FILE, '');
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, {
+    timeout: 60_000,
+  });
+  assert.equal(await page.locator('#pending').isHidden(), true);
+  await page.waitForFunction(() => window.playbackSeen.ended, null, { timeout: 90_000 });
+  const ended = await page.evaluate(playerState);
+  t.diagnostic(`stalls after playback started: ${ended.stalls}`);
+  t.diagnostic(`at the end: ${JSON.stringify(ended)}`);
+  assert.ok(Math.abs(ended.duration - VIDEO_SECONDS) < 0.5, `the video lasts ${ended.duration} s`);
+  assert.ok(ended.currentTime > VIDEO_SECONDS - 0.5, `it ended at ${ended.currentTime} s`);
+  assert.deepEqual(ended.fatal, []);
+  assert.equal(ended.videoError, null);
+  assert.deepEqual(problems, []);
+});
+
+test('upload, transcode and adaptive playback in Chromium', { skip, timeout: 240_000 }, async (t) => {
+  const { page, problems } = await openPage(t);
 
   // The key arrives as the demo hands it out: in the fragment, kept by the page.
   await page.goto(`${BASE_URL}/upload#key=${encodeURIComponent(API_KEY)}`);

@@ -1,26 +1,61 @@
-"""The web app in headless Chromium: the node tests in tests/browser/ (Playwright) against a
-real ``vodstack serve`` with one worker slot."""
+"""The web app in headless Chromium: the node tests in tests/browser/ (Playwright) against one
+real ``vodstack serve --workers 0``. First a split video, held playable by a worker that
+waits before publishing its last part, is played from its start and on to its end once the
+part is let go; then a plain worker encodes the upload of the adaptive playback test."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import media
-from tests.support.processes import start_server
+from tests.support.processes import Server, start_server, upload_file
+from tests.support.split import SETTINGS, split_clip
 
 REPO = Path(__file__).resolve().parents[2]
 BROWSER_TESTS = REPO / "tests" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
 NODE_MODULES = REPO / "web" / "node_modules"
+HOLDING_WORKER = [sys.executable, "-m", "tests.support.crash_points"]
+HELD_PART = "c1t2"  # the last part of the 332p tier: 240p and the audio are all in
+PLAYABLE_TEST = "a playable video plays across a chunk boundary, and to its end once ready"
+ADAPTIVE_TEST = "upload, transcode and adaptive playback in Chromium"
+# A node test's diagnostic line in TAP, not a subtest's title nor the run's summary.
+_DIAGNOSTIC = re.compile(
+    r"^# (?!Subtest: |(?:tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) \d)(.*)$",
+    re.MULTILINE,
+)
 
 
-def test_upload_transcode_and_adaptive_playback_in_chromium(tmp_path: Path) -> None:
+def test_playback_in_chromium_while_playable_and_once_ready(tmp_path: Path) -> None:
+    node = _node()
+    clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
+    with start_server(tmp_path, "--workers", "0", VODSTACK_ENCODER="libx264", **SETTINGS) as server:
+        release = tmp_path / "release"
+        held = server.start_worker(
+            "--concurrency", "2", command=[*HOLDING_WORKER, f"hold:{HELD_PART}:{release}"]
+        )
+        video_id = upload_file(server, split_clip(tmp_path))
+        server.wait_for_log(held, f"holding part {HELD_PART}", timeout=120)
+        video = server.wait_for(video_id, lambda v: v["status"] in ("playable", "ready", "failed"))
+        assert video["status"] == "playable", video
+        _run_node(node, server, PLAYABLE_TEST, VIDEO_ID=video_id, RELEASE_FILE=str(release))
+        held.send_signal(signal.SIGTERM)
+        assert held.wait(timeout=30) == 0, "the holding worker must stop cleanly"
+        # The 70 s source as one job, whose timeline (probed, encoded) that test reads: the
+        # split video's way is the first test's.
+        server.start_worker(VODSTACK_CHUNK_SINGLE_BELOW_SECONDS="600")
+        _run_node(node, server, ADAPTIVE_TEST, MEDIA_FILE=str(clip))
+
+
+def _node() -> str:
     if not CHROMIUM.exists():
         pytest.skip(
             f"Chromium is not installed at {CHROMIUM} and `make test` could not install it "
@@ -32,30 +67,34 @@ def test_upload_transcode_and_adaptive_playback_in_chromium(tmp_path: Path) -> N
         assert (NODE_MODULES / needed).exists(), (
             f"{NODE_MODULES / needed} is missing: run `make` (it runs `npm ci` in web/)"
         )
-    clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
+    return node
+
+
+def _run_node(node: str, server: Server, name: str, **env: str) -> None:
+    """Runs the node test ``name``, which must pass, not skip; its diagnostics (what it
+    measured) are printed."""
     # Files rather than the folder: node before 21 and after read folder arguments differently.
     tests = sorted(str(p) for p in BROWSER_TESTS.glob("*.test.mjs"))
-
-    with start_server(tmp_path, "--workers", "1", VODSTACK_ENCODER="libx264") as server:
-        run = subprocess.run(
-            [node, "--test", "--test-reporter=tap", *tests],
-            cwd=REPO,
-            env={
-                **os.environ,
-                "BASE_URL": server.url,
-                "API_KEY": server.api_key or "",
-                "MEDIA_FILE": str(clip),
-            },
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-
+    pattern = f"^{re.escape(name)}$"
+    run = subprocess.run(
+        [node, "--test", "--test-reporter=tap", f"--test-name-pattern={pattern}", *tests],
+        cwd=REPO,
+        env={**os.environ, "BASE_URL": server.url, "API_KEY": server.api_key or "", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     output = f"{run.stdout}\n{run.stderr}"
     if run.returncode != 0:
-        log = (tmp_path / "serve.log").read_text(errors="replace")[-4000:]
-        pytest.fail(f"node --test failed ({run.returncode}):\n{output}\n--- serve.log ---\n{log}")
-    # A skipped node test exits 0 too; these must really have run.
-    assert re.search(r"^ok \d+ ", output, re.MULTILINE), output
-    assert "# SKIP" not in output, output
+        log = (server.data_dir.parent / "serve.log").read_text(errors="replace")[-4000:]
+        workers = "".join(
+            f"--- {path.name} ---\n{path.read_text(errors='replace')[-3000:]}\n"
+            for path in server.worker_logs.values()
+        )
+        pytest.fail(
+            f"node --test failed ({run.returncode}):\n{output}\n--- serve.log ---\n{log}\n{workers}"
+        )
+    # A skipped node test exits 0 too; this one must really have run.
+    assert re.search(rf"^ok \d+ - {re.escape(name)}$", output, re.MULTILINE), output
+    print(f"{name}:", *_DIAGNOSTIC.findall(output), sep="\n  ")

@@ -10,7 +10,6 @@ no gap, no overlap and no drift; and the killed chunk was the only work done twi
 from __future__ import annotations
 
 import itertools
-import subprocess
 import sys
 import time
 from fractions import Fraction
@@ -18,25 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import imageio_ffmpeg
 
-from tests.conftest import media
 from tests.support.hls import Timestamps, timestamps
 from tests.support.processes import Server, start_server, upload_file
+from tests.support.split import SECONDS, SETTINGS, split_clip
 from vodstack.domain.ffmpeg_args import AUDIO_SAMPLE_RATE, KEYFRAME_SECONDS
 from vodstack.domain.playlist import parse_media_playlist
 
 CRASHING_WORKER = [sys.executable, "-m", "tests.support.crash_points"]
-CLIP = "mdn_tears_of_steel_800x332_vp8_70s.webm"
-SECONDS = 20  # chunks of 6 and 14 s; 240p first, then 332p; the audio once
 AAC_FRAME = 1024  # samples
-
-
-def _clip(tmp_path: Path) -> Path:
-    clip = tmp_path / "clip.webm"
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(media(CLIP))]
-    subprocess.run([*command, "-t", str(SECONDS), "-c", "copy", str(clip)], check=True)
-    return clip
 
 
 def _stream(base: str, playlist_path: str, token: str = "") -> tuple[Any, bytes]:
@@ -62,14 +51,8 @@ def _runs_on(found: Timestamps) -> None:
 def test_a_split_video_plays_from_its_first_chunk_and_a_killed_chunk_costs_only_itself(
     tmp_path: Path,
 ) -> None:
-    env = {
-        "VODSTACK_CHUNK_SINGLE_BELOW_SECONDS": "0",
-        "VODSTACK_FIRST_TIER_HEIGHT": "240",
-        "VODSTACK_LEASE_SECONDS": "4",
-        "VODSTACK_HEARTBEAT_SECONDS": "1",
-    }
-    with start_server(tmp_path, "--workers", "0", **env) as server:
-        video_id = upload_file(server, _clip(tmp_path))
+    with start_server(tmp_path, "--workers", "0", **SETTINGS) as server:
+        video_id = upload_file(server, split_clip(tmp_path))
         crashed = server.start_worker(command=[*CRASHING_WORKER, "part_encoding"])
         assert crashed.wait(timeout=120) == -9, "the worker must die mid-chunk"
         release = tmp_path / "release"

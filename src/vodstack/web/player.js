@@ -116,7 +116,8 @@ async function play() {
   hls.on(Hls.Events.MANIFEST_PARSED, () => buildQualityMenu(hls));
   hls.on(Hls.Events.LEVEL_SWITCHED, () => syncQualityMenu(hls));
   hls.on(Hls.Events.FRAG_LOADED, (_, { frag }) => {
-    if (frag.sn !== 'initSegment') player.levelsLoaded.add(frag.level);
+    // An audio fragment's level is its audio track's index, not a rendition's.
+    if (frag.type === 'main' && frag.sn !== 'initSegment') player.levelsLoaded.add(frag.level);
   });
   hls.on(Hls.Events.ERROR, (_, data) => onError(hls, data));
   video.addEventListener('error', () => {

@@ -1,0 +1,30 @@
+"""A video that the worker splits into parts, as the end-to-end tests build it: the first
+20 s of a 70 s source, in two chunks (6 and 14 s) and two tiers of rungs (240p for the whole
+video first, then 332p), and its audio once."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+
+from tests.conftest import media
+
+SOURCE = "mdn_tears_of_steel_800x332_vp8_70s.webm"
+SECONDS = 20
+SETTINGS = {
+    "VODSTACK_CHUNK_SINGLE_BELOW_SECONDS": "0",
+    "VODSTACK_FIRST_TIER_HEIGHT": "240",
+    # A part whose worker died is taken on again within seconds.
+    "VODSTACK_LEASE_SECONDS": "4",
+    "VODSTACK_HEARTBEAT_SECONDS": "1",
+}
+
+
+def split_clip(folder: Path) -> Path:
+    """The clip, cut from the shared media without encoding it again."""
+    clip = folder / "clip.webm"
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(media(SOURCE))]
+    subprocess.run([*command, "-t", str(SECONDS), "-c", "copy", str(clip)], check=True)
+    return clip
