@@ -83,7 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vodstack-chunks-") as scratch_dir:
         scratch = Path(scratch_dir)
         source = _source(ffmpeg, scratch, args)
-        longer = _repeated(ffmpeg, source, args.repeat, scratch / "longer.mp4")
+        longer = _repeated(ffmpeg, source, args.repeat, scratch / f"longer{source.suffix}")
         env = _stack_env(smoke=args.smoke)
         report: dict[str, Any] = {"source": _describe(source), "longer": _describe(longer)}
         report["playable"] = measure_playable(scratch / "playable", source, longer, env, args)
@@ -101,7 +101,8 @@ def _source(ffmpeg: str, scratch: Path, args: argparse.Namespace) -> Path:
     name = SMOKE_SOURCE if args.smoke else SOURCE
     if not args.seconds:
         return media(name)
-    return cut(ffmpeg, media(name), args.seconds, scratch / f"source_{args.seconds:g}s.mp4")
+    found = media(name)
+    return cut(ffmpeg, found, args.seconds, scratch / f"source_{args.seconds:g}s{found.suffix}")
 
 
 def _repeated(ffmpeg: str, source: Path, times: int, target: Path) -> Path:
@@ -131,7 +132,7 @@ def _stack(root: Path, env: dict[str, str]) -> Iterator[Server]:
     root.mkdir(parents=True)
     with (
         postgres_database("vodstack_chunks") as database,
-        start_server(root, "--workers", "0", **_job_env(database), **env) as server,
+        start_server(root, "--workers", "0", **(_job_env(database) | env)) as server,
     ):
         yield server
 
