@@ -11,14 +11,15 @@ from typing import Any
 import pytest
 
 from tests.support.db import add_queued_video
+from tests.support.parts import SOURCE_40S
 from vodstack.adapters.part_signing import PartSigner
 from vodstack.adapters.storage_memory import MemoryStorage
 from vodstack.adapters.stores_memory import memory_stores
 from vodstack.adapters.transcoder_fake import FakeTranscoder
 from vodstack.domain.jobs import Outcome
-from vodstack.domain.videos import source_key
+from vodstack.domain.videos import VideoStatus, source_key
 from vodstack.ports import Stores
-from vodstack.services.processing import Processor
+from vodstack.services.processing import ChunkPolicy, Processor
 
 LEASE = 60.0
 
@@ -118,3 +119,60 @@ async def test_earlier_epochs_are_gone_before_the_publish(
     assert (await processor.run(lease)).outcome is Outcome.PUBLISHED
     assert left_at_publish == [[]]
     assert f"outputs/{video_id}/e2/master.m3u8" in storage.objects
+
+
+# --- a split video's parts ---------------------------------------------------------------
+
+
+async def _run_all(stores: Stores, processor: Processor) -> list[Outcome]:
+    outcomes = []
+    while (lease := await stores.jobs.claim("w")) is not None:
+        outcomes.append((await processor.run(lease)).outcome)
+    return outcomes
+
+
+async def test_a_long_video_is_split_and_its_parts_publish_one_ladder(
+    stores: Stores, storage: MemoryStorage, clock: Clock, tmp_path: Path
+) -> None:
+    video_id = await _queued(stores, storage, clock)
+    transcoder = FakeTranscoder(info=SOURCE_40S)
+    processor = Processor(
+        stores.jobs, storage, transcoder, tmp_path, LEASE, 0.05, ChunkPolicy(single_below=30)
+    )
+    outcomes = await _run_all(stores, processor)
+    assert outcomes == [Outcome.SPLIT] + [Outcome.PUBLISHED] * 7
+    video = await stores.videos.get(video_id)
+    assert video is not None
+    assert video.status is VideoStatus.READY
+    assert video.chunked
+    # Each part read the stored source, not a download of it; each wrote its own folders.
+    prefix = f"outputs/{video_id}/e1"
+    assert f"{prefix}/480p/c0a1/seg_00000.m4s" in storage.objects
+    assert f"{prefix}/1080p/c2a1/seg_00006.m4s" in storage.objects
+    assert f"{prefix}/audio/a1/seg_00006.m4s" in storage.objects
+    assert f"{prefix}/master.m3u8" not in storage.objects, "the play API assembles it"
+
+
+async def test_a_failed_part_removes_its_own_folders_only(
+    stores: Stores, storage: MemoryStorage, clock: Clock, tmp_path: Path
+) -> None:
+    video_id = await _queued(stores, storage, clock)
+    policy = ChunkPolicy(single_below=30)
+    processor = Processor(
+        stores.jobs, storage, FakeTranscoder(info=SOURCE_40S), tmp_path, LEASE, 0.05, policy
+    )
+    for _ in range(3):  # the split, the first chunk, the audio
+        lease = await stores.jobs.claim("w")
+        assert lease is not None
+        await processor.run(lease)
+    published = set(storage.objects)
+    failing = FakeTranscoder(info=SOURCE_40S, fail="ffmpeg exited with 1")
+    broken = Processor(stores.jobs, storage, failing, tmp_path, LEASE, 0.05, policy)
+    lease = await stores.jobs.claim("w")
+    assert lease is not None
+    assert lease.part == "c1t1"
+    assert (await broken.run(lease)).outcome is Outcome.RETRYING
+    assert set(storage.objects) == published, "what the other parts published stays"
+    video = await stores.videos.get(video_id)
+    assert video is not None
+    assert video.status is VideoStatus.PLAYABLE
