@@ -1,7 +1,11 @@
-"""The load-and-chaos benchmark at CI size: every upload completes, with no overlapping
-lease, no double publish and no unpublished epoch left behind, while workers are killed."""
+"""The load-and-chaos benchmark at CI size, while workers are killed: every upload completes,
+with no overlapping lease, no double publish, no unpublished epoch or attempt left behind,
+and playlists that list every segment once. Once with whole clips, once with clips split
+into chunks that are jobs of their own."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -9,6 +13,18 @@ from tests.conftest import media
 from tests.support.processes import run_bench
 
 pytestmark = pytest.mark.postgres
+
+
+def _clean(report: dict[str, Any], uploads: int) -> None:
+    assert report["completed"] == uploads, report["problems"]
+    assert report["kills"] >= 1, "the chaos loop must really kill workers"
+    assert report["recovered_jobs"] >= 1
+    assert report["overlapping_leases"] == 0
+    assert report["double_publishes"] == 0
+    assert report["leftover_epochs"] == 0
+    assert report["leftover_attempts"] == 0
+    assert report["playlist_errors"] == 0
+    assert report["problems"] == []
 
 
 def test_chaos_at_ci_size() -> None:
@@ -19,9 +35,21 @@ def test_chaos_at_ci_size() -> None:
         *("--clip", str(clip)),
         timeout=600,
     )
-    assert report["completed"] == 10
-    assert report["kills"] >= 1, "the chaos loop must really kill workers"
-    assert report["recovered_jobs"] >= 1
-    assert report["overlapping_leases"] == 0
-    assert report["double_publishes"] == 0
-    assert report["leftover_epochs"] == 0
+    _clean(report, 10)
+    assert report["parts"] == 0, "a 1 s clip is encoded whole"
+    assert report["playlists_checked"] >= 10
+
+
+def test_chaos_with_chunked_videos_at_ci_size() -> None:
+    """20 s of an 800x332 film with audio: chunks of 6 and 14 s at 240p, then at 332p, and
+    the audio; each a job that a worker may be killed in."""
+    clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
+    report = run_bench(
+        "chaos",
+        *("--chunked", "--seconds", "20", "--clip", str(clip)),
+        *("--uploads", "3", "--workers", "2", "--kill-probability", "0.5", "--seed", "3"),
+        timeout=600,
+    )
+    _clean(report, 3)
+    assert report["parts"] == 3 * 5
+    assert report["playlists_checked"] == 3 * 3, "240p, 332p and the audio of each video"
