@@ -267,24 +267,7 @@ class Processor:
         out_dir.mkdir(parents=True)
         source = await self._part_source(lease, folder)
         prefix = output_prefix(lease.video_id, lease.output_epoch)
-        sub = part_folder(part, lease.epoch)
-        uploaded: set[tuple[str, str]] = set()
-
-        async def publish(rungs: Sequence[RungOutput], complete: bool, encoder: str) -> bool:
-            for rung in rungs:
-                for name in (rung.init, *(s[0] for s in rung.segments)):
-                    if (rung.rung, name) not in uploaded:
-                        await self._put(
-                            out_dir / rung.rung / name, f"{prefix}/{rung.rung}/{sub}/{name}"
-                        )
-                        uploaded.add((rung.rung, name))
-            output = PartOutput(
-                part.key,
-                tuple(dataclasses.replace(r, folder=sub) for r in rungs),
-                complete,
-                encoder,
-            )
-            return await self._jobs.publish_part(lease, output)
+        publish = _PartPublisher(self._jobs, self._put, lease, part, out_dir, prefix).publish
 
         async def on_output(rung: RungOutput) -> None:  # the audio, as it is encoded
             if not await publish([rung], False, "aac"):
@@ -311,10 +294,15 @@ class Processor:
             _count_part(result, part, time.monotonic() - started)
             span.set("encoder", result.encoder.name)
         with tracing.span("publish"):
-            await self._collect_part_garbage(lease, part, prefix)
-            if not await publish(result.rungs, True, result.encoder.name):
-                return None
-            return Settled(Outcome.PUBLISHED)
+            # A chunk's earlier attempts were never listed: they go before the publish, so
+            # that a worker dying right after it leaves nothing behind. The audio's earlier
+            # attempt may be listed (as it went) until this publish replaces it.
+            if part.kind is PartKind.CHUNK:
+                await self._collect_part_garbage(lease, part, prefix)
+            published = await publish(result.rungs, True, result.encoder.name)
+            if published and part.kind is PartKind.AUDIO:
+                await self._collect_part_garbage(lease, part, prefix)
+            return Settled(Outcome.PUBLISHED) if published else None
 
     async def _record(
         self, lease: Lease, kind: str, reason: str, detail: dict[str, Any] | None = None
@@ -353,8 +341,7 @@ class Processor:
         return located
 
     async def _collect_part_garbage(self, lease: Lease, part: PartSpec, prefix: str) -> None:
-        """What this part's earlier attempts left: never listed, so removed before this
-        one is published, except the audio's, which is listed as it goes."""
+        """Remove what this part's earlier attempts left."""
         for epoch in range(1, lease.epoch):
             for rung in part.rungs:
                 sub = part_folder(part, epoch)
@@ -394,6 +381,36 @@ async def _quietly_delete(storage: Storage, prefix: str) -> None:
         await storage.delete_prefix(prefix)
     except Exception as exc:  # leftovers cost space, not correctness
         log.warning("could not remove %s: %s", prefix, exc)
+
+
+@dataclass
+class _PartPublisher:
+    """Uploads a part's files under its attempt's folders, each once (the audio is published
+    as it goes, and again at its end), then publishes what it names."""
+
+    jobs: JobStore
+    put: Callable[[Path, str], Awaitable[None]]
+    lease: Lease
+    part: PartSpec
+    out_dir: Path
+    prefix: str
+    uploaded: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+
+    async def publish(self, rungs: Sequence[RungOutput], complete: bool, encoder: str) -> bool:
+        sub = part_folder(self.part, self.lease.epoch)
+        for rung in rungs:
+            for name in (rung.init, *(s[0] for s in rung.segments)):
+                if (rung.rung, name) not in self.uploaded:
+                    key = f"{self.prefix}/{rung.rung}/{sub}/{name}"
+                    await self.put(self.out_dir / rung.rung / name, key)
+                    self.uploaded.add((rung.rung, name))
+        output = PartOutput(
+            self.part.key,
+            tuple(dataclasses.replace(r, folder=sub) for r in rungs),
+            complete,
+            encoder,
+        )
+        return await self.jobs.publish_part(self.lease, output)
 
 
 @dataclass(frozen=True, slots=True)
