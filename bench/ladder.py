@@ -227,7 +227,11 @@ def vodstack_job(root: Path, source: Path) -> tuple[Run, Path]:
     root.mkdir(parents=True)
     with (
         postgres_database("vodstack_ladder") as database,
-        start_server(root, "--workers", "0", **_job_env(database)) as server,
+        # In one piece at any length: this measures the one-decode pipeline against bare
+        # ffmpeg; bench/chunks measures the chunked one.
+        start_server(
+            root, "--workers", "0", VODSTACK_CHUNK_SINGLE_BELOW_SECONDS="1e9", **_job_env(database)
+        ) as server,
     ):
         worker = server.start_worker(log=root / "worker.log")
         _wait_idle(root / "worker.log")
