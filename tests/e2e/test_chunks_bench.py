@@ -25,7 +25,7 @@ def test_chunks_bench_smoke() -> None:
         assert viewer["watched_seconds"] >= 8
         assert viewer["fatal_errors"] == 0
     workers = report["workers"]
-    for run in ("one", "two", "unchunked"):
+    for run in ("one", "two", "one_tier", "unchunked"):
         assert workers[run]["wall"] > 0
         assert workers[run]["cpu"] > 0
     # 20 s in chunks of 6 and 14 s, two tiers, and the audio: 5 parts, each timed.

@@ -115,6 +115,30 @@ async def write_event(
     )
 
 
+async def lease_event(
+    conn: AsyncConnection,
+    lease: Lease,
+    at: datetime,
+    kind: str,
+    status: JobStatus,
+    reason: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """A step of the lease holder's, in its job's timeline."""
+    await write_event(
+        conn,
+        job_id=lease.job_id,
+        video_id=lease.video_id,
+        at=at,
+        kind=kind,
+        status=status,
+        epoch=lease.epoch,
+        worker=lease.owner,
+        reason=reason,
+        detail=detail,
+    )
+
+
 async def enqueue_job(
     conn: AsyncConnection,
     video_id: str,
@@ -176,16 +200,13 @@ class SqlJobStore:
             spec = lease.spec
             if spec is None:  # a part leaves its video's status as its first parts made it
                 await _set_video(conn, lease.video_id, JobStatus.PROCESSING, now)
-            await write_event(
+            await lease_event(
                 conn,
-                job_id=lease.job_id,
-                video_id=lease.video_id,
-                at=now,
-                kind=Transition.CLAIM,
-                status=JobStatus.PROCESSING,
-                epoch=lease.epoch,
-                worker=owner,
-                reason=attempt if spec is None else f"{spec.describe()}: {attempt}",
+                lease,
+                now,
+                Transition.CLAIM,
+                JobStatus.PROCESSING,
+                attempt if spec is None else f"{spec.describe()}: {attempt}",
             )
         return lease
 
@@ -322,16 +343,13 @@ class SqlJobStore:
             )
             if held.rowcount != 1:
                 return False
-            await write_event(
+            await lease_event(
                 conn,
-                job_id=lease.job_id,
-                video_id=lease.video_id,
-                at=now,
-                kind=kind,
-                status=JobStatus.PROCESSING,
-                epoch=lease.epoch,
-                worker=lease.owner,
-                reason=reason,
+                lease,
+                now,
+                kind,
+                JobStatus.PROCESSING,
+                reason,
                 detail=detail,
             )
         return True
@@ -402,16 +420,13 @@ class SqlJobStore:
             if result.rowcount != 1:
                 return False
             await conn.execute(insert(jobs), [_part_row(lease, part, now) for part in plan.parts])
-            await write_event(
+            await lease_event(
                 conn,
-                job_id=lease.job_id,
-                video_id=lease.video_id,
-                at=now,
-                kind=Transition.SPLIT,
-                status=JobStatus.SPLIT,
-                epoch=lease.epoch,
-                worker=lease.owner,
-                reason=describe_plan(plan),
+                lease,
+                now,
+                Transition.SPLIT,
+                JobStatus.SPLIT,
+                describe_plan(plan),
             )
         return True
 
@@ -449,16 +464,13 @@ class SqlJobStore:
             if result.rowcount != 1:
                 return False
             if output.complete:
-                await write_event(
+                await lease_event(
                     conn,
-                    job_id=lease.job_id,
-                    video_id=lease.video_id,
-                    at=now,
-                    kind=transition,
-                    status=JobStatus.READY,
-                    epoch=lease.epoch,
-                    worker=lease.owner,
-                    reason=f"published {lease.spec.describe() if lease.spec else lease.part}",
+                    lease,
+                    now,
+                    transition,
+                    JobStatus.READY,
+                    f"published {lease.spec.describe() if lease.spec else lease.part}",
                 )
             await _assemble(conn, lease.parent_id, now)
         return True
@@ -502,16 +514,13 @@ class SqlJobStore:
                 await _set_video(conn, lease.video_id, target, now, **(video_values or {}))
             elif target is JobStatus.FAILED:
                 await _abandon(conn, lease.parent_id, lease.job_id, reason, now)
-            await write_event(
+            await lease_event(
                 conn,
-                job_id=lease.job_id,
-                video_id=lease.video_id,
-                at=now,
-                kind=transition,
-                status=target,
-                epoch=lease.epoch,
-                worker=lease.owner,
-                reason=reason,
+                lease,
+                now,
+                transition,
+                target,
+                reason,
             )
         return True
 
