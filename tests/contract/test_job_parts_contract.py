@@ -12,7 +12,7 @@ from vodstack.domain.jobs import JobStatus, Lease
 from vodstack.domain.videos import VideoStatus
 from vodstack.ports import Stores
 
-PLAN = split_plan()  # c0t1, audio, c1t1, c2t1, then c0t2, c1t2, c2t2
+PLAN = split_plan()  # c0t1, audio, c1t1, c2t1, then c2t2, c1t2, c0t2
 
 
 async def _split(stores: Stores, clock: FakeClock) -> tuple[str, Lease]:
@@ -53,7 +53,7 @@ async def test_parts_are_jobs_claimed_lowest_rank_first_and_new_videos_go_first(
     assert audio is not None
     assert audio.part == "audio"
     rest = [lease.part for lease in (await _claim_all(stores)).values()]
-    assert rest == ["c1t1", "c2t1", "c0t2", "c1t2", "c2t2"]
+    assert rest == ["c1t1", "c2t1", "c2t2", "c1t2", "c0t2"]
     video = await stores.videos.get(video_id)
     assert video is not None
     assert (video.status, video.chunked) == (VideoStatus.PROCESSING, True)

@@ -24,7 +24,7 @@ BROWSER_TESTS = REPO / "tests" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
 NODE_MODULES = REPO / "web" / "node_modules"
 HOLDING_WORKER = [sys.executable, "-m", "tests.support.crash_points"]
-HELD_PART = "c1t2"  # the last part of the 332p tier: 240p and the audio are all in
+HELD_PART = "c1t2"  # a part of the 332p tier: while it is held, 240p and the audio are all in
 PLAYABLE_TEST = "a playable video plays across a chunk boundary, and to its end once ready"
 ADAPTIVE_TEST = "upload, transcode and adaptive playback in Chromium"
 # A node test's diagnostic line in TAP, not a subtest's title nor the run's summary.

@@ -135,7 +135,11 @@ class PartSpec:
         # the video still needs to play, however long the rest of the audio takes.
         if self.kind is PartKind.AUDIO:
             return 1
-        return 2 * self.index + (self.tier - 1) * _TIER_RANK
+        if self.tier == 1:
+            return 2 * self.index
+        # A later tier is listed only once all of it is in, so its order matters only to
+        # when it is whole: longest first leaves the least for the last worker to finish.
+        return _TIER_RANK + max(0, _TIER_RANK - round(self.duration * 10))
 
     def describe(self) -> str:
         if self.kind is PartKind.AUDIO:
