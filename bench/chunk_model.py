@@ -117,6 +117,7 @@ def _makespan(costs: list[float], workers: int, claim: float) -> float:
 def segment_scores(ffmpeg: str, film: Path, root: Path, metric: str) -> dict[str, Any]:
     """The film's ladder encoded whole and in chunks; per rung, the score over the whole
     video both ways and the worst dip at a chunk's first segment."""
+    root.mkdir(parents=True, exist_ok=True)
     info = probe(film)
     rungs = plan_ladder(info)
     rate = output_frame_rate(info)

@@ -41,12 +41,12 @@ def test_chaos_at_ci_size() -> None:
 
 
 def test_chaos_with_chunked_videos_at_ci_size() -> None:
-    """20 s of an 800x332 film with audio: chunks of 6 and 14 s at 240p, then at 332p, and
-    the audio; each a job that a worker may be killed in."""
+    """12 s of an 800x332 film with audio: two chunks of 6 s at 240p, then at 332p, and the
+    audio; each a job that a worker may be killed in."""
     clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
     report = run_bench(
         "chaos",
-        *("--chunked", "--seconds", "20", "--clip", str(clip)),
+        *("--chunked", "--seconds", "12", "--clip", str(clip)),
         *("--uploads", "3", "--workers", "2", "--kill-probability", "0.5", "--seed", "3"),
         timeout=600,
     )

@@ -28,7 +28,7 @@ def test_chunks_bench_smoke() -> None:
     for run in ("one", "two", "one_tier", "unchunked"):
         assert workers[run]["wall"] > 0
         assert workers[run]["cpu"] > 0
-    # 20 s in chunks of 6 and 14 s, two tiers, and the audio: 5 parts, each timed.
+    # 12 s in two chunks of 6 s, two tiers, and the audio: 5 parts, each timed.
     assert len(workers["parts"]["order"]) == 5
     assert all(p["seconds"] > 0 for p in workers["parts"]["order"])
     assert workers["stitch_seconds"] > 0
