@@ -327,8 +327,9 @@ class MemoryJobStore:
         outputs = {
             o.key: o for o in (p.outputs for p in self._db.parts_of(parent)) if o is not None
         }
-        change = progress_of(assemble(parent.plan, outputs), parent.plan.duration)
-        parent.progress = assemble(parent.plan, outputs).done
+        assembly = assemble(parent.plan, outputs)
+        change = progress_of(assembly, parent.plan.duration)
+        parent.progress = assembly.done
         parent.updated_at = now
         if change.transition is not None:
             parent.status = next_status(parent.status, change.transition)
