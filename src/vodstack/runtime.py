@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,12 +17,16 @@ from vodstack.adapters.storage_instrumented import instrumented
 from vodstack.db import sql_stores
 from vodstack.db.engine import check_database, ping_database
 from vodstack.db.migrate import open_database
+from vodstack.domain.budgets import MediaLimits
 from vodstack.ports import JobSignal, JobSource, Queue, Storage, Stores, Transcoder, Wakeup
 from vodstack.services.probes import Check
 from vodstack.services.processing import ChunkPolicy, Processor
 from vodstack.settings import Settings
 from vodstack.worker import Worker
 from vodstack.worker.sources import DatabaseSource, QueueSource
+
+if TYPE_CHECKING:
+    from vodstack.adapters.ffmpeg import MediaBudget
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +117,28 @@ def open_transcoder(settings: Settings) -> Transcoder:
     from vodstack.adapters.ffmpeg import FfmpegTranscoder, default_ffmpeg
 
     return FfmpegTranscoder(
-        default_ffmpeg(settings), settings.encoder, stall_timeout=settings.stall_seconds
+        default_ffmpeg(settings),
+        settings.encoder,
+        stall_timeout=settings.stall_seconds,
+        budget=media_budget(settings),
+    )
+
+
+def media_budget(settings: Settings) -> MediaBudget:
+    from vodstack.adapters.ffmpeg import MediaBudget
+
+    limits = MediaLimits(
+        max_frame_pixels=settings.max_frame_pixels,
+        max_duration=settings.max_duration_seconds,
+        max_streams=settings.max_streams,
+        max_still=settings.max_still_seconds,
+        min_decoded_fraction=settings.min_decoded_fraction,
+    )
+    return MediaBudget(
+        limits=limits,
+        memory_bytes=settings.media_memory_mb * 2**20 or None,
+        cpu_per_second=settings.cpu_seconds_per_media_second,
+        probe_timeout=settings.probe_timeout_seconds,
     )
 
 

@@ -108,6 +108,38 @@ class Settings(BaseSettings):
         "higher ones after (0: every rung at once)",
     )
 
+    # What one upload may cost: each limit is refused at once, with its reason; see
+    # docs/security.md.
+    max_frame_pixels: int = Field(
+        default=7680 * 4320, gt=0, description="the largest picture accepted (8K UHD)"
+    )
+    max_duration_seconds: float = Field(default=12 * 3600, gt=0)
+    max_streams: int = Field(default=32, ge=1, description="streams of any kind in one file")
+    max_still_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="the longest stretch with no new picture, or no sound; shorter stills "
+        "are encoded as a frame every 2 s",
+    )
+    min_decoded_fraction: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="a truncated file with less than this share of its declared duration "
+        "is refused; with more, it is published with a warning",
+    )
+    media_memory_mb: int = Field(
+        default=8192,
+        ge=0,
+        description="address space of each probe and ffmpeg process (0: no limit)",
+    )
+    cpu_seconds_per_media_second: float = Field(
+        default=60,
+        gt=0,
+        description="CPU time an encode may use per second of its media (at least 120 s)",
+    )
+    probe_timeout_seconds: float = Field(default=300, gt=0)
+
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console text at a terminal, JSON lines otherwise"
     )

@@ -7,15 +7,17 @@ from pathlib import Path
 import pytest
 
 from vodstack.domain.ffmpeg_args import (
+    MEDIA_DEMUXERS,
     ProgressParser,
     TranscodeSpec,
+    audio_command,
     build_command,
     filter_graph,
     nvenc_trial_command,
     uses_cuda_frames,
 )
 from vodstack.domain.ladder import output_frame_rate, plan_ladder
-from vodstack.domain.media import EncoderChoice, SourceInfo
+from vodstack.domain.media import EncoderChoice, Gap, SourceInfo
 
 from .test_ladder import source
 
@@ -256,7 +258,7 @@ def test_a_chunk_seeks_its_span_and_keeps_the_whole_videos_timeline() -> None:
     chunk = Chunk(2, 18.0, 42.0)
     command = build_command("ffmpeg", Path("/in"), OUT, spec(source(1280, 720), chunk=chunk))
     before_input = command[: command.index("-i")]
-    assert before_input[-4:] == ["-ss", "18", "-to", "42"]  # input seeking
+    assert before_input[-8:-4] == ["-ss", "18", "-to", "42"]  # input seeking
     for args in outputs(command):
         assert "0:a:0" not in args  # audio is encoded once per video, apart
         assert option(args, "-output_ts_offset") == "19"  # its start, past the offset
@@ -266,3 +268,41 @@ def test_a_chunk_seeks_its_span_and_keeps_the_whole_videos_timeline() -> None:
     assert "-ss" not in whole
     assert "-output_ts_offset" not in whole
     assert all("0:a:0" in args for args in outputs(whole))  # unchunked: audio in every rung
+
+
+def test_every_input_is_opened_with_media_demuxers_and_its_one_protocol() -> None:
+    info = source(1280, 720)
+    local = build_command("ffmpeg", Path("/in"), OUT, spec(info))
+    assert local[local.index("-i") - 4 : local.index("-i") + 2] == [
+        "-format_whitelist",
+        ",".join(MEDIA_DEMUXERS),
+        "-protocol_whitelist",
+        "file",
+        "-i",
+        "/in",
+    ]
+    url = "https://bucket.example/sources/v/source?X-Amz-Signature=abc"
+    remote = build_command("ffmpeg", url, OUT, spec(info))
+    assert option(remote, "-protocol_whitelist") == "https,tls,tcp"
+    audio = audio_command("ffmpeg", "http://127.0.0.1:9000/s", OUT, 128_000, "audio")
+    assert option(audio, "-protocol_whitelist") == "http,tcp"
+    assert option(audio, "-format_whitelist") == ",".join(MEDIA_DEMUXERS)
+    for refused in ("hls", "concat", "image2", "lavfi", "tty", "srt", "dash", "v4l2"):
+        assert refused not in MEDIA_DEMUXERS
+
+
+def test_stills_are_thinned_to_a_frame_per_keyframe_and_one_before_each_segment_end() -> None:
+    info = replace(source(1280, 720), stills=(Gap(0.9, 36000.9), Gap(36010.0, 36020.0)))
+    graph = filter_graph(spec(info))
+    shared = graph.split(";")[0]
+    assert shared.index("fps=30/1") < shared.index("select=") < shared.index("split=")
+    assert (
+        "select='not(between(t\\,0.916667\\,36000.883333)+between(t\\,36010.016667\\,"
+        "36019.983333))+lt(mod(t\\,2)\\,0.033333)+gte(mod(t\\,6)\\,5.950000)'"
+    ) in shared
+    # The muxers keep the thinned timestamps rather than filling them in again.
+    command = build_command("ffmpeg", Path("/in"), OUT, spec(info))
+    assert all(option(args, "-fps_mode") == "passthrough" for args in outputs(command))
+    plain = build_command("ffmpeg", Path("/in"), OUT, spec(source(1280, 720)))
+    assert "-fps_mode" not in plain
+    assert "select=" not in filter_graph(spec(source(1280, 720)))

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
+import dataclasses
 import hashlib
 import logging
-import signal
-import sys
+import os
+import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,7 +24,9 @@ from pathlib import Path
 import imageio_ffmpeg
 
 from vodstack import errors
-from vodstack.adapters.probe import probe
+from vodstack.adapters.probe import probe_contained
+from vodstack.adapters.sandbox import Confinement, signal_name
+from vodstack.domain.budgets import MediaLimits
 from vodstack.domain.chunks import AUDIO, Chunk, PartKind, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.ffmpeg_args import (
     PLAYLIST_NAME,
@@ -56,6 +58,13 @@ from vodstack.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# An encode may use at least this much CPU, whatever its length: starting up and the first
+# keyframes cost the same for a one-second clip.
+CPU_FLOOR_SECONDS = 120.0
+# No file ffmpeg writes is larger: a 6 s segment at the highest rung's rate cap is a few
+# MiB, so this stops only an output that has gone wrong.
+MAX_OUTPUT_FILE = 1 * 2**30
+_OUT_OF_MEMORY = "Cannot allocate memory"
 STDERR_TAIL_LINES = 20
 STDERR_MAX_LINE = 2000
 TRIAL_TIMEOUT = 30.0
@@ -80,17 +89,47 @@ class Capabilities:
 _capabilities: dict[tuple[str, str], Capabilities] = {}
 
 
+@dataclass(frozen=True, slots=True)
+class MediaBudget:
+    """What one source may cost: the limits the probe checks, and the resources each of
+    its processes may use (see ``adapters.sandbox``)."""
+
+    limits: MediaLimits = dataclasses.field(default_factory=MediaLimits)
+    memory_bytes: int | None = 8 * 2**30
+    # CPU seconds an encode may use per second of media, with a floor for short ones.
+    cpu_per_second: float = 60.0
+    probe_timeout: float = 300.0
+
+    def encode(self, duration: float, local: bool) -> Confinement:
+        return Confinement(
+            memory_bytes=self.memory_bytes,
+            cpu_seconds=CPU_FLOOR_SECONDS + self.cpu_per_second * duration,
+            file_bytes=MAX_OUTPUT_FILE,
+            isolate_network=local,
+        )
+
+
 class FfmpegTranscoder:
-    def __init__(self, ffmpeg: str, encoder: str = "auto", stall_timeout: float = 120.0) -> None:
+    def __init__(
+        self,
+        ffmpeg: str,
+        encoder: str = "auto",
+        stall_timeout: float = 120.0,
+        budget: MediaBudget | None = None,
+    ) -> None:
         if encoder not in _ENCODERS:
             raise ValueError(f"encoder must be one of {', '.join(_ENCODERS)}, not {encoder!r}")
         self.ffmpeg = ffmpeg
         self.encoder = encoder
         self.stall_timeout = stall_timeout
+        self.budget = budget or MediaBudget()
         self._lock = asyncio.Lock()
 
     async def probe(self, source: Path) -> SourceInfo:
-        return await asyncio.to_thread(probe, source)
+        budget = self.budget
+        return await probe_contained(
+            source, budget.limits, budget.memory_bytes, budget.probe_timeout
+        )
 
     async def capabilities(self) -> Capabilities:
         key = (self.ffmpeg, self.encoder)
@@ -142,7 +181,7 @@ class FfmpegTranscoder:
             await on_command(command, capabilities.encoder)
         await asyncio.to_thread(_make_folders, out_dir, rungs)
         duration = info.duration if max_seconds is None else min(info.duration, max_seconds)
-        await self._run(command, duration, on_progress)
+        await self._run(command, duration, on_progress, self.budget.encode(duration, True))
         try:
             renditions, encoded, files = await asyncio.to_thread(
                 _measure, out_dir, rungs, spec.frame_rate
@@ -200,7 +239,8 @@ class FfmpegTranscoder:
                 seen = len(found.segments)
                 await on_output(found)
 
-        await self._run(command, part.duration, on_progress, tick)
+        confinement = self.budget.encode(part.duration, isinstance(source, Path))
+        await self._run(command, part.duration, on_progress, confinement, tick)
         try:
             rungs = [await asyncio.to_thread(read_rung_output, out_dir, n) for n in part.rungs]
         except (OSError, ValueError) as exc:
@@ -214,6 +254,7 @@ class FfmpegTranscoder:
         command: list[str],
         duration: float,
         on_progress: ProgressCallback,
+        confinement: Confinement,
         tick: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         try:
@@ -222,7 +263,8 @@ class FfmpegTranscoder:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                preexec_fn=_die_with_parent,
+                preexec_fn=confinement.preexec(),
+                env={**os.environ, "MALLOC_ARENA_MAX": "2"},
             )
         except OSError as exc:
             raise errors.TranscodeFailed(f"cannot start ffmpeg ({command[0]}): {exc}") from exc
@@ -245,7 +287,7 @@ class FfmpegTranscoder:
                 await process.wait()
             await readers  # the pipes reach EOF once ffmpeg is gone; this closes them
         if returncode != 0:
-            raise errors.TranscodeFailed(_failure_message(returncode, tail))
+            raise _failure(returncode, tail, confinement)
 
     async def _wait(
         self,
@@ -311,13 +353,32 @@ async def _read_tail(stream: asyncio.StreamReader, tail: deque[str]) -> None:
     tail.append(partial.decode(errors="replace").strip())
 
 
-def _failure_message(returncode: int, tail: Sequence[str]) -> str:
+def _failure(returncode: int, tail: Sequence[str], confinement: Confinement) -> Exception:
+    """A limit the file made ffmpeg break is the file's verdict, at once; anything else is
+    a failure the job retries."""
+    limit = confinement.verdict(returncode)
+    if limit is not None:
+        return errors.InvalidMedia(f"encoding was stopped: {limit}")
     lines = [line for line in tail if line and not line.startswith(_GENERIC_STDERR)]
-    status = (
-        f"was killed by signal {-returncode}" if returncode < 0 else f"exited with {returncode}"
-    )
-    detail = "; ".join(lines[-5:]) or "no error output"
-    return f"ffmpeg {status}: {detail}"
+    if confinement.memory_bytes is not None and any(_OUT_OF_MEMORY in line for line in lines):
+        return errors.InvalidMedia(
+            f"encoding needs more than the {confinement.memory_bytes // 2**20} MiB of memory "
+            "a video may use"
+        )
+    killed = f"was killed by {signal_name(returncode)}"
+    status = killed if returncode < 0 else f"exited with {returncode}"
+    detail = "; ".join(_without_paths(line) for line in lines[-5:]) or "no error output"
+    return errors.TranscodeFailed(f"ffmpeg {status}: {detail}")
+
+
+# A file's path or a presigned URL names the machine, and a URL carries a signature: the
+# reason a person reads says "the source" or "a file" instead.
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)*[^\s/:'\"]*")
+
+
+def _without_paths(line: str) -> str:
+    return _PATH.sub("<file>", _URL.sub("<source>", line))
 
 
 async def _trial(command: list[str]) -> str | None:
@@ -440,15 +501,3 @@ def read_rung_output(out_dir: Path, rung: str, *, partial: bool = False) -> Rung
 def _write_master(out_dir: Path, renditions: Sequence[Rendition]) -> None:
     """Written last: a master playlist means every rendition it lists is complete."""
     (out_dir / MASTER_NAME).write_text(master_playlist(renditions).render())
-
-
-# Resolved once in the parent: the child between fork and exec should do as little as it can.
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """Runs in the ffmpeg child before exec: if the worker dies (even by SIGKILL), the
-    kernel kills ffmpeg too, so no orphan keeps encoding for a job another worker owns."""
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -1,20 +1,33 @@
 """Probe a source with PyAV: what it holds, and whether it is a usable video at all.
 
-Blocking; the transcoder runs it in a thread. The probe demuxes packets and decodes only the
-first couple of seconds of video, so a broken bitstream is caught before any encode starts
-while a long source costs no more than a short one. PyAV and FFmpeg errors are translated
-here into ``InvalidMedia`` with a reason a person understands.
+The probe decodes only the first couple of seconds of video, so a broken bitstream is
+caught before any encode starts, and demuxes the rest, so that what the file really holds
+(where its pictures and sound end, and where they stop for a while) is known, not what its
+header claims. PyAV and FFmpeg errors are translated here into ``InvalidMedia`` with a
+reason a person understands.
+
+The parsers are large C code reading hostile bytes: the worker never runs them itself.
+``probe_contained`` runs this module as a child process with limits a file cannot exceed
+(see ``adapters.sandbox``), and a crash there is that file's verdict.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import heapq
 import itertools
+import json
+import logging
+import os
 import statistics
 import struct
+import sys
+import traceback
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -25,8 +38,14 @@ from av.video.reformatter import ColorTrc
 from av.video.stream import VideoStream
 
 from vodstack import errors
+from vodstack.adapters.sandbox import Confinement, signal_name
+from vodstack.domain import budgets
+from vodstack.domain.budgets import MediaLimits
+from vodstack.domain.ffmpeg_args import input_options
 from vodstack.domain.ladder import display_size
-from vodstack.domain.media import SourceInfo
+from vodstack.domain.media import Gap, SourceInfo
+
+log = logging.getLogger(__name__)
 
 # How much video the probe decodes: enough to reach past the first GOP of most phone and
 # camera files, and bounded in frames so a 4K60 source is not slow to probe.
@@ -61,27 +80,38 @@ class _DecodeWindow:
     interlaced: bool = False
 
 
-def probe(path: Path) -> SourceInfo:
-    """Describe ``path``, or raise ``InvalidMedia`` saying why it is not a usable video."""
-    size = path.stat().st_size
-    if size == 0:
-        raise errors.InvalidMedia("the file is empty")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except av.error.FFmpegError as exc:
-        if _infrastructure(exc):
-            raise
-        raise errors.InvalidMedia(_open_failure(path, exc)) from exc
-    with container:
+def probe(path: Path, limits: MediaLimits | None = None) -> SourceInfo:
+    """Describe ``path``, or raise ``InvalidMedia`` saying why it is not a usable video or
+    which of ``limits`` it breaks. Runs in a contained child process (``probe_contained``);
+    called directly only by tests."""
+    limits = limits or MediaLimits()
+    with path.open("rb") as file:  # an OSError here is the machine's, not the file's
+        if not file.read(1):
+            raise errors.InvalidMedia("the file is empty")
+    with _open(path) as container:
+        _check(budgets.too_many_streams(len(container.streams), limits))
         video = _video_stream(container)
-        window = _decode_window(container, video)
-        duration = _duration(container, video, window)
-        return _source_info(container, video, window, duration)
+        context = video.codec_context
+        _check(budgets.frame_too_large(context.width, context.height, limits))
+        window = _decode_window(container, video, limits)
+        index = video.index
+    with _open(path) as container:
+        video = next(s for s in container.streams.video if s.index == index)
+        timeline = _timeline(container, video)
+        declared = _declared_duration(container, video)
+        return _source_info(container, video, window, _verdict(declared, timeline, limits))
 
 
-def _infrastructure(exc: av.error.FFmpegError) -> bool:
-    """A failure of the machine (I/O, memory), not of the file: the job should retry."""
-    return isinstance(exc, OSError | MemoryError)
+def _open(path: Path) -> InputContainer:
+    try:
+        return av.open(str(path), metadata_errors="ignore", options=input_options(path))
+    except av.error.FFmpegError as exc:
+        raise errors.InvalidMedia(_open_failure(path, exc)) from exc
+
+
+def _check(refusal: str | None) -> None:
+    if refusal is not None:
+        raise errors.InvalidMedia(refusal)
 
 
 def _open_failure(path: Path, exc: av.error.FFmpegError) -> str:
@@ -89,7 +119,31 @@ def _open_failure(path: Path, exc: av.error.FFmpegError) -> str:
         return "file is truncated or damaged: moov atom not found (the MP4 index is missing)"
     if isinstance(exc, av.error.EOFError):
         return "file is truncated: it ends before its container header does"
+    kind = _sniff(path)
+    if kind is not None:
+        return f"not a video file: it is {kind}, which is not accepted"
     return "not a video file: its format is not recognised (or the file is damaged)"
+
+
+# Formats ffmpeg could open but that are refused: what a person is told each one is.
+_SIGNATURES = (
+    (b"#EXTM3U", "a playlist (a list of links to other files)"),
+    (b"ffconcat", "a concat list (a list of other files)"),
+    (b"file ", "a concat list (a list of other files)"),
+    (b"<?xml", "an XML document (a DASH manifest or another list of links)"),
+    (b"<MPD", "a DASH manifest (a list of links to other files)"),
+    (b"WEBVTT", "a subtitle file"),
+    (b"[Script Info]", "a subtitle file"),
+    (b"\x89PNG", "a picture (PNG)"),
+    (b"\xff\xd8\xff", "a picture (JPEG)"),
+    (b"BM", "a picture (BMP)"),
+)
+
+
+def _sniff(path: Path) -> str | None:
+    with path.open("rb") as file:
+        head = file.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return next((kind for magic, kind in _SIGNATURES if head.startswith(magic)), None)
 
 
 def _is_mp4_without_moov(path: Path) -> bool:
@@ -124,7 +178,9 @@ def _video_stream(container: InputContainer) -> VideoStream:
     raise errors.InvalidMedia("no video stream (the file holds no audio or video either)")
 
 
-def _decode_window(container: InputContainer, video: VideoStream) -> _DecodeWindow:
+def _decode_window(
+    container: InputContainer, video: VideoStream, limits: MediaLimits
+) -> _DecodeWindow:
     """Decode the first seconds of video. Any decoding error there rejects the file: FFmpeg
     would conceal it, but the viewer would see garbage or frozen frames."""
     video.thread_type = "AUTO"
@@ -135,11 +191,11 @@ def _decode_window(container: InputContainer, video: VideoStream) -> _DecodeWind
         try:
             frames = packet.decode()
         except av.error.FFmpegError as exc:
-            if _infrastructure(exc):
-                raise
             raise errors.InvalidMedia(_decode_failure(video, pts, exc)) from exc
         for frame in frames:
             if window is None:
+                # What the decoder makes, whatever the header said.
+                _check(budgets.frame_too_large(frame.width, frame.height, limits))
                 window = _DecodeWindow(first=frame)
             window.interlaced |= frame.interlaced_frame
             if frame.time is not None:
@@ -168,33 +224,89 @@ def _decode_failure(video: VideoStream, pts: int | None, exc: av.error.FFmpegErr
     return f"the video stream cannot be decoded{where}: {exc.strerror} ({codec})"
 
 
-def _duration(container: InputContainer, video: VideoStream, window: _DecodeWindow) -> float:
-    """From the header when it says; otherwise from the timestamps of the last packets."""
+@dataclass(slots=True)
+class _Timeline:
+    """Where the packets of the video and of the first audio stream really are."""
+
+    end: float = 0.0
+    stills: list[Gap] = field(default_factory=list)
+    silence: Gap | None = None  # the longest
+
+
+# Packets reach the demuxer in decode order; B-frames put presentation times a few places
+# out of order, never more than this many.
+_REORDER_DEPTH = 32
+
+
+def _timeline(container: InputContainer, video: VideoStream) -> _Timeline:
+    """Demux (never decode) every packet of the video and of the first audio stream: a
+    file without an index is read through, streaming, with only a few timestamps ever in
+    memory."""
+    audio = container.streams.audio[0] if container.streams.audio else None
+    start = (container.start_time or 0) / av.time_base
+    found, pending = _Timeline(), list[float]()
+    last_picture = audio_end = None
+    try:
+        for packet in container.demux(*(s for s in (video, audio) if s is not None)):
+            if packet.pts is None or packet.time_base is None:
+                continue
+            at = float(packet.pts * packet.time_base) - start
+            end = at + float((packet.duration or 0) * packet.time_base)
+            found.end = max(found.end, end)
+            if packet.stream.index == video.index:
+                heapq.heappush(pending, at)
+                if len(pending) > _REORDER_DEPTH:
+                    last_picture = _picture(found, last_picture, heapq.heappop(pending))
+            else:
+                if audio_end is not None and at - audio_end > (found.silence or _NO_GAP).length:
+                    found.silence = Gap(audio_end, at)
+                audio_end = end
+    except av.error.FFmpegError:
+        pass  # damaged further on: what was read so far is what the file holds
+    while pending:
+        last_picture = _picture(found, last_picture, heapq.heappop(pending))
+    return found
+
+
+_NO_GAP = Gap(0.0, 0.0)
+
+
+def _picture(found: _Timeline, last: float | None, at: float) -> float:
+    if last is not None and at - last > budgets.STILL_SECONDS:
+        found.stills.append(Gap(last, at))
+    return at
+
+
+def _declared_duration(container: InputContainer, video: VideoStream) -> float | None:
     if container.duration and container.duration > 0:
         return container.duration / av.time_base
     if video.duration and video.time_base:
         return float(video.duration * video.time_base)
-    return max(_end_by_packets(container), window.times[-1] if window.times else 0.0)
+    return None
 
 
-def _end_by_packets(container: InputContainer) -> float:
-    """Seek as close to the end as the index allows and demux (never decode) what is left.
-    A file without an index is read through, streaming: slow for a huge file, but only the
-    current packet is ever in memory."""
-    # Where seeking is impossible, demux on from where the decode window stopped.
-    with contextlib.suppress(av.error.FFmpegError):
-        container.seek(2**62, backward=True)
-    start = (container.start_time or 0) / av.time_base
-    end = 0.0
-    for packet in container.demux():
-        if packet.pts is not None and packet.time_base is not None:
-            last = packet.pts + (packet.duration or 0)
-            end = max(end, float(last * packet.time_base) - start)
-    return end
+def _verdict(declared: float | None, timeline: _Timeline, limits: MediaLimits) -> _Held:
+    """What the file holds, against its limits: refused (InvalidMedia) or described."""
+    held = timeline.end or declared or 0.0
+    if declared is not None:
+        _check(budgets.decoded_too_little(declared, held, limits))
+    duration = held if declared is None or budgets.truncated(declared, held) else declared
+    _check(budgets.too_long(duration, limits))
+    longest = max(timeline.stills, key=lambda g: g.length, default=None)
+    _check(budgets.still_too_long(longest, "no new picture", limits))
+    _check(budgets.still_too_long(timeline.silence, "no sound", limits))
+    return _Held(duration, declared, budgets.thinned(timeline.stills))
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    duration: float
+    declared: float | None
+    stills: tuple[Gap, ...]
 
 
 def _source_info(
-    container: InputContainer, video: VideoStream, window: _DecodeWindow, duration: float
+    container: InputContainer, video: VideoStream, window: _DecodeWindow, held: _Held
 ) -> SourceInfo:
     first = window.first
     if min(first.width, first.height) < MIN_SIDE:
@@ -212,7 +324,7 @@ def _source_info(
     audio = container.streams.audio[0] if container.streams.audio else None
     return SourceInfo(
         container=container.format.name,
-        duration=duration,
+        duration=held.duration,
         video_codec=video.codec_context.codec.canonical_name,
         width=first.width,
         height=first.height,
@@ -231,6 +343,9 @@ def _source_info(
         audio_channels=audio.codec_context.channels if audio else 0,
         audio_sample_rate=audio.codec_context.sample_rate if audio else 0,
         color_transfer=_transfer_name(first.color_trc or video.codec_context.color_trc),
+        declared_duration=held.declared,
+        stream_count=len(container.streams),
+        stills=held.stills,
     )
 
 
@@ -281,3 +396,93 @@ def _snap(rate: float, tolerance: float) -> float:
     if abs(float(nearest) - rate) <= tolerance * rate:
         return float(nearest)
     return round(rate, 3)
+
+
+# --- the probe as a contained child process ------------------------------------------------
+
+# The probe demuxes the whole file and decodes two seconds: a minute of CPU is far more
+# than any real file needs.
+PROBE_CPU_SECONDS = 60.0
+_CHILD = [sys.executable, "-m", "vodstack.adapters.probe"]
+
+
+async def probe_contained(
+    path: Path, limits: MediaLimits, memory_bytes: int | None, seconds: float
+) -> SourceInfo:
+    """``probe`` in a child process: a parser that crashes, loops or grows takes down that
+    child alone, and the file is refused with the reason."""
+    confinement = Confinement(
+        memory_bytes=memory_bytes,
+        cpu_seconds=PROBE_CPU_SECONDS,
+        file_bytes=0,  # it writes no file
+        isolate_network=True,
+    )
+    process = await asyncio.create_subprocess_exec(
+        *_CHILD,
+        json.dumps(limits.to_json()),
+        str(path),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=confinement.preexec(),
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2"},
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), seconds)
+    except TimeoutError:
+        raise errors.InvalidMedia(
+            f"reading the file took longer than {seconds:.0f} s, and was stopped"
+        ) from None
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+    return _answer(process.returncode or 0, stdout, stderr, confinement)
+
+
+def _answer(returncode: int, stdout: bytes, stderr: bytes, confinement: Confinement) -> SourceInfo:
+    if stderr.strip():
+        log.warning("probe: %s", stderr.decode(errors="replace").strip()[-2000:])
+    limit = confinement.verdict(returncode)
+    if limit is not None:
+        raise errors.InvalidMedia(f"reading the file was stopped: {limit}")
+    if returncode < 0:
+        raise errors.InvalidMedia(
+            f"the file crashed the video parser ({signal_name(returncode)}): it is damaged, "
+            "or not a video"
+        )
+    try:
+        answer = json.loads(stdout)
+    except ValueError:
+        raise errors.TranscodeFailed(f"the probe exited with {returncode} and no answer") from None
+    if "info" in answer:
+        return SourceInfo.from_json(answer["info"])
+    if "invalid" in answer:
+        raise errors.InvalidMedia(answer["invalid"])
+    raise errors.TranscodeFailed(answer.get("unreadable", "the probe gave no answer"))
+
+
+def _child_answer(limits: MediaLimits, path: Path) -> dict[str, Any]:
+    """Every error the file can cause is its verdict; only a source that cannot be read
+    at all is the machine's (and the job retries)."""
+    try:
+        return {"info": probe(path, limits).to_json()}
+    except errors.InvalidMedia as exc:
+        return {"invalid": exc.message}
+    except OSError as exc:
+        return {"unreadable": f"the stored source could not be read: {exc.strerror}"}
+    except MemoryError:
+        return {"invalid": "reading the file needs more memory than the limit allows"}
+    except Exception as exc:  # a parser's error on this file's bytes
+        traceback.print_exc()
+        return {"invalid": f"the file could not be read as a video ({type(exc).__name__})"}
+
+
+def main() -> None:
+    limits, path = MediaLimits.from_json(json.loads(sys.argv[1])), Path(sys.argv[2])
+    print(json.dumps(_child_answer(limits, path)))
+
+
+if __name__ == "__main__":
+    main()

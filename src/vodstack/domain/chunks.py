@@ -177,7 +177,7 @@ class VideoPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "source": dataclasses.asdict(self.source),
+            "source": self.source.to_json(),
             "rungs": [dataclasses.asdict(r) for r in self.rungs],
             "frame_rate": str(self.frame_rate),
             "parts": [
@@ -187,10 +187,8 @@ class VideoPlan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VideoPlan:
-        source = dict(data["source"])
-        source["sample_aspect_ratio"] = tuple(source["sample_aspect_ratio"])
         return cls(
-            source=SourceInfo(**source),
+            source=SourceInfo.from_json(data["source"]),
             rungs=tuple(Rung(**r) for r in data["rungs"]),
             frame_rate=Fraction(data["frame_rate"]),
             parts=tuple(
@@ -239,9 +237,11 @@ def plan_video(
     first_tier_height: int = 480,
 ) -> VideoPlan | None:
     """The parts of ``source``, or None when it is one chunk: then one process encodes
-    its video and audio together, which is cheapest for a short video."""
+    its video and audio together, which is cheapest for a short video. A source with
+    stills is one chunk too: a chunk that began inside a still would have no picture to
+    start from."""
     chunks = plan_chunks(source.duration, first=first, longest=longest, single_below=single_below)
-    if len(chunks) == 1:
+    if len(chunks) == 1 or source.stills:
         return None
     parts: list[PartSpec] = []
     if source.has_audio:

@@ -14,7 +14,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vodstack.domain.media import EncoderChoice, Rung, SourceInfo
+from vodstack.domain.media import EncoderChoice, Gap, Rung, SourceInfo
 
 if TYPE_CHECKING:
     from vodstack.domain.chunks import Chunk
@@ -39,6 +39,31 @@ FORCE_KEY_FRAMES = f"expr:gte(t,n_forced*{KEYFRAME_SECONDS})"
 # ffmpeg shifts none of them: every chunk's init segment is the same, and each chunk's decode
 # times follow on from the chunk before it, without a gap or an overlap.
 CHUNK_TIMELINE_OFFSET = 1.0
+# The demuxers an untrusted input may be opened with: real media containers only (and
+# audio ones, so that an audio file is told it has no video rather than an unknown
+# format). Not playlists (hls, dash), lists (concat), image sequences, text or subtitle
+# formats, lavfi or devices: those open other files or URLs, or are not media at all.
+# A name matches every alias of its demuxer: "mov" is also mp4, m4a and 3gp.
+MEDIA_DEMUXERS = (
+    *("mov", "matroska", "avi", "mpegts", "mpeg", "flv", "asf", "ogg", "mxf", "ivf"),
+    *("nut", "dv", "gif", "mp3", "wav", "flac", "aac"),
+)
+
+
+def input_options(source: Path | str) -> dict[str, str]:
+    """What an untrusted input is opened with, by the probe and by every ffmpeg: the
+    allowed demuxers, and the one protocol that reaches the source (a file, or the job's
+    presigned URL), so that nothing in a file can make ffmpeg open another file or URL."""
+    protocols = "file"
+    if isinstance(source, str):
+        scheme = source.partition(":")[0]
+        protocols = f"{scheme},tls,tcp" if scheme == "https" else f"{scheme},tcp"
+    return {"format_whitelist": ",".join(MEDIA_DEMUXERS), "protocol_whitelist": protocols}
+
+
+def _input(source: Path | str) -> list[str]:
+    options = [[f"-{key}", value] for key, value in input_options(source).items()]
+    return [*(arg for pair in options for arg in pair), "-i", str(source)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +99,7 @@ def build_command(ffmpeg: str, source: Path | str, out_dir: Path, spec: Transcod
     if spec.chunk is not None:
         # Before -i: seek in the input, decoding from the keyframe before the chunk's start.
         command += ["-ss", _number(spec.chunk.start), "-to", _number(spec.chunk.end)]
-    command += ["-i", str(source), "-filter_complex", filter_graph(spec)]
+    command += [*_input(source), "-filter_complex", filter_graph(spec)]
     with_audio = spec.source.has_audio and spec.chunk is None
     for index, rung in enumerate(spec.rungs):
         command += ["-map", f"[v{index}]"]
@@ -86,6 +111,8 @@ def build_command(ffmpeg: str, source: Path | str, out_dir: Path, spec: Transcod
             command += audio_args(rung)
         if spec.chunk is not None:
             command += chunk_args(spec.chunk)
+        if spec.source.stills:  # the thinned frames stay out: no duplicates at the muxer
+            command += ["-fps_mode", "passthrough"]
         command += hls_args(out_dir, rung)
     return command
 
@@ -97,7 +124,7 @@ def audio_command(
     same timeline as the video's chunks (one second out), in 6 s segments, and an EVENT
     playlist that ffmpeg rewrites after each segment, so the audio is published as it goes."""
     command = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
-    command += ["-progress", "pipe:1", "-nostats", "-i", str(source)]
+    command += ["-progress", "pipe:1", "-nostats", *_input(source)]
     command += ["-map", "0:a:0", "-vn", "-map_metadata", "-1", "-map_chapters", "-1"]
     # Timestamps counted in samples from the video's zero, not copied from the container
     # (WebM's are whole milliseconds, which jitters every frame); a real gap in the source
@@ -179,9 +206,26 @@ def _shared_filters(spec: TranscodeSpec, gpu: bool) -> list[str]:
     # Always constant frame rate: VFR phone clips become CFR at their nominal rate, rates
     # above 60 are reduced, and the 2 s keyframe grid falls on whole frames.
     filters.append(f"fps={spec.frame_rate.numerator}/{spec.frame_rate.denominator}")
+    if spec.source.stills:
+        filters.append(thin_stills(spec.source.stills, spec.frame_rate))
     if spec.source.color_transfer in HDR_TRANSFERS and spec.can_tonemap and not gpu:
         filters.append(_tonemap(spec.source.color_transfer))
     return filters
+
+
+def thin_stills(stills: Sequence[Gap], frame_rate: Fraction) -> str:
+    """Inside each still, keep the first frame of every keyframe interval and drop the
+    duplicates ``fps`` made: a ten-hour still is a frame every 2 s, not a million. The
+    frame just before each segment's end is kept too: a fragment's last sample lasts as
+    long as the muxer believes a frame does, so it must be one frame before the next."""
+    interval = 1 / float(frame_rate)
+    spans = "+".join(
+        f"between(t\\,{g.start + interval / 2:.6f}\\,{g.end - interval / 2:.6f})"
+        for g in stills
+    )
+    keyframe = f"lt(mod(t\\,{KEYFRAME_SECONDS})\\,{interval:.6f})"
+    segment_end = f"gte(mod(t\\,{SEGMENT_SECONDS})\\,{SEGMENT_SECONDS - 1.5 * interval:.6f})"
+    return f"select='not({spans})+{keyframe}+{segment_end}'"
 
 
 def _tonemap(transfer: str) -> str:

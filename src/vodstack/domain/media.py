@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vodstack.domain.chunks import RungOutput
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A stretch of a stream with nothing in it, in seconds from the source's start."""
+
+    start: float
+    end: float
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +50,22 @@ class SourceInfo:
     # ffmpeg's name for the transfer function: "smpte2084" (PQ) and "arib-std-b67" (HLG)
     # are HDR and need tone mapping to 8-bit SDR.
     color_transfer: str = "unknown"
+    # What the header says, where the packets end sooner (``duration`` is where they end).
+    declared_duration: float | None = None
+    stream_count: int = 1
+    # Stretches with no new picture longer than a keyframe interval: each is encoded as one
+    # frame per interval, not filled at the full rate.
+    stills: tuple[Gap, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SourceInfo:
+        values = dict(data)
+        values["sample_aspect_ratio"] = tuple(values["sample_aspect_ratio"])
+        values["stills"] = tuple(Gap(**g) for g in values.get("stills", ()))
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from vodstack.domain.chunks import (
     part_folder,
     plan_video,
 )
+from vodstack.domain.budgets import truncation_warning
 from vodstack.domain.jobs import JobStatus, Lease, LeaseLost, Outcome, Settled, backoff
 from vodstack.domain.ladder import output_frame_rate, plan_ladder
 from vodstack.domain.media import EncoderChoice, PartResult, SourceInfo, TranscodeResult
@@ -248,6 +249,9 @@ class Processor:
         with tracing.span("download"):
             await self._storage.download_file(lease.source_key, source)
         info = await self._transcoder.probe(source)
+        warning = truncation_warning(info.declared_duration, info.duration)
+        if warning is not None and not await self._jobs.warn(lease, [warning]):
+            raise LeaseLost("another worker took the job over")
         await self._record(
             lease,
             "probed",
@@ -502,6 +506,9 @@ def _count_encode(result: TranscodeResult, seconds: float) -> None:
 
 
 def _describe(exc: BaseException) -> str:
+    """The reason a person reads: an OSError's words, without the file it names."""
     if isinstance(exc, errors.VodstackError):
         return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

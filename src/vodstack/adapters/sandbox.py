@@ -1,0 +1,147 @@
+"""Child processes that read untrusted media, with limits a hostile file cannot exceed.
+
+The probe and every ffmpeg run as children of the worker. Between fork and exec each one
+gets: a death signal when the worker dies, no core dumps, an address-space limit, a CPU
+time limit, a limit on the size of any file it writes and on how many it opens, and, when
+it reads a local file, a network namespace of its own with nothing in it (where the
+kernel allows one: as root, or through an unprivileged user namespace). A child that
+breaks a limit is stopped by the kernel, and only that child: the worker reads the way it
+ended and says which limit it was.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import logging
+import math
+import os
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+# Seconds between the CPU limit's warning signal (SIGXCPU) and the kernel's SIGKILL.
+CPU_GRACE_SECONDS = 5
+OPEN_FILES = 256
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWNET = 0x40000000
+_PR_SET_PDEATHSIG = 1
+# Resolved once in the parent: the child between fork and exec should do as little as it can.
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+@dataclass(frozen=True, slots=True)
+class Confinement:
+    """The limits of one child; None: that limit is not set."""
+
+    memory_bytes: int | None = None  # address space, not resident memory
+    cpu_seconds: float | None = None
+    file_bytes: int | None = None  # the largest file it may write
+    open_files: int = OPEN_FILES
+    isolate_network: bool = False
+
+    def preexec(self) -> Callable[[], None]:
+        """What the child runs before exec. Network isolation is asked for only where a
+        trial showed it works, so that a child never fails to start for want of it."""
+        isolate = self.isolate_network and network_isolation()
+        return functools.partial(_confine, self, isolate)
+
+    def verdict(self, returncode: int) -> str | None:
+        """Which limit a child that ended with ``returncode`` broke, in words; None when
+        it ended for another reason."""
+        # Neither ffmpeg nor Python handles SIGXCPU: it ends the child at the soft limit,
+        # and the hard limit's SIGKILL is only a backstop.
+        if returncode == -signal.SIGXCPU and self.cpu_seconds is not None:
+            return f"it used more than its {self.cpu_seconds:.0f} s of CPU time"
+        if returncode == -signal.SIGXFSZ and self.file_bytes is not None:
+            return f"it wrote a file larger than {self.file_bytes // 2**20} MiB"
+        return None
+
+
+def signal_name(returncode: int) -> str:
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def _confine(confinement: Confinement, isolate: bool) -> None:
+    """In the child, between fork and exec."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if confinement.memory_bytes is not None:
+        _lower(resource.RLIMIT_AS, confinement.memory_bytes)
+    if confinement.cpu_seconds is not None:
+        soft = math.ceil(confinement.cpu_seconds)
+        _lower(resource.RLIMIT_CPU, soft, soft + CPU_GRACE_SECONDS)
+    if confinement.file_bytes is not None:
+        _lower(resource.RLIMIT_FSIZE, confinement.file_bytes)
+    _lower(resource.RLIMIT_NOFILE, confinement.open_files)
+    if isolate:
+        _unshare_network()
+
+
+def _lower(kind: int, soft: int, hard: int | None = None) -> None:
+    """Never above the limit the worker itself runs under."""
+    _, current = resource.getrlimit(kind)
+    hard = soft if hard is None else hard
+    if current != resource.RLIM_INFINITY:
+        soft, hard = min(soft, current), min(hard, current)
+    resource.setrlimit(kind, (soft, hard))
+
+
+def _unshare_network() -> None:
+    """A network namespace of its own: only a loopback interface, and that one down."""
+    assert _libc is not None
+    uid, gid = os.geteuid(), os.getegid()
+    if uid == 0:
+        _unshare(_CLONE_NEWNET)
+        return
+    # Unprivileged: a user namespace first, where this process maps to its own ids, so that
+    # it keeps the same rights on the files it reads and writes.
+    _unshare(_CLONE_NEWUSER | _CLONE_NEWNET)
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+
+
+def _unshare(flags: int) -> None:
+    assert _libc is not None
+    if _libc.unshare(flags) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))
+
+
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def network_isolation() -> bool:
+    """Whether this kernel lets a child of this process have a network of its own: tried
+    once per process, with a child that does nothing."""
+    if _libc is None:
+        return False
+    try:
+        subprocess.run(
+            [sys.executable, "-c", "pass"],
+            preexec_fn=_unshare_network,
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("media processes share the worker's network: %s", exc)
+        return False
+    log.info("media processes run without network access")
+    return True
