@@ -373,7 +373,7 @@ def _failure(returncode: int, tail: Sequence[str], confinement: Confinement) -> 
 
 # A file's path or a presigned URL names the machine, and a URL carries a signature: the
 # reason a person reads says "the source" or "a file" instead.
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S*?(?=:?(?:\s|$))", re.IGNORECASE)
 _PATH = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)*[^\s/:'\"]*")
 
 
