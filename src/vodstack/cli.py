@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -311,7 +312,11 @@ def upload(
                     video = await client.wait_until_done(
                         result["video_id"], playable=wait_playable and not wait
                     )
-                    result.update(status=video["status"], error=video.get("error"))
+                    result.update(
+                        status=video["status"],
+                        error=video.get("error"),
+                        warnings=video.get("warnings", []),
+                    )
         return result
 
     try:
@@ -338,19 +343,26 @@ def videos(
         return
     table = Table("id", "status", "progress", "title")
     for video in listing["videos"]:
-        table.add_row(video["id"], video["status"], f"{video['progress']:.0%}", video["title"])
+        warned = len(video.get("warnings", []))
+        shown = video["status"]
+        if warned:
+            shown += f" [yellow]({warned} warning{'' if warned == 1 else 's'})[/]"
+        # A title is the uploader's text: shown as it is, never read as markup.
+        table.add_row(video["id"], shown, f"{video['progress']:.0%}", escape(video["title"]))
     Console().print(table)
 
 
 @app.command()
 def status(video_id: str, server: ServerOption = None) -> None:
-    """Show one video."""
+    """Show one video (as JSON on stdout; its warnings on stderr too, to be seen)."""
 
     async def run() -> Any:
         async with _client(server) as client:
             return await client.video(video_id)
 
-    print(json.dumps(_run_api(run()), indent=2))
+    video = _run_api(run())
+    print(json.dumps(video, indent=2))
+    _print_warnings(video.get("warnings", []))
 
 
 def _run_api(coro: Any) -> Any:
@@ -369,8 +381,16 @@ def _finish(result: dict[str, Any], as_json: bool, ok: bool) -> None:
             f"video [bold]{result['video_id']}[/] is [bold]{result['status']}[/]"
             + (" (resumed)" if result.get("resumed") else "")
         )
+    _print_warnings(result.get("warnings", []))
     if not ok:
         raise typer.Exit(1)
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    """On stderr, so a script reading the JSON on stdout is not disturbed by them."""
+    for warning in warnings:
+        # The text comes from the probe (a file's own metadata, even): never markup.
+        console.print("[bold yellow]warning:[/]", escape(warning), highlight=False)
 
 
 def main() -> None:

@@ -51,6 +51,11 @@ class JobStore(Protocol):
         """Add a step of the holder's work to the timeline; False: the lease was lost."""
         ...
 
+    async def warn(self, lease: Lease, warnings: Sequence[str]) -> bool:
+        """The video gets these warnings (replacing any earlier attempt's), fenced by the
+        lease like ``record``; False: the lease was lost."""
+        ...
+
     async def publish(
         self, lease: Lease, renditions: list[dict[str, Any]], duration: float, encoder: str
     ) -> bool:

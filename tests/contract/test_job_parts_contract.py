@@ -114,6 +114,25 @@ async def test_an_expired_part_is_taken_over_and_its_old_holder_fenced_out(
     assert found[1]["c0t1"].rungs[0].folder == "c0a2"
 
 
+async def test_a_part_warns_its_video_fenced_by_its_own_lease(
+    stores: Stores, clock: FakeClock
+) -> None:
+    video_id, parent = await _split(stores, clock)
+    old = await stores.jobs.claim("a")
+    assert old is not None
+    assert not await stores.jobs.warn(parent, ["the planner's lease is spent"])
+    assert await stores.jobs.warn(old, ["6-12 s: 0.9 s of 6 s could be decoded"])
+    assert (await _video(stores, video_id)).warnings == ("6-12 s: 0.9 s of 6 s could be decoded",)
+    clock.advance(LEASE + 1)
+    new = await stores.jobs.claim("b")
+    assert new is not None
+    assert not await stores.jobs.warn(old, [])
+    assert await stores.jobs.warn(new, [])
+    assert (await _video(stores, video_id)).warnings == ()
+    last = (await stores.jobs.events(video_id))[-1]
+    assert (last.kind, last.worker, last.epoch) == ("warned", "b", 2)
+
+
 async def test_the_audio_so_far_is_listed_and_never_shrinks_under_a_new_attempt(
     stores: Stores, clock: FakeClock
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from tests.conftest import SYSTEM
 from tests.contract.conftest import LEASE, FakeClock, StoresFactory
 from tests.support.db import add_queued_video
 from vodstack.domain.jobs import JobStatus
@@ -232,3 +233,58 @@ async def test_state_view_and_counts_say_where_jobs_stand(stores: Stores, clock:
     assert claimed is not None
     expires = clock.now + timedelta(seconds=LEASE)
     assert (claimed.worker, claimed.state.lease_expires_at) == ("w", expires)
+
+
+TRUNCATED = "the file is truncated: 0.9 s of 1.6 s could be decoded"
+
+
+async def test_the_holder_warns_the_owner_and_each_warning_replaces_the_last(
+    stores: Stores, clock: FakeClock
+) -> None:
+    video_id = await add_queued_video(stores, clock.now)
+    fresh = await stores.videos.get(video_id)
+    assert fresh is not None
+    assert fresh.warnings == ()
+    lease = await stores.jobs.claim("w")
+    assert lease is not None
+    clock.advance(1)
+    assert await stores.jobs.warn(lease, [TRUNCATED, "no audio stream"])
+    video = await stores.videos.get(video_id)
+    assert video is not None
+    assert video.warnings == (TRUNCATED, "no audio stream")
+    assert (video.status, video.updated_at) == ("processing", clock.now)
+    last = (await stores.jobs.events(video_id))[-1]
+    assert (last.kind, last.status, last.epoch, last.worker) == ("warned", "processing", 1, "w")
+    assert last.reason == f"{TRUNCATED}; no audio stream"
+
+    assert await stores.jobs.warn(lease, [TRUNCATED])
+    assert (await _warnings(stores, video_id)) == (TRUNCATED,)
+    assert await stores.jobs.warn(lease, [])  # a probe that found nothing clears them
+    assert (await _warnings(stores, video_id)) == ()
+    last = (await stores.jobs.events(video_id))[-1]
+    assert (last.kind, last.reason) == ("warned", "no warnings")
+    assert [v.warnings for v in await stores.videos.list(SYSTEM)] == [()]
+
+
+async def test_a_lost_lease_cannot_warn(stores: Stores, clock: FakeClock) -> None:
+    video_id = await add_queued_video(stores, clock.now)
+    first = await stores.jobs.claim("a")
+    assert first is not None
+    clock.advance(LEASE + 1)
+    second = await stores.jobs.claim("b")
+    assert second is not None
+    assert await stores.jobs.warn(second, [TRUNCATED])
+    before = await stores.jobs.events(video_id)
+    assert not await stores.jobs.warn(first, [])
+    assert not await stores.jobs.warn(first, ["a zombie's warning"])
+    assert await _warnings(stores, video_id) == (TRUNCATED,)
+    assert await stores.jobs.events(video_id) == before
+    assert await stores.jobs.publish(second, [{"name": "720p"}], 1.6, "libx264")
+    assert not await stores.jobs.warn(second, []), "a published job's lease is spent"
+    assert await _warnings(stores, video_id) == (TRUNCATED,)
+
+
+async def _warnings(stores: Stores, video_id: str) -> tuple[str, ...]:
+    video = await stores.videos.get(video_id)
+    assert video is not None
+    return video.warnings

@@ -88,3 +88,13 @@ def test_hls_js_is_found_above_the_package(tmp_path: Path, monkeypatch: pytest.M
     planted.parent.mkdir(parents=True)
     planted.write_text("/* hls.js */")
     assert pages.find_hls_js(package_web) == planted
+
+
+async def test_the_player_shows_a_videos_warnings_as_text(web: httpx.AsyncClient) -> None:
+    page = (await web.get("/videos/" + "ab12" * 8)).text
+    assert '<section id="warnings" class="video-warnings" role="status" hidden>' in page
+    script = (await web.get("/static/player.js")).text
+    assert "info.warnings" in script
+    assert "item.textContent = warning" in script
+    assert "innerHTML" not in script  # a warning holds a file's own words
+    assert ".video-warnings" in (await web.get("/static/app.css")).text

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import signed_in
+from vodstack.db import sql_stores
 from vodstack.db.engine import create_engine
 from vodstack.db.tables import job_events, jobs
 from vodstack.settings import MiB, Settings
@@ -97,7 +98,7 @@ async def test_upload_flow(api: httpx.AsyncClient, settings: Settings) -> None:
     assert state["status"] == "completed"
     assert [p["etag"] for p in state["parts"]] == [p["etag"].strip('"') for p in parts]
     listing = (await api.get("/v1/videos")).json()["videos"]
-    assert [(v["id"], v["status"]) for v in listing] == [(video_id, "queued")]
+    assert [(v["id"], v["status"], v["warnings"]) for v in listing] == [(video_id, "queued", [])]
 
     engine = create_engine(settings.database_url)
     async with engine.connect() as conn:
@@ -313,3 +314,29 @@ async def test_a_boolean_is_not_a_number(api: httpx.AsyncClient) -> None:
         f"/v1/uploads/{created['upload_id']}/parts", json={"part_numbers": [True]}
     )
     assert error_of(presign) == (422, "invalid_request")
+
+
+async def test_the_warnings_a_worker_found_are_part_of_the_video(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    created = await create(api, size=10)
+    video_id = created["video_id"]
+    parts = await send_all(api, created["upload_id"], b"0123456789")
+    completed = await api.post(
+        f"/v1/uploads/{created['upload_id']}/complete", json={"parts": parts}
+    )
+    assert completed.status_code == 202, completed.text
+    truncated = "the file is truncated: 0.9 s of 1.6 s could be decoded"
+    engine = create_engine(settings.database_url)
+    try:
+        worker = sql_stores(engine, settings.lease_seconds).jobs
+        lease = await worker.claim("w", video_id)
+        assert lease is not None
+        assert await worker.warn(lease, [truncated])
+    finally:
+        await engine.dispose()
+    assert (await api.get(f"/v1/videos/{video_id}")).json()["warnings"] == [truncated]
+    listing = (await api.get("/v1/videos")).json()["videos"]
+    assert [v["warnings"] for v in listing] == [[truncated]]
+    events = (await api.get(f"/v1/videos/{video_id}/events")).json()["events"]
+    assert (events[-1]["kind"], events[-1]["reason"]) == ("warned", truncated)

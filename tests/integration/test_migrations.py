@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
 
 from vodstack.db.engine import create_engine
-from vodstack.db.migrate import migrate
-from vodstack.db.tables import metadata
+from vodstack.db.migrate import alembic_config, migrate
+from vodstack.db.tables import metadata, videos
+from vodstack.db.videos import SqlVideoStore
 
 
 def _differences(conn: Connection) -> list[Any]:
@@ -25,5 +28,32 @@ async def test_migrations_match_the_tables(database_url: str) -> None:
         await migrate(engine)  # a second start finds nothing to do
         async with engine.connect() as conn:
             assert await conn.run_sync(_differences) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_a_video_from_before_warnings_reads_with_none(database_url: str) -> None:
+    engine = create_engine(database_url)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        await migrate(engine)
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0004"))
+            await conn.execute(
+                insert(videos).values(
+                    id="v" * 32,
+                    title="old",
+                    filename="old.mp4",
+                    size=1,
+                    source_key="sources/old/source",
+                    status="ready",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        await migrate(engine)
+        video = await SqlVideoStore(engine).get("v" * 32)
+        assert video is not None
+        assert (video.title, video.warnings) == ("old", ())
     finally:
         await engine.dispose()

@@ -18,6 +18,7 @@ from vodstack.clock import Clock, utc_now
 from vodstack.domain.accounts import Actor, User, Visibility, is_administrator
 from vodstack.domain.chunks import PartOutput, VideoPlan, assemble, describe_plan, replaces
 from vodstack.domain.jobs import (
+    WARNED,
     JobCounts,
     JobEvent,
     JobState,
@@ -32,6 +33,7 @@ from vodstack.domain.jobs import (
     exhausted,
     next_status,
     progress_of,
+    warned_reason,
 )
 from vodstack.domain.uploads import StoredPart, Upload, UploadStatus
 from vodstack.domain.videos import Video, VideoChanges, VideoStatus
@@ -219,6 +221,18 @@ class MemoryJobStore:
         now = self._clock()
         job.updated_at = now
         event = JobEvent(now, kind, job.status.value, job.epoch, lease.owner, reason, detail)
+        self._db.events.append((job.video_id, event))
+        return True
+
+    async def warn(self, lease: Lease, warnings: Sequence[str]) -> bool:
+        job = self._held(lease, Transition.HEARTBEAT, owner=True)
+        if job is None:
+            return False
+        now = self._clock()
+        job.updated_at = now
+        self._db.set_video(lease.video_id, now, warnings=tuple(warnings))
+        reason = warned_reason(warnings)
+        event = JobEvent(now, WARNED, job.status.value, job.epoch, lease.owner, reason, None)
         self._db.events.append((job.video_id, event))
         return True
 

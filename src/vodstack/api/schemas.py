@@ -130,6 +130,10 @@ class VideoPublic(_Schema):
     error: str | None
     duration: float | None
     renditions: list[dict[str, Any]]
+    warnings: list[str] = Field(
+        description="what processing found that does not fail the video but that its owner "
+        "should know, such as a truncated source; empty when nothing was found",
+    )
     created_at: datetime
     updated_at: datetime
     encoding: EncodingPublic | None = Field(

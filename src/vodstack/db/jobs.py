@@ -10,6 +10,7 @@ guards are the SQL twins of ``domain.jobs`` (``claimable``, ``exhausted``,
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from vodstack.domain.chunks import (
     replaces,
 )
 from vodstack.domain.jobs import (
+    WARNED,
     JobCounts,
     JobEvent,
     JobState,
@@ -41,6 +43,7 @@ from vodstack.domain.jobs import (
     backoff,
     next_status,
     progress_of,
+    warned_reason,
 )
 from vodstack.domain.videos import VideoStatus
 
@@ -351,6 +354,29 @@ class SqlJobStore:
                 JobStatus.PROCESSING,
                 reason,
                 detail=detail,
+            )
+        return True
+
+    async def warn(self, lease: Lease, warnings: Sequence[str]) -> bool:
+        """Fenced as ``record`` is, so a zombie's probe cannot put back what the current
+        holder's cleared; an empty ``warnings`` clears them."""
+        now = self._clock()
+        async with transaction(self._engine) as conn:
+            held = await conn.execute(
+                sql_update(jobs)
+                .where(held_by(lease, Transition.HEARTBEAT), jobs.c.lease_owner == lease.owner)
+                .values(updated_at=now)
+            )
+            if held.rowcount != 1:
+                return False
+            # Not _set_video: a warning changes what the owner is told, not the status.
+            await conn.execute(
+                sql_update(videos)
+                .where(videos.c.id == lease.video_id)
+                .values(warnings=list(warnings), updated_at=now)
+            )
+            await lease_event(
+                conn, lease, now, WARNED, JobStatus.PROCESSING, warned_reason(warnings)
             )
         return True
 

@@ -89,6 +89,7 @@ videos = Table(
     Column("error", Text),
     Column("duration", Float),
     Column("renditions", JSON),
+    Column("warnings", JSON),  # a list of sentences; NULL (rows from before it) means none
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "status", "created_at"),

@@ -94,7 +94,9 @@ def _with_job() -> Select[Any]:
 
 def video_values(video: Video) -> dict[str, Any]:
     """The columns of a new video's row."""
-    return {column.name: getattr(video, column.name) for column in videos.columns}
+    values = {column.name: getattr(video, column.name) for column in videos.columns}
+    values["warnings"] = list(video.warnings)
+    return values
 
 
 def _video(row: RowMapping) -> Video:
@@ -117,6 +119,7 @@ def _video(row: RowMapping) -> Video:
         owner_id=row["owner_id"],
         visibility=Visibility(row["visibility"]),
         chunked=bool(row["chunked"]),
+        warnings=tuple(row["warnings"] or ()),
     )
 
 

@@ -5,6 +5,7 @@ checked twice: here, and by the database at the moment it happens."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -148,6 +149,15 @@ class JobEvent:
     worker: str | None
     reason: str | None
     detail: dict[str, Any] | None
+
+
+# The timeline event of a holder that told the owner what its probe found.
+WARNED = "warned"
+
+
+def warned_reason(warnings: Sequence[str]) -> str:
+    """The ``warned`` event's reason: every warning, or that none is left."""
+    return "; ".join(warnings) if warnings else "no warnings"
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,9 @@ class Video:
     owner_id: str | None = None
     visibility: Visibility = Visibility.PUBLIC
     chunked: bool = False  # encoded in parts: its playlists are assembled from them
+    # What its probe found that the owner must be told though the video still plays, such
+    # as a truncated source; the latest attempt's only.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ function card(video) {
     el('div', { className: 'row' }, el('a', { className: 'title', href }, video.title || video.filename), statusBadge(video.status)),
     working ? el('div', { className: 'row' }, progressBar(video.progress), el('span', { className: 'muted' }, `${Math.round(video.progress * 100)}%`)) : null,
     video.status === 'failed' ? el('p', { className: 'error' }, video.error || 'failed without a reason') : null,
+    video.warnings?.length ? warningList(video.warnings) : null,
     el('p', { className: 'muted meta' }, [
       video.duration ? formatDuration(video.duration) : null,
       rungs || null,
@@ -21,6 +22,12 @@ function card(video) {
       `added ${formatTime(video.created_at)}`,
     ].filter(Boolean).join(' · ')),
   );
+}
+
+// Each warning as text (el appends strings as text nodes); no live region here, as the
+// whole list is redrawn on every poll.
+function warningList(warnings) {
+  return el('ul', { className: 'video-warnings' }, warnings.map((warning) => el('li', {}, `warning: ${warning}`)));
 }
 
 poll(async () => {

@@ -25,6 +25,23 @@ function renderVideo(info) {
     $('pending-percent').textContent = `${Math.round(info.progress * 100)}%`;
   }
   if (info.status === 'failed') showMessage(message, `Transcoding failed: ${info.error || 'no reason was recorded'}`);
+  renderWarnings(info.warnings || []);
+}
+
+// What processing found that does not stop the video from playing, such as a truncated
+// source. Redrawn only when it changes: the notice is a live region, and every redraw
+// would be read out again on each poll.
+let shownWarnings = '[]';
+function renderWarnings(warnings) {
+  const key = JSON.stringify(warnings);
+  if (key === shownWarnings) return;
+  shownWarnings = key;
+  $('warnings').hidden = !warnings.length;
+  $('warnings-list').replaceChildren(...warnings.map((warning) => {
+    const item = document.createElement('li');
+    item.textContent = warning; // the probe's words, from the file: text, never markup
+    return item;
+  }));
 }
 
 // "Playable at 480p, 240p; 1080p, 720p in about 4 min": what plays now, and what is to come.

@@ -126,6 +126,7 @@ def _public(video: Video, encoding: Encoding | None = None) -> VideoPublic:
         error=video.error,
         duration=video.duration,
         renditions=video.renditions,
+        warnings=list(video.warnings),
         created_at=video.created_at,
         updated_at=video.updated_at,
     )
