@@ -53,19 +53,22 @@ async def test_playlists_and_lists_are_refused_and_open_nothing(
     transcoder: FfmpegTranscoder, tmp_path: Path, loopback: Listener
 ) -> None:
     clip = media("axm_bear_vp9_odd_161x121.webm")
-    listed = hostile.playlist(tmp_path / "playlist.mp4", loopback.url)
-    concat = hostile.concat_list(tmp_path / "concat.mp4", loopback.url, clip)
-    assert "it is a playlist" in await refused(transcoder, listed)
-    assert "it is a concat list" in await refused(transcoder, concat)
-    # ffmpeg refuses them on its own too, whatever the probe said.
-    for path in (listed, concat):
-        out = tmp_path / f"out-{path.stem}"
+    files = {
+        hostile.playlist(tmp_path / "remote.m3u8", loopback.url): "it is a playlist",
+        hostile.local_playlist(tmp_path / "local.m3u8"): "it is a playlist",
+        hostile.concat_list(tmp_path / "list.mp4", clip): "it is a concat list",
+        hostile.remote_concat_list(tmp_path / "remote.mp4", loopback.url): "it is a concat list",
+    }
+    info = await transcoder.probe(clip)
+    for path, words in files.items():
+        assert words in await refused(transcoder, path)
+        # ffmpeg refuses them on its own too, whatever the probe said.
+        out = tmp_path / f"out-{path.name}"
         (out / "240p").mkdir(parents=True)
-        info = await transcoder.probe(clip)
         done = await asyncio.to_thread(
             subprocess.run, command_for(transcoder, path, out, info), capture_output=True
         )
-        assert done.returncode != 0
+        assert done.returncode != 0, path.name
         assert not list(out.rglob("*.m4s"))
     assert loopback.connections == []
 

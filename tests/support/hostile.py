@@ -66,8 +66,8 @@ def cut(source: Path, path: Path, fraction: float) -> Path:
 
 
 def playlist(path: Path, listener: str) -> Path:
-    """An HLS playlist named like a video: its segments are a loopback URL and a system
-    file, what an attacker would have ffmpeg fetch or read."""
+    """An HLS playlist: its segments are a loopback URL and a system file, what an attacker
+    would have ffmpeg fetch or read."""
     path.write_text(
         "#EXTM3U\n#EXT-X-TARGETDURATION:10\n"
         f"#EXTINF:10,\n{listener}/segment.ts\n"
@@ -76,8 +76,28 @@ def playlist(path: Path, listener: str) -> Path:
     return path
 
 
-def concat_list(path: Path, listener: str, local: Path) -> Path:
-    path.write_text(f"ffconcat version 1.0\nfile '{local}'\nfile '{listener}/clip.mp4'\n")
+def local_playlist(path: Path) -> Path:
+    """An HLS playlist of a real segment beside it: ffmpeg would play it, reading a file
+    the upload does not hold. (A stored source has no name; a test that names it
+    ``.m3u8`` shows that even its name would not let it in.)"""
+    segment = path.parent / f"{path.stem}-segment.ts"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=30", "-t", "2", "-f", "mpegts", str(segment))
+    path.write_text(
+        f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n{segment.name}\n#EXT-X-ENDLIST\n"
+    )
+    return path
+
+
+def concat_list(path: Path, local: Path) -> Path:
+    """A concat list of a real video beside it, by a name the concat demuxer deems safe."""
+    listed = path.parent / f"{path.stem}-listed{local.suffix}"
+    listed.write_bytes(local.read_bytes())
+    path.write_text(f"ffconcat version 1.0\nfile '{listed.name}'\n")
+    return path
+
+
+def remote_concat_list(path: Path, listener: str) -> Path:
+    path.write_text(f"ffconcat version 1.0\nfile '{listener}/clip.mp4'\n")
     return path
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vodstack import errors, metrics, tracing
+from vodstack.domain.budgets import truncation_warning
 from vodstack.domain.chunks import (
     PartKind,
     PartOutput,
@@ -26,7 +27,6 @@ from vodstack.domain.chunks import (
     part_folder,
     plan_video,
 )
-from vodstack.domain.budgets import truncation_warning
 from vodstack.domain.jobs import JobStatus, Lease, LeaseLost, Outcome, Settled, backoff
 from vodstack.domain.ladder import output_frame_rate, plan_ladder
 from vodstack.domain.media import EncoderChoice, PartResult, SourceInfo, TranscodeResult
