@@ -4,6 +4,7 @@ another worker, which stops the work and touches nothing."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -176,3 +177,21 @@ async def test_a_failed_part_removes_its_own_folders_only(
     video = await stores.videos.get(video_id)
     assert video is not None
     assert video.status is VideoStatus.PLAYABLE
+
+
+async def test_a_truncated_source_is_published_with_its_warning(
+    stores: Stores, storage: MemoryStorage, clock: Clock, tmp_path: Path
+) -> None:
+    video_id = await _queued(stores, storage, clock)
+    truncated = dataclasses.replace(FakeTranscoder().info, duration=0.87, declared_duration=1.6)
+    transcoder = FakeTranscoder(info=truncated)
+    processor = Processor(stores.jobs, storage, transcoder, tmp_path, LEASE, 0.05)
+    lease = await stores.jobs.claim("w")
+    assert lease is not None
+    assert (await processor.run(lease)).outcome is Outcome.PUBLISHED
+    video = await stores.videos.get(video_id)
+    assert video is not None
+    assert video.status is VideoStatus.READY
+    assert video.warnings == ("the file is truncated: 0.9 s of 1.6 s could be decoded",)
+    kinds = [e.kind for e in await stores.jobs.events(video_id)]
+    assert kinds[:4] == ["queued", "claimed", "warned", "probed"]
