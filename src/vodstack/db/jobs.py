@@ -118,6 +118,17 @@ async def write_event(
     )
 
 
+async def _still_held(conn: AsyncConnection, lease: Lease, now: datetime) -> bool:
+    """Whether ``lease`` still holds its job (touching it): the fence of every write of a
+    lease holder that changes no state."""
+    held = await conn.execute(
+        sql_update(jobs)
+        .where(held_by(lease, Transition.HEARTBEAT), jobs.c.lease_owner == lease.owner)
+        .values(updated_at=now)
+    )
+    return bool(held.rowcount == 1)
+
+
 async def lease_event(
     conn: AsyncConnection,
     lease: Lease,
@@ -339,12 +350,7 @@ class SqlJobStore:
         holder of each epoch did."""
         now = self._clock()
         async with transaction(self._engine) as conn:
-            held = await conn.execute(
-                sql_update(jobs)
-                .where(held_by(lease, Transition.HEARTBEAT), jobs.c.lease_owner == lease.owner)
-                .values(updated_at=now)
-            )
-            if held.rowcount != 1:
+            if not await _still_held(conn, lease, now):
                 return False
             await lease_event(
                 conn,
@@ -362,12 +368,7 @@ class SqlJobStore:
         holder's cleared; an empty ``warnings`` clears them."""
         now = self._clock()
         async with transaction(self._engine) as conn:
-            held = await conn.execute(
-                sql_update(jobs)
-                .where(held_by(lease, Transition.HEARTBEAT), jobs.c.lease_owner == lease.owner)
-                .values(updated_at=now)
-            )
-            if held.rowcount != 1:
+            if not await _still_held(conn, lease, now):
                 return False
             # Not _set_video: a warning changes what the owner is told, not the status.
             await conn.execute(
