@@ -241,34 +241,37 @@ _REORDER_DEPTH = 32
 def _timeline(container: InputContainer, video: VideoStream) -> _Timeline:
     """Demux (never decode) every packet of the video and of the first audio stream: a
     file without an index is read through, streaming, with only a few timestamps ever in
-    memory."""
+    memory. Times are plain floats, each stream's time base converted once: this loop
+    runs for every packet of a film."""
     audio = container.streams.audio[0] if container.streams.audio else None
+    streams = [s for s in (video, audio) if s is not None and s.time_base is not None]
+    ticks = {s.index: float(s.time_base) for s in streams if s.time_base is not None}
     start = (container.start_time or 0) / av.time_base
     found, pending = _Timeline(), list[float]()
     last_picture = audio_end = None
+    longest_silence = 0.0
     try:
-        for packet in container.demux(*(s for s in (video, audio) if s is not None)):
-            if packet.pts is None or packet.time_base is None:
+        for packet in container.demux(*streams):
+            pts = packet.pts
+            if pts is None:
                 continue
-            at = float(packet.pts * packet.time_base) - start
-            end = at + float((packet.duration or 0) * packet.time_base)
+            tick = ticks[packet.stream_index]
+            at = pts * tick - start
+            end = at + (packet.duration or 0) * tick
             found.end = max(found.end, end)
-            if packet.stream.index == video.index:
+            if packet.stream_index == video.index:
                 heapq.heappush(pending, at)
                 if len(pending) > _REORDER_DEPTH:
                     last_picture = _picture(found, last_picture, heapq.heappop(pending))
             else:
-                if audio_end is not None and at - audio_end > (found.silence or _NO_GAP).length:
-                    found.silence = Gap(audio_end, at)
+                if audio_end is not None and at - audio_end > longest_silence:
+                    found.silence, longest_silence = Gap(audio_end, at), at - audio_end
                 audio_end = end
     except av.error.FFmpegError:
         pass  # damaged further on: what was read so far is what the file holds
     while pending:
         last_picture = _picture(found, last_picture, heapq.heappop(pending))
     return found
-
-
-_NO_GAP = Gap(0.0, 0.0)
 
 
 def _picture(found: _Timeline, last: float | None, at: float) -> float:

@@ -220,8 +220,7 @@ def thin_stills(stills: Sequence[Gap], frame_rate: Fraction) -> str:
     long as the muxer believes a frame does, so it must be one frame before the next."""
     interval = 1 / float(frame_rate)
     spans = "+".join(
-        f"between(t\\,{g.start + interval / 2:.6f}\\,{g.end - interval / 2:.6f})"
-        for g in stills
+        f"between(t\\,{g.start + interval / 2:.6f}\\,{g.end - interval / 2:.6f})" for g in stills
     )
     keyframe = f"lt(mod(t\\,{KEYFRAME_SECONDS})\\,{interval:.6f})"
     segment_end = f"gte(mod(t\\,{SEGMENT_SECONDS})\\,{SEGMENT_SECONDS - 1.5 * interval:.6f})"
