@@ -125,6 +125,7 @@ def _open_failure(path: Path, exc: av.error.FFmpegError) -> str:
     return "not a video file: its format is not recognised (or the file is damaged)"
 
 
+_MAX_TOP_LEVEL_BOXES = 10_000
 # Formats ffmpeg could open but that are refused: what a person is told each one is.
 _SIGNATURES = (
     (b"#EXTM3U", "a playlist (a list of links to other files)"),
@@ -148,11 +149,12 @@ def _sniff(path: Path) -> str | None:
 
 def _is_mp4_without_moov(path: Path) -> bool:
     """Walk the top-level boxes of an ISO-BMFF file (reading headers only): an MP4 whose
-    ``moov`` box is missing or unreachable cannot be played, whatever its ``mdat`` holds."""
+    ``moov`` box is missing or unreachable cannot be played, whatever its ``mdat`` holds.
+    A real file has a handful of top-level boxes; a hostile one of millions is not walked."""
     with path.open("rb") as file:
         size = file.seek(0, 2)
         pos, kinds = 0, []
-        while pos + 8 <= size:
+        while pos + 8 <= size and len(kinds) < _MAX_TOP_LEVEL_BOXES:
             file.seek(pos)
             length, kind = struct.unpack(">I4s", file.read(8))
             if length == 1:
