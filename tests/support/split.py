@@ -31,6 +31,7 @@ def split_clip(folder: Path) -> Path:
 def cut(name: str, seconds: float, target: Path) -> Path:
     """The first ``seconds`` of the shared media file ``name``, stream-copied: no encoding
     and no generation loss, so the cut costs next to nothing."""
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(media(name))]
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-y"]
+    command += ["-i", str(media(name))]
     subprocess.run([*command, "-t", f"{seconds:g}", "-c", "copy", str(target)], check=True)
     return target
