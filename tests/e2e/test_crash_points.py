@@ -246,4 +246,4 @@ def wait_for_empty_queue(stack: Stack, timeout: float = 60) -> None:
         if set(counts.values()) == {"0"}:
             return
         assert time.monotonic() < deadline, f"messages left in the queue: {counts}"
-        time.sleep(0.5)
+        time.sleep(0.1)
