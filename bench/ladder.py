@@ -88,13 +88,13 @@ def main() -> None:
         help="the source's height: 2160 makes it 4K, as phones record, where decoding costs more",
     )
     parser.add_argument(
-        "--smoke", action="store_true", help="a 2 s source, no longer one, PSNR, no goals"
+        "--smoke", action="store_true", help="a 1 s source, no longer one, PSNR, no goals"
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.smoke:
         # A longer source's job would be the same job again: its RSS is for the full run.
-        args.seconds, args.rss_seconds, args.metric = 2.0, 0.0, "psnr"
+        args.seconds, args.rss_seconds, args.metric = 1.0, 0.0, "psnr"
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     metric = args.metric if args.metric != "auto" else _best_metric(ffmpeg)
     with tempfile.TemporaryDirectory(prefix="vodstack-ladder-") as scratch_dir:
