@@ -3,6 +3,7 @@ settings in a temporary data dir, a running app, and the shared test media."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -22,6 +24,7 @@ from vodstack.db.engine import create_engine
 from vodstack.db.migrate import migrate
 from vodstack.db.tables import metadata
 from vodstack.domain.accounts import System
+from vodstack.services import accounts
 from vodstack.settings import MiB, Settings
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -35,6 +38,16 @@ def media(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"test media {path} is missing (expected ../shared/media beside the repo)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def cheap_key_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process, keys are hashed at argon2's lowest cost: at its default cost the
+    hashes and verifications of each test's users (the first admin, the signed-in client's
+    user, its first request) take most of an in-process test's time, and what the tests
+    prove does not depend on the cost. Real ``vodstack`` processes keep the default cost."""
+    cheap = functools.partial(PasswordHasher, time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(accounts, "PasswordHasher", cheap)
 
 
 @pytest.fixture(scope="session")

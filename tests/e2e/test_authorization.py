@@ -6,7 +6,6 @@ traversal on every path parameter."""
 
 from __future__ import annotations
 
-import functools
 import importlib
 import itertools
 import pkgutil
@@ -20,7 +19,6 @@ from urllib.parse import parse_qs, quote, unquote, urlparse, urlsplit
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Match, Route
 
@@ -32,7 +30,6 @@ from vodstack.api import routes as routes_package
 from vodstack.api.routes.pages import find_hls_js
 from vodstack.domain.signing import PlaybackGrant, playback_token
 from vodstack.runtime import build_worker, open_backends
-from vodstack.services import accounts
 from vodstack.settings import MiB, Settings, ensure_signing_key
 
 CALLERS = ("anonymous", "other", "owner", "admin")
@@ -49,14 +46,6 @@ class World:
     upload: str  # the owner's upload, still open
     stored_upload: str  # the open upload's id in storage, which part URLs name
     part_query: str  # the signed query of the open upload's part 1 URL
-
-
-@pytest.fixture(autouse=True)
-def cheap_key_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """At its default cost argon2 takes most of a world's set-up (four hashes, three
-    verifications), and who may do what does not depend on the cost."""
-    cheap = functools.partial(PasswordHasher, time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(accounts, "PasswordHasher", cheap)
 
 
 @pytest.fixture

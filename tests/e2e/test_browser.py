@@ -15,15 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import media
 from tests.support.processes import Server, start_server, upload_file
-from tests.support.split import SETTINGS, split_clip
+from tests.support.split import SECONDS, SETTINGS, SOURCE, cut, split_clip
 
 REPO = Path(__file__).resolve().parents[2]
 BROWSER_TESTS = REPO / "tests" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
 NODE_MODULES = REPO / "web" / "node_modules"
 HOLDING_WORKER = [sys.executable, "-m", "tests.support.crash_points"]
+# Five segments of 6 s: hls.js loads a rendition below the top one while the network is
+# throttled, and the top one once it is freed, with segments still to load.
+ADAPTIVE_SECONDS = 30
 HELD_PART = "c1t2"  # a part of the 332p tier: while it is held, 240p and the audio are all in
 PLAYABLE_TEST = "a playable video plays across a chunk boundary, and to its end once ready"
 ADAPTIVE_TEST = "upload, transcode and adaptive playback in Chromium"
@@ -36,7 +38,7 @@ _DIAGNOSTIC = re.compile(
 
 def test_playback_in_chromium_while_playable_and_once_ready(tmp_path: Path) -> None:
     node = _node()
-    clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
+    clip = cut(SOURCE, ADAPTIVE_SECONDS, tmp_path / "adaptive.webm")
     with start_server(tmp_path, "--workers", "0", VODSTACK_ENCODER="libx264", **SETTINGS) as server:
         release = tmp_path / "release"
         held = server.start_worker(
@@ -46,10 +48,15 @@ def test_playback_in_chromium_while_playable_and_once_ready(tmp_path: Path) -> N
         server.wait_for_log(held, f"holding part {HELD_PART}", timeout=120)
         video = server.wait_for(video_id, lambda v: v["status"] in ("playable", "ready", "failed"))
         assert video["status"] == "playable", video
-        _run_node(node, server, PLAYABLE_TEST, VIDEO_ID=video_id, RELEASE_FILE=str(release))
+        playable = {
+            "VIDEO_ID": video_id,
+            "VIDEO_SECONDS": str(SECONDS),
+            "RELEASE_FILE": str(release),
+        }
+        _run_node(node, server, PLAYABLE_TEST, **playable)
         held.send_signal(signal.SIGTERM)
         assert held.wait(timeout=30) == 0, "the holding worker must stop cleanly"
-        # The 70 s source as one job, whose timeline (probed, encoded) that test reads: the
+        # The longer cut as one job, whose timeline (probed, encoded) that test reads: the
         # split video's way is the first test's.
         server.start_worker(VODSTACK_CHUNK_SINGLE_BELOW_SECONDS="600")
         _run_node(node, server, ADAPTIVE_TEST, MEDIA_FILE=str(clip))

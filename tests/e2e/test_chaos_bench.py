@@ -42,14 +42,15 @@ def test_chaos_at_ci_size() -> None:
 
 def test_chaos_with_chunked_videos_at_ci_size() -> None:
     """12 s of an 800x332 film with audio: two chunks of 6 s at 240p, then at 332p, and the
-    audio; each a job that a worker may be killed in."""
+    audio; each a job that a worker may be killed in. Two videos: the parts of both are
+    taken by either worker, twelve claims for the chaos loop to draw on."""
     clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
     report = run_bench(
         "chaos",
         *("--chunked", "--seconds", "12", "--clip", str(clip)),
-        *("--uploads", "3", "--workers", "2", "--kill-probability", "0.5", "--seed", "3"),
+        *("--uploads", "2", "--workers", "2", "--kill-probability", "0.5", "--seed", "3"),
         timeout=600,
     )
-    _clean(report, 3)
-    assert report["parts"] == 3 * 5
-    assert report["playlists_checked"] == 3 * 3, "240p, 332p and the audio of each video"
+    _clean(report, 2)
+    assert report["parts"] == 2 * 5
+    assert report["playlists_checked"] == 2 * 3, "240p, 332p and the audio of each video"

@@ -137,7 +137,7 @@ def _check_work(server: Server, video_id: str) -> None:
     claims = [e["reason"] for e in events if e["kind"] == "claimed"]
     again = [c for c in claims if "attempt 2" in c]
     assert len(again) == 1, claims
-    assert again[0].startswith("chunk 1 (6-20.014 s) at 240p"), again
+    assert again[0].startswith("chunk 1 (6-12.006 s) at 240p"), again
     assert [e["kind"] for e in events].count("playable") == 1
     assert events[-1]["kind"] == "assembled"
     outputs = server.data_dir / "objects" / "outputs" / video_id

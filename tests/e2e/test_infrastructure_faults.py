@@ -28,6 +28,7 @@ from tests.conftest import media
 from tests.support.aws import Moto, s3_attempts_per_call
 from tests.support.fault_proxy import Fault, FaultProxy, fault_proxy
 from tests.support.processes import Server, free_port, start_split, upload_file
+from tests.support.split import cut
 from tests.support.stack import postgres_database, production_env, query, with_api_key
 
 pytestmark = pytest.mark.postgres
@@ -77,8 +78,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto) -> Iterator[Stac
             yield Stack(upload, play, s3, sqs, database, f"http://127.0.0.1:{port}")
 
 
-def upload(stack: Stack) -> str:
-    return upload_file(stack.upload, media(CLIP))
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The clip's first 2 s, for the faults that land before or after the encode: its
+    length only costs time there."""
+    return cut(CLIP, 2, tmp_path_factory.mktemp("clips") / "clip.mp4")
+
+
+def upload(stack: Stack, clip: Path) -> str:
+    return upload_file(stack.upload, clip)
 
 
 def ready_once(stack: Stack, video_id: str) -> list[dict[str, object]]:
@@ -90,11 +98,11 @@ def ready_once(stack: Stack, video_id: str) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("fault", ["503", "hang"])
-def test_storage_away_at_the_start_of_a_job(stack: Stack, fault: Fault) -> None:
+def test_storage_away_at_the_start_of_a_job(stack: Stack, fault: Fault, short_clip: Path) -> None:
     # The worker is paused until the fault is armed: it may claim the job the moment the
     # upload completes, before the CLI has even exited.
     with worker_paused(stack):
-        video_id = upload(stack)
+        video_id = upload(stack, short_clip)
         source = f"sources/{video_id}/"
         uploaded = len(stack.s3.seen(source))  # the upload's own requests on the source
         # 503: every attempt of one S3 call (the download's first), so the call gives up.
@@ -141,10 +149,12 @@ def test_the_upload_service_answers_503_while_storage_is_away(stack: Stack) -> N
     assert accepted.status_code == 201
 
 
-def test_a_job_completed_while_the_queue_is_away_is_still_done(stack: Stack) -> None:
+def test_a_job_completed_while_the_queue_is_away_is_still_done(
+    stack: Stack, short_clip: Path
+) -> None:
     stack.sqs.set_mode("503")
     try:
-        video_id = upload(stack)  # the message cannot be sent
+        video_id = upload(stack, short_clip)  # the message cannot be sent
         ready_once(stack, video_id)  # an idle worker finds the job in the database
     finally:
         stack.sqs.set_mode("pass")
@@ -152,7 +162,8 @@ def test_a_job_completed_while_the_queue_is_away_is_still_done(stack: Stack) -> 
 
 def test_postgresql_restarted_mid_job(stack: Stack) -> None:
     cluster = _postgres_cluster()
-    video_id = upload(stack)
+    # The whole clip: seconds of encoding, for the restart to land in.
+    video_id = upload(stack, media(CLIP))
     stack.play.wait_for(video_id, lambda v: v["status"] == "processing" and v["progress"] > 0)
     probed = (stack.upload.url, stack.play.url, stack.worker_probes)
     _wait_ready(probed)  # the worker's probes are served once it has started

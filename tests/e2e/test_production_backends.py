@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import media
 from tests.support.aws import Moto
 from tests.support.processes import VODSTACK, Server, start_split, upload_file
+from tests.support.split import SOURCE, cut
 from tests.support.stack import postgres_database, production_env, with_api_key
 
 pytestmark = pytest.mark.postgres
@@ -50,8 +51,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto, database: str) -
         yield Stack(upload, play, moto, queue_url, upload.env)
 
 
-def test_upload_to_s3_transcode_and_play_through_presigned_urls(stack: Stack) -> None:
-    clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
+def test_upload_to_s3_transcode_and_play_through_presigned_urls(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # Three chunks (6, 12 and 24 s) and the audio: parts for both workers.
+    clip = cut(SOURCE, 42, tmp_path / "film.webm")
     moto_host = urlparse(stack.moto.endpoint).netloc
 
     # The upload service hands out part URLs that point at S3 itself...
@@ -111,20 +115,20 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(stack: Stack) ->
 
 
 def _check_split_across_workers(stack: Stack, video_id: str, moto_host: str) -> None:
-    """The 70 s film was split into parts that both workers took, each claimed and
-    published once, each reading only its span of the source from S3 through a presigned
-    URL (ffmpeg seeks in it with ranged GETs): no part downloads the whole source."""
+    """The film was split into parts that both workers took, each claimed and published
+    once, each reading only its span of the source from S3 through a presigned URL (ffmpeg
+    seeks in it with ranged GETs): no part downloads the whole source."""
     events = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
     kinds = [e["kind"] for e in events]
     assert kinds[:4] == ["queued", "claimed", "probed", "split"]
     claims = [e for e in events if e["kind"] == "claimed"][1:]
-    assert len(claims) == kinds.count("ready") == 5  # 4 chunks (6, 12, 24, 28 s), the audio
+    assert len(claims) == kinds.count("ready") == 4  # 3 chunks (6, 12, 24 s), the audio
     assert len({e["worker"].rsplit("/", 1)[0] for e in claims}) == 2, "both workers took parts"
     assert kinds.count("playable") == 1
     assert kinds[-1] == "assembled"
     commands = [e["detail"]["command"] for e in events if e["kind"] == "encoding"]
     inputs = [c.split(" -i ", 1)[1].split(" ", 1)[0] for c in commands]
-    assert len(inputs) == 5
+    assert len(inputs) == 4
     for url in inputs:
         assert urlparse(url.strip("'")).netloc == moto_host
         assert "X-Amz-Signature=" in url

@@ -6,12 +6,13 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import media
 from tests.support.processes import Server, last_json, run_cli, start_server
+from tests.support.split import SOURCE, cut
 
 LEASE = "4"
 HEARTBEAT = "1"
@@ -32,10 +33,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
 
 
-def test_released_killed_and_finished_by_another_worker(server: Server) -> None:
+def test_released_killed_and_finished_by_another_worker(server: Server, tmp_path: Path) -> None:
     """One job, three workers: the first is stopped (SIGTERM twice) and hands the job back at
     once; the second is SIGKILLed mid-encode; the third finishes it after the lease expires."""
-    clip = media("mdn_tears_of_steel_800x332_vp8_70s.webm")
+    # Seconds of encoding, so each worker is caught mid-encode; the film's 70 s add nothing.
+    clip = cut(SOURCE, 30, tmp_path / "clip.webm")
     uploaded = last_json(run_cli(server, "upload", str(clip), "--json").stdout)
     video_id = uploaded["video_id"]
     encoding = lambda v: v["status"] == "processing" and v["progress"] > 0.02  # noqa: E731
