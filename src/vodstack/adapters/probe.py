@@ -153,7 +153,7 @@ def _is_mp4_without_moov(path: Path) -> bool:
     A real file has a handful of top-level boxes; a hostile one of millions is not walked."""
     with path.open("rb") as file:
         size = file.seek(0, 2)
-        pos, kinds = 0, []
+        pos, kinds = 0, list[bytes]()
         while pos + 8 <= size and len(kinds) < _MAX_TOP_LEVEL_BOXES:
             file.seek(pos)
             length, kind = struct.unpack(">I4s", file.read(8))
