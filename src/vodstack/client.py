@@ -1,5 +1,6 @@
 """The HTTP client behind ``vodstack upload``: parallel part PUTs straight to the presigned
-URLs, resumable across runs, verifying every part's ETag against its local MD5."""
+URLs, resumable across runs, verifying every part's ETag against its local MD5. A server
+that answers 429 or 503 is waited for, as long as its ``Retry-After`` says, within a bound."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import asyncio
 import hashlib
 import json
 import os
+import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,13 @@ from vodstack.domain.uploads import PartPlan, normalize_etag
 READ_CHUNK = 1024 * 1024
 PRESIGN_BATCH = 100
 PART_ATTEMPTS = 4
+# How long one request may spend waiting on a server that asks for time (429, 503).
+MAX_WAIT_SECONDS = 120.0
+# The first pause when the server does not say how long; it doubles up to the cap.
+DEFAULT_WAIT_SECONDS = 1.0
+DEFAULT_WAIT_CAP_SECONDS = 30.0
+# Sending these twice means the same as sending them once (RFC 9110, 9.2.2).
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 class ApiError(Exception):
@@ -54,6 +65,8 @@ class UploadResult:
 
 
 ProgressCallback = Callable[[int], None]
+# Told, before each pause, how many seconds the client will wait and what the server said.
+WaitCallback = Callable[[float, ApiError], None]
 
 
 def default_state_dir() -> Path:
@@ -101,7 +114,11 @@ class VodstackClient:
         concurrency: int = 4,
         state_dir: Path | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_wait: float = MAX_WAIT_SECONDS,
+        on_wait: WaitCallback | None = None,
     ) -> None:
+        """``max_wait``: the seconds one request may spend waiting on 429 and 503 answers
+        before their error is raised; 0 raises at once. ``on_wait`` hears of each pause."""
         self.server = server.rstrip("/")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.AsyncClient(
@@ -112,6 +129,8 @@ class VodstackClient:
         )
         self._concurrency = max(1, concurrency)
         self._records = ResumeRecords(state_dir or default_state_dir())
+        self.max_wait = max_wait
+        self._on_wait = on_wait or _quiet
 
     async def __aenter__(self) -> VodstackClient:
         return self
@@ -121,18 +140,55 @@ class VodstackClient:
 
     # --- JSON API --------------------------------------------------------------------
 
-    async def call(self, method: str, path: str, body: Any = None) -> Any:
-        response = await self._http.request(method, path, json=body)
+    async def call(
+        self, method: str, path: str, body: Any = None, *, repeatable: bool | None = None
+    ) -> Any:
+        """``repeatable``: sending the request twice does no harm, so a 503 is waited out
+        too (default: for the idempotent methods). A 429 always is: the rate limiter
+        refuses a request before it does anything."""
+        if repeatable is None:
+            repeatable = method.upper() in IDEMPOTENT_METHODS
+        response = await self._request(method, path, repeatable, json=body)
         if response.status_code >= 400:
             raise _api_error(response)
         return None if response.status_code == 204 else response.json()
 
     async def fetch(self, url: str) -> bytes:
         """The body of any URL the API handed out (playlists, segments)."""
-        response = await self._http.get(url)
+        response = await self._request("GET", url, True)
         if response.status_code >= 400:
             raise _api_error(response)
         return response.content
+
+    async def _request(
+        self, method: str, url: str, repeatable: bool, **kwargs: Any
+    ) -> httpx.Response:
+        """The server's answer, after waiting out the 429s (and, if ``repeatable``, the
+        503s) that fit in ``max_wait``."""
+        waited = 0.0
+        pauses = 0
+        while True:
+            response = await self._http.request(method, url, **kwargs)
+            if response.status_code != 429 and not (response.status_code == 503 and repeatable):
+                return response
+            pause = self._pause(response, pauses, self.max_wait - waited)
+            if pause is None:
+                return response
+            self._on_wait(pause, _api_error(response))
+            await asyncio.sleep(pause)
+            waited += pause
+            pauses += 1
+
+    def _pause(self, response: httpx.Response, pauses: int, left: float) -> float | None:
+        """How long to wait before asking again; None when the wait does not fit in
+        ``left``. Never sooner than the server asked, and a little later at random, so
+        clients refused together do not all come back together."""
+        asked = retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+        if asked is None:
+            asked = min(DEFAULT_WAIT_SECONDS * 2**pauses, DEFAULT_WAIT_CAP_SECONDS)
+        if left <= 0 or asked > left:
+            return None
+        return min(left, asked + random.uniform(0, max(0.5, asked * 0.2)))
 
     async def video(self, video_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.call("GET", f"/v1/videos/{video_id}")
@@ -159,17 +215,27 @@ class VodstackClient:
         content_type: str | None = None,
         on_start: Callable[[int, int], None] | None = None,
         on_progress: ProgressCallback | None = None,
+        *,
+        description: str = "",
+        visibility: str = "public",
     ) -> UploadResult:
-        """Upload ``file``, resuming an earlier interrupted run on the same file.
+        """Upload ``file``, resuming an earlier interrupted run on the same file (whose
+        title, description and visibility stay as that run set them).
         ``on_start(total, already_sent)`` then ``on_progress(bytes)`` report progress."""
         size = (await asyncio.to_thread(file.stat)).st_size
-        upload, resumed = await self._resume_or_create(file, size, title, content_type)
+        about = {
+            "title": title,
+            "content_type": content_type,
+            "description": description,
+            "visibility": visibility,
+        }
+        upload, resumed = await self._resume_or_create(file, size, about)
         upload_id = upload["upload_id"]
         plan = PartPlan(size, upload["part_size"])
         if upload["status"] == "completed":
             # Completing again is harmless and answers with the video's status.
             done = [{"part_number": p["part_number"], "etag": p["etag"]} for p in upload["parts"]]
-            accepted = await self.call("POST", f"/v1/uploads/{upload_id}/complete", {"parts": done})
+            accepted = await self._complete(upload_id, done)
             return self._finish(file, upload, accepted, plan, 0, resumed)
         held = await self._verified_parts(file, plan, upload["parts"])
         missing = [n for n in range(1, plan.part_count + 1) if n not in held]
@@ -178,13 +244,18 @@ class VodstackClient:
         sent = await self._send_parts(file, upload_id, plan, missing, on_progress or _ignore)
         held.update(sent)
         completion = [{"part_number": n, "etag": held[n]} for n in sorted(held)]
-        accepted = await self.call(
-            "POST", f"/v1/uploads/{upload_id}/complete", {"parts": completion}
-        )
+        accepted = await self._complete(upload_id, completion)
         return self._finish(file, upload, accepted, plan, len(missing), resumed)
 
+    async def _complete(self, upload_id: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        # Completing twice is harmless: the server answers with the video's status.
+        accepted: dict[str, Any] = await self.call(
+            "POST", f"/v1/uploads/{upload_id}/complete", {"parts": parts}, repeatable=True
+        )
+        return accepted
+
     async def _resume_or_create(
-        self, file: Path, size: int, title: str | None, content_type: str | None
+        self, file: Path, size: int, about: dict[str, Any]
     ) -> tuple[dict[str, Any], bool]:
         record = self._records.load(self.server, file)
         if record is not None:
@@ -196,10 +267,10 @@ class VodstackClient:
             else:
                 if state["status"] != "aborted":
                     return state, True
+        # A 503 here created nothing: the server undoes the storage side of an upload
+        # whose database row it could not write.
         created = await self.call(
-            "POST",
-            "/v1/uploads",
-            {"filename": file.name, "size": size, "title": title, "content_type": content_type},
+            "POST", "/v1/uploads", {"filename": file.name, "size": size, **about}, repeatable=True
         )
         self._records.save(self.server, file, {"upload_id": created["upload_id"]})
         state = await self.call("GET", f"/v1/uploads/{created['upload_id']}")
@@ -263,6 +334,7 @@ class VodstackClient:
                         "POST",
                         f"/v1/uploads/{upload_id}/parts",
                         {"part_numbers": batch[:PRESIGN_BATCH]},
+                        repeatable=True,  # presigning writes nothing
                     )
                     urls.update({p["part_number"]: p for p in response["parts"]})
                 return urls[n]
@@ -301,17 +373,27 @@ class VodstackClient:
                 continue
             if response.status_code >= 400:
                 on_progress(-body.sent)
-                if response.status_code < 500 and response.status_code != 403:
+                # 403: the presigned URL expired; 429, 5xx: storage asks for time.
+                again = response.status_code >= 500 or response.status_code in (403, 429)
+                if not again or attempt == PART_ATTEMPTS:
                     raise _api_error(response)
-                if attempt == PART_ATTEMPTS:
-                    raise _api_error(response)
-                await asyncio.sleep(0.5 * 2**attempt)
+                await asyncio.sleep(self._part_pause(response, attempt))
                 continue
             etag = normalize_etag(response.headers.get("etag", ""))
             if etag == body.md5.hexdigest():
                 return etag
             on_progress(-body.sent)  # corrupted on the way: send it again
         raise ApiError(502, "etag_mismatch", f"part {n} kept arriving corrupted; giving up")
+
+    def _part_pause(self, response: httpx.Response, attempt: int) -> float:
+        """The backoff between a part's attempts, or longer where storage asks for longer
+        (a PUT is safe to repeat)."""
+        pause: float = 0.5 * 2**attempt
+        if response.status_code in (429, 503):
+            asked = retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+            pause = max(pause, min(asked or 0.0, self.max_wait))
+            self._on_wait(pause, _api_error(response))
+        return pause
 
 
 class _PartBody:
@@ -368,5 +450,26 @@ def _api_error(response: httpx.Response) -> ApiError:
         return ApiError(response.status_code, "http_error", text)
 
 
+def retry_after(value: str | None, now: datetime) -> float | None:
+    """The seconds a ``Retry-After`` header asks for: a number of seconds or an HTTP date;
+    None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is in GMT, whether it says so or not
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
 def _ignore(_: int) -> None:
+    pass
+
+
+def _quiet(_: float, __: ApiError) -> None:
     pass

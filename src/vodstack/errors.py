@@ -176,6 +176,10 @@ class RateLimited(VodstackError):
 
     status = 429
 
+    def __init__(self, message: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds, for the Retry-After header
+
 
 # --- 503: a backend is away for a while ------------------------------------------------
 

@@ -505,6 +505,7 @@ async def test_creating_tokens_is_rate_limited(tmp_path: Path) -> None:
             refused = await client.post("/v1/uploads", json={"filename": "a.mp4", "size": 1})
             assert refused.json()["error"]["code"] == "rate_limited"
             assert "try again in" in refused.json()["error"]["message"]
+            assert 1 <= int(refused.headers["retry-after"]) <= 30
 
 
 # --- path traversal --------------------------------------------------------------------

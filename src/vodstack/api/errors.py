@@ -26,7 +26,9 @@ def error_response(
 
 async def _vodstack_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.VodstackError)
-    return error_response(exc.status, exc.code, exc.message)
+    # A client that is told when to come back need not read the message to know.
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else None
+    return error_response(exc.status, exc.code, exc.message, headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

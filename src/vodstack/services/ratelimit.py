@@ -30,7 +30,7 @@ class RateLimiter:
         tokens = min(self._burst, tokens + (now - at) * self._rate)
         if tokens < 1:
             wait = math.ceil((1 - tokens) / self._rate)
-            raise errors.RateLimited(f"too many {self._what}; try again in {wait} s")
+            raise errors.RateLimited(f"too many {self._what}; try again in {wait} s", wait)
         self._buckets[caller] = (tokens - 1, now)
         self._buckets.move_to_end(caller)
         while len(self._buckets) > _TRACKED:
