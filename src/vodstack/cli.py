@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import signal
 import sys
+import webbrowser
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -25,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from vodstack.client import ApiError, VodstackClient
+from vodstack.domain.accounts import Visibility
 from vodstack.errors import ConfigurationError
 from vodstack.settings import Settings
 
@@ -266,14 +270,34 @@ ServerOption = Annotated[
 def _client(server: str | None, concurrency: int = 4) -> VodstackClient:
     settings = _settings()
     return VodstackClient(
-        server or settings.public_url, settings.client_api_key(), concurrency=concurrency
+        server or settings.public_url,
+        settings.client_api_key(),
+        concurrency=concurrency,
+        on_wait=_say_waiting,
     )
+
+
+def _say_waiting(seconds: float, why: ApiError) -> None:
+    """On stderr, so that a person knows why nothing moves while stdout stays the result."""
+    what = "rate limited" if why.status == 429 else "server unavailable"
+    console.print(f"[yellow]{what}; retrying in {math.ceil(seconds)} s[/]", highlight=False)
+
+
+VisibilityOption = Annotated[
+    Visibility,
+    typer.Option(
+        help="public: listed; unlisted: plays for anyone with its id; private: plays only for"
+        " you, or with a playback token"
+    ),
+]
 
 
 @app.command()
 def upload(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     title: Annotated[str | None, typer.Option()] = None,
+    description: Annotated[str, typer.Option(help="the video's description")] = "",
+    visibility: VisibilityOption = Visibility.PUBLIC,
     server: ServerOption = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
     wait: Annotated[bool, typer.Option("--wait", help="wait until ready or failed")] = False,
@@ -286,15 +310,7 @@ def upload(
     """Upload a video. Run it again after an interruption to send only the missing parts."""
 
     async def run() -> dict[str, Any]:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=as_json,
-        ) as progress:
+        with _upload_progress(transient=as_json) as progress:
             task = progress.add_task(f"uploading {file.name}", total=None)
 
             def started(total: int, done: int) -> None:
@@ -304,9 +320,15 @@ def upload(
                 progress.advance(task, n)
 
             async with _client(server, concurrency) as client:
-                result = (
-                    await client.upload(file, title, on_start=started, on_progress=advanced)
-                ).as_dict()
+                uploaded = await client.upload(
+                    file,
+                    title,
+                    on_start=started,
+                    on_progress=advanced,
+                    description=description,
+                    visibility=visibility,
+                )
+                result = uploaded.as_dict()
                 if wait or wait_playable:
                     progress.update(task, description="processing")
                     video = await client.wait_until_done(
@@ -327,9 +349,22 @@ def upload(
     _finish(result, as_json, ok=result["status"] != "failed")
 
 
+def _upload_progress(transient: bool) -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=transient,
+    )
+
+
 @app.command()
 def videos(
-    server: ServerOption = None, as_json: Annotated[bool, typer.Option("--json")] = False
+    server: ServerOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the API's JSON on stdout")] = False,
 ) -> None:
     """List videos."""
 
@@ -363,6 +398,74 @@ def status(video_id: str, server: ServerOption = None) -> None:
     video = _run_api(run())
     print(json.dumps(video, indent=2))
     _print_warnings(video.get("warnings", []))
+
+
+@app.command()
+def delete(
+    video_id: str,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask first")] = False,
+    server: ServerOption = None,
+) -> None:
+    """Delete a video: its source, every rendition and its timeline. Asks first, unless
+    --yes."""
+
+    async def title() -> str:
+        async with _client(server) as client:
+            return str((await client.video(video_id))["title"])
+
+    async def remove() -> None:
+        async with _client(server) as client:
+            await client.call("DELETE", f"/v1/videos/{quote(video_id, safe='')}")
+
+    if not yes:
+        shown = _run_api(title())
+        if not typer.confirm(f"Delete video {video_id} ({shown})?", err=True):
+            console.print("nothing deleted")
+            raise typer.Exit(1)
+    _run_api(remove())
+    console.print(f"deleted video {video_id}", highlight=False)
+
+
+@app.command()
+def retry(
+    video_id: str,
+    server: ServerOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Process a failed video again (of a video encoded in chunks, only its failed parts)."""
+
+    async def run() -> Any:
+        async with _client(server) as client:
+            return await client.call("POST", f"/v1/videos/{quote(video_id, safe='')}/retry")
+
+    _finish(_run_api(run()), as_json, ok=True)
+
+
+@app.command("open")
+def open_video(
+    video_id: str,
+    print_only: Annotated[
+        bool, typer.Option("--print", help="only print the link; open no browser")
+    ] = False,
+    server: ServerOption = None,
+) -> None:
+    """Print the video's page URL and open it in a browser. A private video's link signs
+    that browser in with your API key, as the demo's link does (in the address's fragment,
+    which browsers never send to a server): treat it as the key itself, and share a
+    playback token instead (POST /v1/videos/ID/playback-tokens)."""
+
+    async def run() -> tuple[str, dict[str, Any], str | None]:
+        async with _client(server) as client:
+            return client.server, await client.video(video_id), client.api_key
+
+    base, video, key = _run_api(run())
+    url = f"{base}/videos/{quote(video['id'], safe='')}"
+    if video["visibility"] == Visibility.PRIVATE and key:
+        url += f"#key={quote(key, safe='')}"
+        console.print("[yellow]this link holds your API key: do not share it[/]", highlight=False)
+    print(url)
+    if not print_only:
+        webbrowser.open(url)
 
 
 def _run_api(coro: Any) -> Any:

@@ -120,6 +120,7 @@ class VodstackClient:
         """``max_wait``: the seconds one request may spend waiting on 429 and 503 answers
         before their error is raised; 0 raises at once. ``on_wait`` hears of each pause."""
         self.server = server.rstrip("/")
+        self.api_key = api_key
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.AsyncClient(
             base_url=self.server,
