@@ -5,7 +5,9 @@ answer; the pauses are recorded, not slept."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -14,7 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from vodstack import cli
 from vodstack.client import ApiError, VodstackClient, retry_after
 
 Answer = Callable[[httpx.Request], httpx.Response]
@@ -149,6 +153,19 @@ async def test_the_library_is_quiet_by_default(
     async with _client(answer) as client:
         await client.call("GET", "/v1/videos")
     assert capsys.readouterr() == ("", "")
+
+
+def test_the_cli_says_on_stderr_that_it_waits(
+    slept: list[float], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    answer, _ = _answers(_refused(429, "2"), httpx.Response(200, json={"videos": []}))
+    monkeypatch.setenv("VODSTACK_DATA_DIR", str(tmp_path))
+    talking_to = functools.partial(VodstackClient, transport=httpx.MockTransport(answer))
+    monkeypatch.setattr(cli, "VodstackClient", talking_to)
+    shown = CliRunner().invoke(cli.app, ["videos", "--json"], catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == {"videos": []}
+    assert re.fullmatch(r"rate limited; retrying in [23] s\n", shown.stderr), shown.stderr
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
