@@ -203,11 +203,23 @@ _ERRORS = {
     409: "The resource's current state does not allow that",
     413: "The request body is too large",
     422: "The request does not match this schema",
-    429: "Too many requests; the message says when to try again",
+    429: "Too many requests; Retry-After and the message say when to try again",
     503: "A backend is unavailable for a while; try again shortly",
+}
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer"},
+    }
 }
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` entries of the errors a route can answer."""
-    return {status: {"model": ErrorPublic, "description": _ERRORS[status]} for status in statuses}
+    return {
+        status: {"model": ErrorPublic, "description": _ERRORS[status]}
+        | ({"headers": _RETRY_AFTER} if status == 429 else {})
+        for status in statuses
+    }
