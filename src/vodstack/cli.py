@@ -496,6 +496,10 @@ def _print_warnings(warnings: list[str]) -> None:
         console.print("[bold yellow]warning:[/]", escape(warning), highlight=False)
 
 
+# The keys commands and `users list`, in a module of their own; importing it registers them.
+from vodstack import cli_keys  # noqa: E402, F401
+
+
 def main() -> None:
     try:
         app()

@@ -124,6 +124,10 @@ class ObjectNotFound(NotFound):
     """Storage holds no such object."""
 
 
+class KeyNotFound(NotFound):
+    """No such API key."""
+
+
 class Conflict(VodstackError):
     """The request conflicts with the current state."""
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from vodstack.domain.accounts import Actor, User
+from vodstack.domain.accounts import Actor, ApiKey, User
 from vodstack.domain.chunks import PartOutput, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.jobs import JobCounts, JobEvent, JobState, JobStatus, JobView, Lease, Settled
 from vodstack.domain.media import EncoderChoice, PartResult, SourceInfo, TranscodeResult
@@ -162,11 +162,33 @@ class AccountStore(Protocol):
     """Users and the hashes of their API keys."""
 
     async def create_user(self, user: User, key_id: str, secret_hash: str, now: datetime) -> None:
-        """Raises Conflict when the name is taken."""
+        """Raises Conflict when the name is taken. The user's first key is named "default"
+        and holds the user's full rights."""
         ...
 
-    async def key(self, key_id: str) -> tuple[User, str] | None:
-        """The key's user and the hash of its secret."""
+    async def key(self, key_id: str) -> tuple[User, ApiKey, str] | None:
+        """The key's user, its record and the hash of its secret, revoked or not."""
+        ...
+
+    async def add_key(self, key: ApiKey, secret_hash: str) -> None:
+        """Raises Conflict when the id is taken."""
+        ...
+
+    async def keys(self, user_id: str) -> list[ApiKey]:
+        """The user's keys that are not revoked, oldest first."""
+        ...
+
+    async def revoke_key(self, key_id: str, user_id: str | None, now: datetime) -> bool:
+        """Revoke a key that is not revoked yet (only if ``user_id``'s, unless None);
+        whether one was."""
+        ...
+
+    async def touch_key(self, key_id: str, now: datetime) -> None:
+        """Record that the key was used at ``now``."""
+        ...
+
+    async def users(self) -> list[User]:
+        """Every user, by name."""
         ...
 
     async def count(self) -> int:

@@ -13,12 +13,14 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlparse, urlsplit
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Match, Route
 
@@ -28,11 +30,16 @@ from vodstack.adapters.transcoder_fake import FakeTranscoder
 from vodstack.api import create_app
 from vodstack.api import routes as routes_package
 from vodstack.api.routes.pages import find_hls_js
+from vodstack.domain.accounts import ApiKey, full_scopes, new_key
 from vodstack.domain.signing import PlaybackGrant, playback_token
 from vodstack.runtime import build_worker, open_backends
 from vodstack.settings import MiB, Settings, ensure_signing_key
 
-CALLERS = ("anonymous", "other", "owner", "admin")
+PEOPLE = ("anonymous", "other", "owner", "admin")
+# The owner's keys: one that may only read, one that may only upload, a revoked one and one
+# that has expired.
+KEYS = ("reader", "uploader", "revoked", "expired")
+CALLERS = PEOPLE + KEYS
 BODY = b"a tiny video, transcoded by the fake transcoder"
 
 
@@ -60,21 +67,60 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(app.router.lifespan_context(app))
         clients = {"anonymous": _client(app, None)}
+        users = {}
         for name in ("other", "owner", "admin"):
             # "admin" itself exists already: the embedded install's first admin.
-            _, key = await app.state.services.accounts.create_user(
+            users[name], key = await app.state.services.accounts.create_user(
                 f"{name}-1", name == "admin", SYSTEM
             )
             clients[name] = _client(app, key)
-        for client in clients.values():
-            await stack.enter_async_context(client)
-        owner = clients["owner"]
+        owner = clients["owner"] = await stack.enter_async_context(clients["owner"])
+        clients |= await _owners_keys(app, settings, owner, users["owner"].id)
+        for name, client in clients.items():
+            if name != "owner":
+                await stack.enter_async_context(client)
         public = await _ready_video(owner, "public")
         private = await _ready_video(owner, "private")
         upload = await _open_upload(owner, "private")
         stored_upload, part_query = await _part_url(owner, upload)
         await _transcode(settings)
         yield World(app, settings, clients, public, private, upload, stored_upload, part_query)
+
+
+async def _owners_keys(
+    app: FastAPI, settings: Settings, owner: httpx.AsyncClient, owner_id: str
+) -> dict[str, httpx.AsyncClient]:
+    keys = {}
+    for name, scopes in (("reader", ["read"]), ("uploader", ["upload"]), ("revoked", None)):
+        keys[name] = await _new_key(owner, name, scopes)
+    revoked_id = keys["revoked"].split("_")[1]
+    assert (await owner.delete(f"/v1/keys/{revoked_id}")).status_code == 204
+    keys["expired"] = await _expired_key(settings, owner_id)
+    return {name: _client(app, key) for name, key in keys.items()}
+
+
+async def _new_key(client: httpx.AsyncClient, name: str, scopes: list[str] | None) -> str:
+    created = await client.post("/v1/keys", json={"name": name, "scopes": scopes})
+    assert created.status_code == 201, created.text
+    key: str = created.json()["key"]
+    return key
+
+
+async def _expired_key(settings: Settings, owner_id: str) -> str:
+    """One of the owner's keys that expired a second ago (made so, not waited for)."""
+    parts = new_key()
+    now = datetime.now(UTC)
+    expired = ApiKey(
+        parts.key_id,
+        owner_id,
+        "expired",
+        full_scopes(False),
+        created_at=now - timedelta(hours=1),
+        expires_at=now - timedelta(seconds=1),
+    )
+    async with open_backends(settings) as backends:
+        await backends.stores.accounts.add_key(expired, PasswordHasher().hash(parts.secret))
+    return parts.full
 
 
 def _client(app: FastAPI, key: str | None) -> httpx.AsyncClient:
@@ -116,22 +162,31 @@ async def _part_url(client: httpx.AsyncClient, upload_id: str) -> tuple[str, str
 # (method, path, body, status for each caller). In paths: {v} the video, {u} the owner's
 # open upload, {t} a valid playback token for {v}, {s} the open upload's id in storage and
 # {sig} the signed query of its part 1's URL. A bytes body is sent as it is, others as JSON.
-Row = tuple[str, str, object, tuple[int, int, int, int]]
+Statuses = tuple[int, int, int, int, int, int, int, int]
+Row = tuple[str, str, object, Statuses]
 
 
-def _everyone(status: int) -> tuple[int, int, int, int]:
-    return (status, status, status, status)
+def _everyone(status: int) -> Statuses:
+    """A route that reads no key: whatever key is sent, revoked or not, changes nothing."""
+    return (status,) * 8
+
+
+def _keyed(
+    anonymous: int, other: int, owner: int, admin: int, reader: int, uploader: int
+) -> Statuses:
+    """A route that reads the key: a revoked or an expired one is refused at once."""
+    return (anonymous, other, owner, admin, reader, uploader, 401, 401)
 
 
 PRIVATE_VIDEO: list[Row] = [
-    ("GET", "/v1/videos/{v}", None, (404, 404, 200, 200)),
-    ("PATCH", "/v1/videos/{v}", {"title": "new"}, (401, 404, 200, 200)),
-    ("GET", "/v1/videos/{v}/events", None, (401, 404, 200, 200)),
-    ("POST", "/v1/videos/{v}/retry", None, (401, 404, 409, 409)),
-    ("GET", "/v1/videos/{v}/playback", None, (404, 404, 200, 200)),
+    ("GET", "/v1/videos/{v}", None, _keyed(404, 404, 200, 200, 200, 403)),
+    ("PATCH", "/v1/videos/{v}", {"title": "new"}, _keyed(401, 404, 200, 200, 403, 403)),
+    ("GET", "/v1/videos/{v}/events", None, _keyed(401, 404, 200, 200, 200, 403)),
+    ("POST", "/v1/videos/{v}/retry", None, _keyed(401, 404, 409, 409, 403, 403)),
+    ("GET", "/v1/videos/{v}/playback", None, _keyed(404, 404, 200, 200, 200, 403)),
     # A token is what plays a private video: whoever holds it, with a key or without.
-    ("GET", "/v1/videos/{v}/playback?token={t}", None, _everyone(200)),
-    ("POST", "/v1/videos/{v}/playback-tokens", {}, (401, 404, 201, 201)),
+    ("GET", "/v1/videos/{v}/playback?token={t}", None, _keyed(200, 200, 200, 200, 200, 403)),
+    ("POST", "/v1/videos/{v}/playback-tokens", {}, _keyed(401, 404, 201, 201, 403, 403)),
     # Even the owner's key opens no ladder file: players carry the token instead.
     ("GET", "/v1/videos/{v}/hls/e1/master.m3u8", None, _everyone(403)),
     ("GET", "/v1/videos/{v}/hls/e1/master.m3u8?token={t}", None, _everyone(200)),
@@ -142,39 +197,51 @@ PRIVATE_VIDEO: list[Row] = [
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s?token={t}", None, _everyone(200)),
     # The same page for any id (test_the_player_page_tells_nothing_about_the_video).
     ("GET", "/videos/{v}", None, _everyone(200)),
-    ("DELETE", "/v1/videos/{v}", None, (401, 404, 204, 204)),
+    ("DELETE", "/v1/videos/{v}", None, _keyed(401, 404, 204, 204, 403, 403)),
 ]
 PUBLIC_VIDEO: list[Row] = [
-    ("GET", "/v1/videos/{v}", None, _everyone(200)),
-    ("PATCH", "/v1/videos/{v}", {"title": "new"}, (401, 403, 200, 200)),
-    ("GET", "/v1/videos/{v}/events", None, (401, 403, 200, 200)),
-    ("POST", "/v1/videos/{v}/retry", None, (401, 403, 409, 409)),
-    ("GET", "/v1/videos/{v}/playback", None, _everyone(200)),
-    ("POST", "/v1/videos/{v}/playback-tokens", {}, (401, 403, 201, 201)),
+    ("GET", "/v1/videos/{v}", None, _keyed(200, 200, 200, 200, 200, 403)),
+    ("PATCH", "/v1/videos/{v}", {"title": "new"}, _keyed(401, 403, 200, 200, 403, 403)),
+    ("GET", "/v1/videos/{v}/events", None, _keyed(401, 403, 200, 200, 200, 403)),
+    ("POST", "/v1/videos/{v}/retry", None, _keyed(401, 403, 409, 409, 403, 403)),
+    ("GET", "/v1/videos/{v}/playback", None, _keyed(200, 200, 200, 200, 200, 403)),
+    ("POST", "/v1/videos/{v}/playback-tokens", {}, _keyed(401, 403, 201, 201, 403, 403)),
     ("GET", "/v1/videos/{v}/hls/e1/master.m3u8", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/index.m3u8", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s", None, _everyone(200)),
     # Only the published epoch is served, to anyone.
     ("GET", "/v1/videos/{v}/hls/e2/master.m3u8", None, _everyone(404)),
     ("GET", "/videos/{v}", None, _everyone(200)),
-    ("DELETE", "/v1/videos/{v}", None, (401, 403, 204, 204)),
+    ("DELETE", "/v1/videos/{v}", None, _keyed(401, 403, 204, 204, 403, 403)),
 ]
 UPLOADS: list[Row] = [
-    ("POST", "/v1/uploads", {"filename": "a.mp4", "size": 10}, (401, 201, 201, 201)),
-    ("GET", "/v1/uploads/{u}", None, (401, 404, 200, 200)),
-    ("POST", "/v1/uploads/{u}/parts", {"part_numbers": [1]}, (401, 404, 200, 200)),
+    (
+        "POST",
+        "/v1/uploads",
+        {"filename": "a.mp4", "size": 10},
+        _keyed(401, 201, 201, 201, 403, 201),
+    ),
+    ("GET", "/v1/uploads/{u}", None, _keyed(401, 404, 200, 200, 403, 200)),
+    ("POST", "/v1/uploads/{u}/parts", {"part_numbers": [1]}, _keyed(401, 404, 200, 200, 403, 200)),
     (
         "POST",
         "/v1/uploads/{u}/complete",
         {"parts": [{"part_number": 1, "etag": "0" * 32}]},
-        (401, 404, 400, 400),
+        _keyed(401, 404, 400, 400, 403, 400),
     ),
     # A part URL is its own credential, as S3's presigned URLs are: no key opens it, and
     # anyone it was handed to may send that part, and only that one, until it expires.
     ("PUT", "/v1/storage/parts/{s}/1", BODY, _everyone(403)),
     ("PUT", "/v1/storage/parts/{s}/1?{sig}", BODY, _everyone(200)),
     ("PUT", "/v1/storage/parts/{s}/2?{sig}", BODY, _everyone(403)),
-    ("DELETE", "/v1/uploads/{u}", None, (401, 404, 204, 204)),
+    ("DELETE", "/v1/uploads/{u}", None, _keyed(401, 404, 204, 204, 403, 204)),
+]
+# {k}: one of the owner's keys, a new one for each caller.
+KEY_ROUTES: list[Row] = [
+    ("POST", "/v1/keys", {"name": "ci"}, _keyed(401, 201, 201, 201, 403, 403)),
+    ("GET", "/v1/keys", None, _keyed(401, 200, 200, 200, 403, 403)),
+    # Another user's key is reported as missing, as if it did not exist; an admin's any.
+    ("DELETE", "/v1/keys/{k}", None, _keyed(401, 404, 204, 204, 403, 403)),
 ]
 # hls.js comes from npm; a checkout without web/node_modules answers 404, to anyone.
 _HLS_JS = 200 if find_hls_js() else 404
@@ -185,7 +252,7 @@ SITE: list[Row] = [
     ("GET", "/healthz", None, _everyone(200)),
     ("GET", "/readyz", None, _everyone(200)),
     ("GET", "/metrics", None, _everyone(200)),
-    ("GET", "/v1/videos", None, _everyone(200)),
+    ("GET", "/v1/videos", None, _keyed(200, 200, 200, 200, 200, 403)),
     ("GET", "/", None, _everyone(200)),
     ("GET", "/upload", None, _everyone(200)),
     ("GET", "/static/app.css", None, _everyone(200)),
@@ -199,7 +266,7 @@ SITE: list[Row] = [
 MATRIX: list[tuple[str, Row]] = (
     [("private", r) for r in PRIVATE_VIDEO]
     + [("public", r) for r in PUBLIC_VIDEO]
-    + [("-", r) for r in UPLOADS + SITE]
+    + [("-", r) for r in UPLOADS + KEY_ROUTES + SITE]
 )
 
 
@@ -225,9 +292,12 @@ async def _url(world: World, video: str, method: str, path: str) -> str:
     """The row's path for one caller's request."""
     video_id = world.private if video == "private" else world.public
     upload_id = world.upload
+    key_id = ""
     if method == "DELETE":  # each caller gets its own target: deleting is for good
         owner = world.clients["owner"]
-        if video == "-":
+        if "{k}" in path:
+            key_id = (await _new_key(owner, "doomed", None)).split("_")[1]
+        elif video == "-":
             upload_id = await _open_upload(owner, "private")
         else:
             video_id = await _ready_video(owner, video)
@@ -235,7 +305,12 @@ async def _url(world: World, video: str, method: str, path: str) -> str:
     grant = PlaybackGrant(video_id, int(time.time()) + 600)
     token = playback_token(grant, ensure_signing_key(world.settings))
     return path.format(
-        v=video_id, u=upload_id, t=quote(token), s=world.stored_upload, sig=world.part_query
+        v=video_id,
+        u=upload_id,
+        t=quote(token),
+        s=world.stored_upload,
+        sig=world.part_query,
+        k=key_id,
     )
 
 
@@ -260,7 +335,7 @@ async def test_who_lists_what(world: World) -> None:
         "private": world.private,
         "uploading": uploading,
     }
-    for index, caller in enumerate(CALLERS):
+    for index, caller in enumerate(PEOPLE):
         response = await world.clients[caller].get("/v1/videos")
         assert response.status_code == 200
         listed = {v["id"] for v in response.json()["videos"]}
@@ -277,12 +352,51 @@ async def test_the_player_page_tells_nothing_about_the_video(world: World) -> No
     assert private.content == unknown.content
 
 
+async def test_a_key_gets_no_scope_its_user_lacks(world: World) -> None:
+    owner, admin = world.clients["owner"], world.clients["admin"]
+    refused = await owner.post("/v1/keys", json={"name": "root", "scopes": ["admin"]})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
+    created = await admin.post("/v1/keys", json={"name": "ops"})
+    assert created.status_code == 201
+    assert created.json()["scopes"] == ["admin", "manage", "read", "upload"]
+    own = await owner.post("/v1/keys", json={"name": "mine", "expires_in": 3600})
+    assert own.json()["scopes"] == ["manage", "read", "upload"]
+    assert own.json()["expires_at"] is not None
+
+
+async def test_listed_keys_never_show_a_secret(world: World) -> None:
+    created = (await world.clients["owner"].post("/v1/keys", json={"name": "ci"})).json()
+    listed = (await world.clients["owner"].get("/v1/keys")).json()["keys"]
+    by_name = {k["name"]: k for k in listed}
+    # An expired key is still listed, to say so; a revoked one is gone.
+    assert set(by_name) == {"default", "reader", "uploader", "expired", "ci"}
+    assert set(by_name["ci"]) == {
+        "id",
+        "name",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+    }
+    assert by_name["ci"]["id"] == created["id"]
+    assert created["key"].split("_")[2] not in str(listed)
+    # The owner's default key was used to ask: that use is recorded.
+    assert by_name["default"]["last_used_at"] is not None
+
+
 # --- every route has a row ----------------------------------------------------------------
 
 Operation = tuple[str, str]  # (method, the path template as OpenAPI writes it)
 _HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # Stand-ins for a row's placeholders: the rows are matched to routes, not sent.
-_EXAMPLE = {"v": "0" * 32, "u": "1" * 32, "t": "token", "s": "2" * 32, "sig": "signature=x"}
+_EXAMPLE = {
+    "v": "0" * 32,
+    "u": "1" * 32,
+    "t": "token",
+    "s": "2" * 32,
+    "sig": "signature=x",
+    "k": "3" * 16,
+}
 
 
 @pytest.fixture
@@ -526,6 +640,7 @@ PATHS = [
     ("POST", "/v1/uploads/{x}/parts"),
     ("POST", "/v1/uploads/{x}/complete"),
     ("DELETE", "/v1/uploads/{x}"),
+    ("DELETE", "/v1/keys/{x}"),
     ("PUT", "/v1/storage/parts/{x}/1"),
     ("GET", "/static/{x}"),
     ("GET", "/videos/{x}"),

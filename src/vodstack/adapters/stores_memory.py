@@ -15,7 +15,14 @@ from typing import Any
 
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
-from vodstack.domain.accounts import Actor, User, Visibility, is_administrator
+from vodstack.domain.accounts import (
+    Actor,
+    ApiKey,
+    User,
+    Visibility,
+    full_scopes,
+    is_administrator,
+)
 from vodstack.domain.chunks import PartOutput, VideoPlan, assemble, describe_plan, replaces
 from vodstack.domain.jobs import (
     WARNED,
@@ -87,7 +94,7 @@ class MemoryDatabase:
     """What the database holds, as records."""
 
     users: dict[str, User] = field(default_factory=dict)
-    keys: dict[str, tuple[str, str]] = field(default_factory=dict)  # key id -> user, hash
+    keys: dict[str, tuple[ApiKey, str]] = field(default_factory=dict)  # key id -> key, hash
     videos: dict[str, Video] = field(default_factory=dict)
     uploads: dict[str, _Upload] = field(default_factory=dict)
     jobs: dict[str, _Job] = field(default_factory=dict)  # by video id
@@ -572,14 +579,44 @@ class MemoryAccountStore:
         if any(u.name == user.name for u in self._db.users.values()) or key_id in self._db.keys:
             raise errors.Conflict(f"a user named {user.name!r} already exists")
         self._db.users[user.id] = user
-        self._db.keys[key_id] = (user.id, secret_hash)
+        key = ApiKey(key_id, user.id, "default", full_scopes(user.is_admin), now)
+        self._db.keys[key_id] = (key, secret_hash)
 
-    async def key(self, key_id: str) -> tuple[User, str] | None:
+    async def key(self, key_id: str) -> tuple[User, ApiKey, str] | None:
         found = self._db.keys.get(key_id)
         if found is None:
             return None
-        user_id, secret_hash = found
-        return self._db.users[user_id], secret_hash
+        key, secret_hash = found
+        return self._db.users[key.user_id], key, secret_hash
+
+    async def add_key(self, key: ApiKey, secret_hash: str) -> None:
+        if key.id in self._db.keys:
+            raise errors.Conflict("that key id is taken")
+        self._db.keys[key.id] = (key, secret_hash)
+
+    async def keys(self, user_id: str) -> list[ApiKey]:
+        found = [k for k, _ in self._db.keys.values() if k.user_id == user_id]
+        return sorted(
+            (k for k in found if k.revoked_at is None), key=lambda k: (k.created_at, k.id)
+        )
+
+    async def revoke_key(self, key_id: str, user_id: str | None, now: datetime) -> bool:
+        found = self._db.keys.get(key_id)
+        if found is None or found[0].revoked_at is not None:
+            return False
+        key, secret_hash = found
+        if user_id is not None and key.user_id != user_id:
+            return False
+        self._db.keys[key_id] = (dataclasses.replace(key, revoked_at=now), secret_hash)
+        return True
+
+    async def touch_key(self, key_id: str, now: datetime) -> None:
+        found = self._db.keys.get(key_id)
+        if found is not None:
+            self._db.keys[key_id] = (dataclasses.replace(found[0], last_used_at=now), found[1])
+
+    async def users(self) -> list[User]:
+        return sorted(self._db.users.values(), key=lambda u: u.name)
 
     async def count(self) -> int:
         return len(self._db.users)

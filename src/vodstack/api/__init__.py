@@ -18,7 +18,7 @@ from vodstack.adapters.storage_instrumented import instrumented
 from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
 from vodstack.api.middleware import RequestObserver
-from vodstack.api.routes import health, pages, playback, storage_parts, uploads, videos
+from vodstack.api.routes import health, keys, pages, playback, storage_parts, uploads, videos
 from vodstack.ports import PartReceiver, Queue, Storage
 from vodstack.runtime import Backends, build_worker, open_backends, readiness_checks
 from vodstack.services.accounts import AccountService
@@ -73,6 +73,7 @@ def create_app(
     install_error_handlers(app)
     _add_middleware(app, settings)
     app.include_router(health.router)
+    app.include_router(keys.router)  # any process may revoke a key: every one refuses it
     if role in ("all", "upload"):
         app.include_router(uploads.router)
         if isinstance(storage, PartReceiver):

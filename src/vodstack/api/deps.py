@@ -56,6 +56,10 @@ async def _user(caller: Annotated[User | Anonymous, Depends(_caller)]) -> User:
     return caller
 
 
+def _accounts(request: Request) -> AccountService:
+    return _services(request).accounts
+
+
 def _uploads(request: Request) -> UploadService:
     return _services(request).uploads
 
@@ -82,6 +86,7 @@ OPTIONAL_KEY: dict[str, Any] = {"security": [{}]}
 
 Caller = Annotated[User | Anonymous, Depends(_caller)]
 CurrentUser = Annotated[User, Depends(_user)]
+Accounts = Annotated[AccountService, Depends(_accounts)]
 Uploads = Annotated[UploadService, Depends(_uploads)]
 Videos = Annotated[VideoService, Depends(_videos)]
 StorageDep = Annotated[Storage, Depends(_storage)]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
-from vodstack.domain.accounts import Visibility
+from vodstack.domain.accounts import MAX_KEY_SECONDS, Scope, Visibility
 
 
 class _Schema(BaseModel):
@@ -53,6 +53,33 @@ class PlaybackTokenCreate(_Request):
     expires_in: JsonInt = Field(default=3600, ge=60, le=7 * 24 * 3600)
     viewer: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     bind_ip: StrictBool = False
+
+
+class KeyCreate(_Request):
+    name: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    # None: all the rights of whoever asks.
+    scopes: list[Scope] | None = Field(default=None, min_length=1, max_length=len(Scope))
+    # The bounds come before the validator, or JSON Schema gets no minimum and maximum.
+    expires_in: (
+        Annotated[int, Field(ge=1, le=MAX_KEY_SECONDS), BeforeValidator(_json_number)] | None
+    ) = None
+
+
+class KeyPublic(_Schema):
+    id: str
+    name: str
+    scopes: list[Scope]
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="the key itself: shown only this once")
+
+
+class KeyList(_Schema):
+    keys: list[KeyPublic]
 
 
 class PlaybackTokenPublic(_Schema):

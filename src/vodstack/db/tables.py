@@ -70,6 +70,11 @@ api_keys = Table(
     Column("user_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("secret_hash", String(255), nullable=False),  # argon2id of the secret half
     Column("created_at", UTCDateTime, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("scopes", JSON, nullable=False),  # a sorted list of scope names
+    Column("expires_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),  # to the minute: not written on every request
+    Column("revoked_at", UTCDateTime),
     Index(None, "user_id"),
 )
 

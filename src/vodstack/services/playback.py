@@ -19,7 +19,7 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from vodstack import errors
-from vodstack.domain.accounts import Actor, Visibility, can_manage
+from vodstack.domain.accounts import Actor, Scope, Visibility, can_manage, require_scope
 from vodstack.domain.chunks import assemble
 from vodstack.domain.playlist import MASTER_NAME, rewrite_uris
 from vodstack.domain.signing import PlaybackGrant, playback_token, verify_playback_token
@@ -98,6 +98,7 @@ class PlaybackService:
     ) -> Playback:
         """The master URL, for whoever may play the video: anyone for a public or unlisted
         one; for a private one, the bearer of a valid ``token``, or its manager."""
+        require_scope(actor, Scope.READ)
         video = await self._video(video_id)
         if video is None:
             raise errors.VideoNotFound(f"no video with id {video_id!r}")

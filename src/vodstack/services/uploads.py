@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from vodstack import errors, metrics, tracing
 from vodstack.clock import Clock, utc_now
-from vodstack.domain.accounts import Actor, User, Visibility, can_manage
+from vodstack.domain.accounts import Actor, Scope, User, Visibility, can_manage, require_scope
 from vodstack.domain.uploads import (
     PartETag,
     StoredPart,
@@ -66,6 +66,7 @@ class UploadService:
         self._clock = clock
 
     async def create(self, request: NewUpload, owner: User) -> Upload:
+        require_scope(owner, Scope.UPLOAD)
         with tracing.span("upload.create") as span:
             upload = await self._create(request, owner)
             span.set("video_id", upload.video_id or "")
@@ -237,6 +238,7 @@ class UploadService:
     async def _get(self, upload_id: str, actor: Actor) -> Upload:
         """The upload, if ``actor`` owns it (or is an admin, or the system). Someone else's
         upload is reported as missing, so that ids cannot be probed."""
+        require_scope(actor, Scope.UPLOAD)
         upload = await self._store.get(upload_id)
         if upload is None or not can_manage(actor, upload.owner_id):
             raise errors.UploadNotFound(f"no upload with id {upload_id!r}")

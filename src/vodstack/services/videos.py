@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
-from vodstack.domain.accounts import Actor, Anonymous, can_manage, can_see
+from vodstack.domain.accounts import Actor, Anonymous, Scope, can_manage, can_see, require_scope
 from vodstack.domain.chunks import assemble
 from vodstack.domain.jobs import JobEvent, JobView, explain
 from vodstack.domain.videos import Encoding, Video, VideoChanges, VideoStatus, ready_in
@@ -34,11 +34,16 @@ class VideoService:
         self._changed = changed
 
     async def list_videos(self, actor: Actor, limit: int) -> list[Video]:
+        require_scope(actor, Scope.READ)
         return await self._videos.list(actor, limit)
 
     async def visible(self, video_id: str, actor: Actor) -> Video:
         """The video, unless it is private and not ``actor``'s: then, as if it did not
         exist, so that a private video's id reveals nothing."""
+        require_scope(actor, Scope.READ)
+        return await self._seen(video_id, actor)
+
+    async def _seen(self, video_id: str, actor: Actor) -> Video:
         video = await self._videos.get(video_id)
         if video is None or not can_see(actor, video.owner_id, video.visibility):
             raise errors.VideoNotFound(f"no video with id {video_id!r}")
@@ -56,11 +61,12 @@ class VideoService:
         elapsed = (self._clock() - view.state.available_at).total_seconds()
         return Encoding(assembly.pending, ready_in(assembly.done, elapsed))
 
-    async def managed(self, video_id: str, actor: Actor) -> Video:
-        """The video, if ``actor`` owns it or is an admin."""
+    async def managed(self, video_id: str, actor: Actor, scope: Scope = Scope.MANAGE) -> Video:
+        """The video, if ``actor`` owns it or is an admin, and holds ``scope``."""
         if isinstance(actor, Anonymous):
             raise errors.Unauthorized()
-        video = await self.visible(video_id, actor)
+        require_scope(actor, scope)
+        video = await self._seen(video_id, actor)
         if not can_manage(actor, video.owner_id):
             raise errors.Forbidden("only the video's owner or an admin may do that")
         return video
@@ -70,7 +76,7 @@ class VideoService:
     ) -> tuple[list[JobEvent], tuple[JobView, str] | None]:
         """The job's events, and the job with one sentence on where it stands (None before
         the upload completed)."""
-        await self.managed(video_id, actor)
+        await self.managed(video_id, actor, Scope.READ)
         events = await self._jobs.events(video_id)
         view = await self._jobs.view(video_id)
         return events, None if view is None else (view, explain(view, self._clock()))
