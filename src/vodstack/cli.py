@@ -158,7 +158,7 @@ async def _run_worker(
     settings: Settings, concurrency: int, once: bool, metrics_host: str, metrics_port: int | None
 ) -> None:
     from vodstack.api.probe_server import serving_probes
-    from vodstack.runtime import build_worker, open_backends, readiness_checks
+    from vodstack.runtime import build_worker, open_backends, readiness_checks, webhook_delivery
     from vodstack.services.probes import Probes
 
     async with open_backends(settings) as backends, contextlib.AsyncExitStack() as stack:
@@ -170,6 +170,8 @@ async def _run_worker(
             probes = Probes(readiness_checks(backends) | {"worker": job_worker.check})
             await stack.enter_async_context(serving_probes(probes, metrics_host, metrics_port))
             log.info("metrics and probes on http://%s:%d", metrics_host, metrics_port)
+        if not once:
+            await stack.enter_async_context(webhook_delivery(backends, job_worker.name))
         log.info("worker %s: %d slot(s)", job_worker.name, concurrency)
         await job_worker.run()
 

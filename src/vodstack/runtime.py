@@ -3,6 +3,7 @@ import time; entry points call these and own what they get."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -188,3 +189,35 @@ def build_worker(
         heartbeat_seconds=settings.heartbeat_seconds,
         pause_seconds=settings.poll_seconds,
     )
+
+
+@asynccontextmanager
+async def webhook_delivery(backends: Backends, name: str) -> AsyncIterator[None]:
+    """The delivery loop of the webhook outbox, while the block runs (when this process is
+    set to send them). Every process that has it may run it: deliveries are leased."""
+    from vodstack.adapters.webhook_http import HttpWebhookSender
+    from vodstack.services.webhooks import Deliverer
+
+    settings = backends.settings
+    if not settings.webhook_delivery:
+        yield
+        return
+    sender = HttpWebhookSender(
+        allow_private=settings.webhook_allow_private,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
+    deliverer = Deliverer(
+        backends.stores.webhooks,
+        sender,
+        name=name,
+        retry_scale=settings.webhook_retry_scale,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        poll_seconds=settings.webhook_poll_seconds,
+    )
+    task = asyncio.create_task(deliverer.run(), name="webhook delivery")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await sender.close()

@@ -1,0 +1,115 @@
+"""Webhook requests over httpx, to checked addresses only.
+
+The name is resolved here, every address it resolves to is checked, and the request goes
+to the checked IP itself, with the name in the Host header and TLS's SNI (and certificate
+check). A name cannot resolve to a public address when checked and a private one when
+connected to: there is no second lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from vodstack.domain.webhooks import EXCERPT_CHARS, address_problem, url_problem
+from vodstack.ports import SendResult
+
+
+class HttpWebhookSender:
+    def __init__(self, *, allow_private: bool, timeout_seconds: float) -> None:
+        self._allow_private = allow_private
+        # Redirects are not followed: a receiver's 3xx is its answer, and a redirect could
+        # lead to an address nobody checked.
+        self._timeout = timeout_seconds
+        self._client: httpx.AsyncClient | None = None  # made on the first send
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout), follow_redirects=False, trust_env=False
+            )
+        return self._client
+
+    async def addresses_problem(self, url: str) -> str | None:
+        problem = url_problem(url)
+        if problem is not None:
+            return problem
+        try:
+            await self._checked_address(url)
+        except _Refused as exc:
+            return str(exc)
+        return None
+
+    async def send(self, url: str, headers: dict[str, str], body: str) -> SendResult:
+        try:
+            target, host_header, sni = await self._checked_address(url)
+        except _Refused as exc:
+            return SendResult(None, str(exc))
+        extensions = {} if sni is None else {"sni_hostname": sni}
+        try:
+            async with self._http().stream(
+                "POST",
+                target,
+                content=body.encode(),
+                headers=headers | {"host": host_header, "user-agent": "vodstack-webhooks"},
+                extensions=extensions,
+            ) as response:
+                excerpt = await _excerpt(response)
+                return SendResult(response.status_code, None, excerpt)
+        except httpx.TimeoutException:
+            return SendResult(None, "timed out")
+        except httpx.HTTPError as exc:
+            return SendResult(None, f"{type(exc).__name__}: {exc}"[:EXCERPT_CHARS])
+
+    async def _checked_address(self, url: str) -> tuple[str, str, str | None]:
+        """The URL with its host replaced by a checked address, the Host header, and the
+        name for SNI (https only)."""
+        problem = url_problem(url)
+        if problem is not None:
+            raise _Refused(problem)
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = await _resolve(host, port)
+        if not self._allow_private:
+            for address in addresses:
+                problem = address_problem(address)
+                if problem is not None:
+                    raise _Refused(f"{host} resolves to {problem}; webhooks need a public one")
+        ip = addresses[0].split("%", 1)[0]
+        netloc = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+        target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+        host_header = parts.netloc.rsplit("@", 1)[-1]
+        return target, host_header, host if parts.scheme == "https" else None
+
+
+class _Refused(Exception):
+    """The URL may not be reached."""
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise _Refused(f"{host} does not resolve: {exc}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise _Refused(f"{host} does not resolve")
+    return addresses
+
+
+async def _excerpt(response: httpx.Response) -> str:
+    """The start of the answer only: a receiver's body is not ours to keep."""
+    kept = b""
+    async for chunk in response.aiter_bytes():
+        kept += chunk
+        if len(kept) >= EXCERPT_CHARS:
+            break
+    return kept[:EXCERPT_CHARS].decode(errors="replace")
