@@ -241,4 +241,6 @@ def address_problem(address: str) -> str | None:
     ):
         if flag:
             return f"{address} is a {name} address"
+    if not ip.is_global:  # shared (carrier NAT), documentation and the like
+        return f"{address} is not a public address"
     return None
