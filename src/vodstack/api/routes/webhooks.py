@@ -74,6 +74,11 @@ class DeliveryList(BaseModel):
     deliveries: list[DeliveryPublic]
 
 
+class RedeliveryAccepted(BaseModel):
+    delivery_id: str
+    status: str
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, responses=error_responses(400))
 async def create_webhook(
     body: WebhookCreate, webhooks: Webhooks, user: CurrentUser
@@ -121,10 +126,10 @@ async def list_deliveries(
 )
 async def redeliver(
     webhook_id: str, delivery_id: str, webhooks: Webhooks, user: CurrentUser
-) -> Response:
+) -> RedeliveryAccepted:
     """Sent again soon, with the same webhook-id and body."""
     await webhooks.redeliver(webhook_id, delivery_id, user)
-    return Response(status_code=status.HTTP_202_ACCEPTED)
+    return RedeliveryAccepted(delivery_id=delivery_id, status="pending")
 
 
 def _public(endpoint: Endpoint) -> WebhookPublic:

@@ -1,0 +1,76 @@
+"""The webhook sender against real sockets: the address is checked when it connects, the
+request goes to the checked address under the URL's own name, and redirects stay put."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+from typing import Any
+
+import pytest
+
+from vodstack.adapters.webhook_http import HttpWebhookSender
+
+
+@pytest.fixture
+def redirecting() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A server that answers every POST with a redirect to a private address."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            self.send_response(307)
+            self.send_header("location", "http://10.0.0.1/")
+            self.send_header("content-length", "4")
+            self.end_headers()
+            self.wfile.write(b"away")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://localhost:{server.server_address[1]}/in", seen
+    server.shutdown()
+    server.server_close()
+
+
+async def test_a_name_that_resolves_to_loopback_is_refused_at_connect() -> None:
+    sender = HttpWebhookSender(allow_private=False, timeout_seconds=2)
+    try:
+        result = await sender.send("http://localhost:9/in", {}, "{}")
+        assert result.status_code is None
+        assert result.error is not None
+        assert "loopback" in result.error
+        assert await sender.addresses_problem("http://localhost:9/in") is not None
+        assert await sender.addresses_problem("gopher://example.com/") is not None
+    finally:
+        await sender.close()
+
+
+async def test_the_checked_address_is_connected_to_under_the_urls_name(
+    redirecting: tuple[str, list[dict[str, str]]],
+) -> None:
+    url, seen = redirecting
+    sender = HttpWebhookSender(allow_private=True, timeout_seconds=2)
+    try:
+        result = await sender.send(url, {"webhook-id": "msg_1"}, '{"a":1}')
+    finally:
+        await sender.close()
+    assert (result.status_code, result.excerpt) == (307, "away"), "not followed"
+    assert len(seen) == 1
+    assert seen[0]["host"] == url.split("/")[2]
+    assert seen[0]["webhook-id"] == "msg_1"
+
+
+async def test_an_unreachable_receiver_is_an_error_not_an_exception() -> None:
+    sender = HttpWebhookSender(allow_private=True, timeout_seconds=2)
+    try:
+        result = await sender.send("http://127.0.0.1:9/in", {}, "{}")
+    finally:
+        await sender.close()
+    assert result.status_code is None
+    assert result.error
