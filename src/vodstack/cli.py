@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from vodstack.cli_webhooks import webhooks_app
 from vodstack.client import ApiError, VodstackClient
 from vodstack.errors import ConfigurationError
 from vodstack.settings import Settings
@@ -393,6 +394,9 @@ def _print_warnings(warnings: list[str]) -> None:
     for warning in warnings:
         # The text comes from the probe (a file's own metadata, even): never markup.
         console.print("[bold yellow]warning:[/]", escape(warning), highlight=False)
+
+
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def main() -> None:

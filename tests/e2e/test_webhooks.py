@@ -16,7 +16,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.support.processes import Server, start_server, upload_file
+from tests.support.processes import Server, run_cli, start_server, upload_file
 from tests.support.split import SOURCE, cut
 
 # Retries in milliseconds and seconds rather than minutes and hours.
@@ -125,6 +125,22 @@ def test_a_real_upload_is_told_signed_and_retried_with_the_same_id(
         codes = {d["event_type"]: [a["status_code"] for a in d["attempts"]] for d in listed}
         assert codes["video.uploaded"] == [500, 500, 204]
         assert all(d["status"] == "delivered" for d in listed)
+        check_the_cli(server, receiver, hook["id"])
+
+
+def check_the_cli(server: Server, receiver: Receiver, hook_id: str) -> None:
+    added = run_cli(server, "webhooks", "add", receiver.url, "--event", "video.failed")
+    assert added.returncode == 0, added.stderr
+    made = json.loads(added.stdout)
+    assert (made["events"], made["secret"][:6]) == (["video.failed"], "whsec_")
+    listed = json.loads(run_cli(server, "webhooks", "list", "--json").stdout)
+    assert {h["id"] for h in listed["webhooks"]} == {hook_id, made["id"]}
+    shown = run_cli(server, "webhooks", "deliveries", hook_id, "--json")
+    assert len(json.loads(shown.stdout)["deliveries"]) == 2
+    assert run_cli(server, "webhooks", "remove", made["id"]).returncode == 0
+    gone = run_cli(server, "webhooks", "deliveries", made["id"])
+    assert gone.returncode == 1
+    assert "no webhook" in gone.stderr
 
 
 def test_events_written_before_a_kill_are_sent_after_a_restart(
