@@ -46,6 +46,8 @@ class World:
     upload: str  # the owner's upload, still open
     stored_upload: str  # the open upload's id in storage, which part URLs name
     part_query: str  # the signed query of the open upload's part 1 URL
+    webhook: str  # the owner's webhook
+    delivery: str  # one of its deliveries
 
 
 @pytest.fixture
@@ -54,6 +56,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         data_dir=tmp_path / "data",
         public_url="http://testserver",
         part_size=5 * MiB,
+        webhook_allow_private=True,
+        webhook_delivery=False,
         _env_file=None,
     )
     app = create_app(settings)
@@ -69,12 +73,33 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         for client in clients.values():
             await stack.enter_async_context(client)
         owner = clients["owner"]
+        webhook = await _webhook(owner)
         public = await _ready_video(owner, "public")
         private = await _ready_video(owner, "private")
         upload = await _open_upload(owner, "private")
         stored_upload, part_query = await _part_url(owner, upload)
         await _transcode(settings)
-        yield World(app, settings, clients, public, private, upload, stored_upload, part_query)
+        listed = await owner.get(f"/v1/webhooks/{webhook}/deliveries")
+        delivery = listed.json()["deliveries"][0]["id"]
+        yield World(
+            app,
+            settings,
+            clients,
+            public,
+            private,
+            upload,
+            stored_upload,
+            part_query,
+            webhook,
+            delivery,
+        )
+
+
+async def _webhook(client: httpx.AsyncClient) -> str:
+    created = await client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hooks"})
+    assert created.status_code == 201, created.text
+    webhook_id: str = created.json()["id"]
+    return webhook_id
 
 
 def _client(app: FastAPI, key: str | None) -> httpx.AsyncClient:
@@ -176,6 +201,15 @@ UPLOADS: list[Row] = [
     ("PUT", "/v1/storage/parts/{s}/2?{sig}", BODY, _everyone(403)),
     ("DELETE", "/v1/uploads/{u}", None, (401, 404, 204, 204)),
 ]
+# {w} the owner's webhook, {d} one of its deliveries: only the owner (or an admin) sees them.
+WEBHOOKS: list[Row] = [
+    ("GET", "/v1/webhooks", None, (401, 200, 200, 200)),
+    ("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/x"}, (401, 201, 201, 201)),
+    ("GET", "/v1/webhooks/{w}/deliveries", None, (401, 404, 200, 200)),
+    ("POST", "/v1/webhooks/{w}/deliveries/{d}/redeliver", None, (401, 404, 202, 202)),
+    ("POST", "/v1/webhooks/{w}/rotate-secret", None, (401, 404, 200, 200)),
+    ("DELETE", "/v1/webhooks/{w}", None, (401, 404, 204, 204)),
+]
 # hls.js comes from npm; a checkout without web/node_modules answers 404, to anyone.
 _HLS_JS = 200 if find_hls_js() else 404
 # Open to everyone on purpose: the probes, the metrics, the listing (whose answer depends
@@ -200,6 +234,7 @@ MATRIX: list[tuple[str, Row]] = (
     [("private", r) for r in PRIVATE_VIDEO]
     + [("public", r) for r in PUBLIC_VIDEO]
     + [("-", r) for r in UPLOADS + SITE]
+    + [("webhook", r) for r in WEBHOOKS]
 )
 
 
@@ -224,10 +259,12 @@ async def test_authorization_matrix(world: World, video: str, row: Row) -> None:
 async def _url(world: World, video: str, method: str, path: str) -> str:
     """The row's path for one caller's request."""
     video_id = world.private if video == "private" else world.public
-    upload_id = world.upload
+    upload_id, webhook_id = world.upload, world.webhook
     if method == "DELETE":  # each caller gets its own target: deleting is for good
         owner = world.clients["owner"]
-        if video == "-":
+        if video == "webhook":
+            webhook_id = await _webhook(owner)
+        elif video == "-":
             upload_id = await _open_upload(owner, "private")
         else:
             video_id = await _ready_video(owner, video)
@@ -235,7 +272,13 @@ async def _url(world: World, video: str, method: str, path: str) -> str:
     grant = PlaybackGrant(video_id, int(time.time()) + 600)
     token = playback_token(grant, ensure_signing_key(world.settings))
     return path.format(
-        v=video_id, u=upload_id, t=quote(token), s=world.stored_upload, sig=world.part_query
+        v=video_id,
+        u=upload_id,
+        t=quote(token),
+        s=world.stored_upload,
+        sig=world.part_query,
+        w=webhook_id,
+        d=world.delivery,
     )
 
 
@@ -282,7 +325,15 @@ async def test_the_player_page_tells_nothing_about_the_video(world: World) -> No
 Operation = tuple[str, str]  # (method, the path template as OpenAPI writes it)
 _HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # Stand-ins for a row's placeholders: the rows are matched to routes, not sent.
-_EXAMPLE = {"v": "0" * 32, "u": "1" * 32, "t": "token", "s": "2" * 32, "sig": "signature=x"}
+_EXAMPLE = {
+    "v": "0" * 32,
+    "u": "1" * 32,
+    "t": "token",
+    "s": "2" * 32,
+    "sig": "signature=x",
+    "w": "3" * 32,
+    "d": "msg_" + "4" * 32,
+}
 
 
 @pytest.fixture
