@@ -3,6 +3,7 @@ request goes to the checked address under the URL's own name, and redirects stay
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
@@ -74,3 +75,17 @@ async def test_an_unreachable_receiver_is_an_error_not_an_exception() -> None:
         await sender.close()
     assert result.status_code is None
     assert result.error
+
+
+async def test_a_receiver_that_never_answers_times_out_as_a_whole() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sender = HttpWebhookSender(allow_private=True, timeout_seconds=0.5)
+    try:
+        result = await sender.send(f"http://127.0.0.1:{port}/in", {}, "{}")
+    finally:
+        await sender.close()
+        server.close()
+    assert result.status_code is None
+    assert result.error is not None
+    assert "timed out" in result.error

@@ -48,6 +48,15 @@ class HttpWebhookSender:
         return None
 
     async def send(self, url: str, headers: dict[str, str], body: str) -> SendResult:
+        """One attempt, the lookup included, within the timeout as a whole: httpx's own
+        timeouts are per step, which a receiver answering a byte at a time would outlast."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._send(url, headers, body)
+        except TimeoutError:
+            return SendResult(None, f"timed out after {self._timeout:g} s")
+
+    async def _send(self, url: str, headers: dict[str, str], body: str) -> SendResult:
         try:
             target, host_header, sni = await self._checked_address(url)
         except _Refused as exc:
