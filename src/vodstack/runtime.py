@@ -214,10 +214,15 @@ async def webhook_delivery(backends: Backends, name: str) -> AsyncIterator[None]
         timeout_seconds=settings.webhook_timeout_seconds,
         poll_seconds=settings.webhook_poll_seconds,
     )
-    task = asyncio.create_task(deliverer.run(), name="webhook delivery")
+    # Several loops, so that one slow receiver does not hold up everyone else's deliveries.
+    tasks = [
+        asyncio.create_task(deliverer.run(), name=f"webhook delivery {n}")
+        for n in range(settings.webhook_concurrency)
+    ]
     try:
         yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await sender.close()

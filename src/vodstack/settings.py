@@ -100,6 +100,9 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="multiplies every wait of the webhook retry schedule"
     )
     webhook_timeout_seconds: float = Field(default=15, gt=0, description="per delivery attempt")
+    webhook_concurrency: int = Field(
+        default=4, ge=1, le=64, description="deliveries one process sends at once"
+    )
     webhook_poll_seconds: float = Field(
         default=1.0, gt=0, description="how often an idle delivery loop looks for due deliveries"
     )

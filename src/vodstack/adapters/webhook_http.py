@@ -42,7 +42,7 @@ class HttpWebhookSender:
         if problem is not None:
             return problem
         try:
-            await self._checked_address(url)
+            await self._checked_addresses(url)
         except _Refused as exc:
             return str(exc)
         return None
@@ -58,28 +58,33 @@ class HttpWebhookSender:
 
     async def _send(self, url: str, headers: dict[str, str], body: str) -> SendResult:
         try:
-            target, host_header, sni = await self._checked_address(url)
+            targets, host_header, sni = await self._checked_addresses(url)
         except _Refused as exc:
             return SendResult(None, str(exc))
         extensions = {} if sni is None else {"sni_hostname": sni}
-        try:
-            async with self._http().stream(
-                "POST",
-                target,
-                content=body.encode(),
-                headers=headers | {"host": host_header, "user-agent": "vodstack-webhooks"},
-                extensions=extensions,
-            ) as response:
-                excerpt = await _excerpt(response)
-                return SendResult(response.status_code, None, excerpt)
-        except httpx.TimeoutException:
-            return SendResult(None, "timed out")
-        except httpx.HTTPError as exc:
-            return SendResult(None, f"{type(exc).__name__}: {exc}"[:EXCERPT_CHARS])
+        failure = SendResult(None, "no address to connect to")
+        # Each checked address in turn, as a client would (an IPv6 one that does not
+        # answer, then the IPv4 one); once connected, the answer is the answer.
+        for target in targets:
+            try:
+                async with self._http().stream(
+                    "POST",
+                    target,
+                    content=body.encode(),
+                    headers=headers | {"host": host_header, "user-agent": "vodstack-webhooks"},
+                    extensions=extensions,
+                ) as response:
+                    excerpt = await _excerpt(response)
+                    return SendResult(response.status_code, None, excerpt)
+            except httpx.ConnectError as exc:
+                failure = SendResult(None, f"ConnectError: {exc}"[:EXCERPT_CHARS])
+            except httpx.HTTPError as exc:
+                return SendResult(None, f"{type(exc).__name__}: {exc}"[:EXCERPT_CHARS])
+        return failure
 
-    async def _checked_address(self, url: str) -> tuple[str, str, str | None]:
-        """The URL with its host replaced by a checked address, the Host header, and the
-        name for SNI (https only)."""
+    async def _checked_addresses(self, url: str) -> tuple[list[str], str, str | None]:
+        """The URL with its host replaced by each checked address, the Host header, and
+        the name for SNI (https only)."""
         problem = url_problem(url)
         if problem is not None:
             raise _Refused(problem)
@@ -92,11 +97,13 @@ class HttpWebhookSender:
                 problem = address_problem(address)
                 if problem is not None:
                     raise _Refused(f"{host} resolves to {problem}; webhooks need a public one")
-        ip = addresses[0].split("%", 1)[0]
-        netloc = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-        target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+        targets = []
+        for address in addresses:
+            ip = address.split("%", 1)[0]
+            netloc = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+            targets.append(urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")))
         host_header = parts.netloc.rsplit("@", 1)[-1]
-        return target, host_header, host if parts.scheme == "https" else None
+        return targets, host_header, host if parts.scheme == "https" else None
 
 
 class _Refused(Exception):
