@@ -215,6 +215,11 @@ class SqlWebhookStore:
             or_(d.lease_expires_at.is_(None), d.lease_expires_at < now),
         )
         oldest = select(d.id).where(due).order_by(d.next_at, d.id).limit(1)
+        # An idle loop only reads: on SQLite every write, even one that matches nothing,
+        # waits for the database's one writer.
+        async with reading(self._engine) as conn:
+            if await conn.scalar(oldest) is None:
+                return None
         async with transaction(self._engine) as conn:
             # The guard is repeated in the UPDATE: on SQLite the subquery locks nothing.
             taken = await conn.execute(
