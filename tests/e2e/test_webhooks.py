@@ -155,7 +155,9 @@ def test_events_written_before_a_kill_are_sent_after_a_restart(
         worker.kill()  # SIGKILL: the worker made the video ready, and sent nothing
         worker.wait()
         assert receiver.received == []
-    with start_server(tmp_path, "--workers", "0", **FAST, **PRIVATE_OK):
+    # After the restart, a worker's own delivery loop sends what the outbox holds.
+    with start_server(tmp_path, "--workers", "0", **FAST, **PRIVATE_OK, **quiet) as server:
+        server.start_worker(VODSTACK_WEBHOOK_DELIVERY="1")
         receiver.wait_for("video.uploaded")
         receiver.wait_for("video.ready")
     assert sorted(b["type"] for b in verified(receiver, hook["secret"])) == [
