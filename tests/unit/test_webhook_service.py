@@ -12,7 +12,7 @@ from vodstack.adapters.stores_memory import memory_stores
 from vodstack.domain.accounts import User
 from vodstack.domain.webhooks import DeliveryStatus, sign
 from vodstack.ports import SendResult, Stores
-from vodstack.services.webhooks import Deliverer, WebhookService
+from vodstack.services.webhooks import MAX_ENDPOINTS, Deliverer, WebhookService
 
 OWNER = User("1" * 32, "owner", False)
 OTHER = User("2" * 32, "other", False)
@@ -62,6 +62,10 @@ async def test_registration_checks_the_url_and_the_events(stores: Stores, clock:
     assert [e.id for e in await service.endpoints(OWNER)] == [made.id]
     with pytest.raises(errors.NotFound):
         await service.remove(made.id, OTHER)
+    for _ in range(MAX_ENDPOINTS - 1):
+        await service.register(OWNER, "https://x.example/", None)
+    with pytest.raises(errors.InvalidRequest, match="at most"):
+        await service.register(OWNER, "https://x.example/", None)
 
 
 async def test_a_failed_try_is_retried_with_the_same_id_and_signed_by_both_secrets(

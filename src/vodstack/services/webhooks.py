@@ -32,6 +32,10 @@ from vodstack.ports import SendResult, WebhookSender, WebhookStore
 
 log = logging.getLogger(__name__)
 
+# Each endpoint multiplies every event of its owner's: a bound keeps one user from making
+# the delivery loop everyone shares do a thousand sends per change.
+MAX_ENDPOINTS = 20
+
 
 class WebhookService:
     def __init__(self, store: WebhookStore, sender: WebhookSender, clock: Clock = utc_now) -> None:
@@ -40,6 +44,8 @@ class WebhookService:
         self._clock = clock
 
     async def register(self, actor: User, url: str, events: Sequence[str] | None) -> Endpoint:
+        if len(await self._store.endpoints(actor.id)) >= MAX_ENDPOINTS:
+            raise errors.InvalidRequest(f"a user may have at most {MAX_ENDPOINTS} webhooks")
         problem = await self._sender.addresses_problem(url)
         if problem is not None:
             raise errors.InvalidRequest(problem)
