@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -19,8 +20,15 @@ from vodstack.ports import SendResult
 
 
 class HttpWebhookSender:
-    def __init__(self, *, allow_private: bool, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        timeout_seconds: float,
+        verify: ssl.SSLContext | bool = True,  # a test's own certificate authority
+    ) -> None:
         self._allow_private = allow_private
+        self._verify = verify
         # Redirects are not followed: a receiver's 3xx is its answer, and a redirect could
         # lead to an address nobody checked.
         self._timeout = timeout_seconds
@@ -33,7 +41,10 @@ class HttpWebhookSender:
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self._timeout), follow_redirects=False, trust_env=False
+                timeout=httpx.Timeout(self._timeout),
+                follow_redirects=False,
+                trust_env=False,
+                verify=self._verify,
             )
         return self._client
 
