@@ -27,6 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from vodstack.cli_webhooks import webhooks_app
 from vodstack.client import ApiError, VodstackClient
 from vodstack.domain.accounts import Visibility
 from vodstack.errors import ConfigurationError
@@ -162,7 +163,7 @@ async def _run_worker(
     settings: Settings, concurrency: int, once: bool, metrics_host: str, metrics_port: int | None
 ) -> None:
     from vodstack.api.probe_server import serving_probes
-    from vodstack.runtime import build_worker, open_backends, readiness_checks
+    from vodstack.runtime import build_worker, open_backends, readiness_checks, webhook_delivery
     from vodstack.services.probes import Probes
 
     async with open_backends(settings) as backends, contextlib.AsyncExitStack() as stack:
@@ -174,6 +175,8 @@ async def _run_worker(
             probes = Probes(readiness_checks(backends) | {"worker": job_worker.check})
             await stack.enter_async_context(serving_probes(probes, metrics_host, metrics_port))
             log.info("metrics and probes on http://%s:%d", metrics_host, metrics_port)
+        if not once:
+            await stack.enter_async_context(webhook_delivery(backends, job_worker.name))
         log.info("worker %s: %d slot(s)", job_worker.name, concurrency)
         await job_worker.run()
 
@@ -495,6 +498,8 @@ def _print_warnings(warnings: list[str]) -> None:
         # The text comes from the probe (a file's own metadata, even): never markup.
         console.print("[bold yellow]warning:[/]", escape(warning), highlight=False)
 
+
+app.add_typer(webhooks_app, name="webhooks")
 
 # The keys commands and `users list`, in a module of their own; importing it registers them.
 from vodstack import cli_keys  # noqa: E402, F401

@@ -19,6 +19,7 @@ from vodstack.domain.jobs import JobCounts, JobEvent, JobState, JobStatus, JobVi
 from vodstack.domain.media import EncoderChoice, PartResult, SourceInfo, TranscodeResult
 from vodstack.domain.uploads import PartETag, StoredPart, Upload
 from vodstack.domain.videos import Video, VideoChanges
+from vodstack.domain.webhooks import Attempt, Endpoint, Outcome, WebhookDelivery
 
 # --- the stores: what the database keeps -------------------------------------------------
 #
@@ -153,8 +154,9 @@ class VideoStore(Protocol):
         for a video encoded in one piece."""
         ...
 
-    async def delete(self, video_id: str) -> None:
-        """The video, its job and timeline; its upload stays, marked with no video."""
+    async def delete(self, video_id: str, now: datetime) -> None:
+        """The video, its job and timeline; its upload stays, marked with no video. Its
+        ``video.deleted`` event is written in the same transaction."""
         ...
 
 
@@ -196,6 +198,63 @@ class AccountStore(Protocol):
         ...
 
 
+class WebhookStore(Protocol):
+    """Users' webhook endpoints and the outbox of their deliveries. The outbox rows are
+    written by the other stores, in the transaction of the change they tell of."""
+
+    async def create(self, endpoint: Endpoint) -> None: ...
+
+    async def endpoints(self, owner_id: str) -> list[Endpoint]: ...
+
+    async def endpoint(self, endpoint_id: str) -> Endpoint | None: ...
+
+    async def remove(self, endpoint_id: str) -> bool: ...
+
+    async def rotate(self, endpoint_id: str, secret: str, now: datetime) -> Endpoint | None:
+        """``secret`` signs from now on; the old one too, for the rotation's grace."""
+        ...
+
+    async def deliveries(self, endpoint_id: str, limit: int = 100) -> list[WebhookDelivery]:
+        """The newest first, each with its attempts."""
+        ...
+
+    async def redeliver(self, endpoint_id: str, delivery_id: str, now: datetime) -> bool:
+        """The delivery is due again now, with the same id and body."""
+        ...
+
+    async def claim(
+        self, owner: str, now: datetime, lease_seconds: float
+    ) -> tuple[WebhookDelivery, Endpoint] | None:
+        """The oldest due delivery, leased to ``owner`` so no other process sends it
+        meanwhile; a lease that ran out (its holder died) is taken over."""
+        ...
+
+    async def settle(
+        self, delivery: WebhookDelivery, owner: str, attempt: Attempt, outcome: Outcome
+    ) -> bool:
+        """Record one attempt and what follows; False if ``owner`` lost the lease."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """A webhook receiver's answer: its status code, or why there was none."""
+
+    status_code: int | None
+    error: str | None = None
+    excerpt: str = ""
+
+
+class WebhookSender(Protocol):
+    """Sends one webhook request, to a public address only unless told otherwise."""
+
+    async def addresses_problem(self, url: str) -> str | None:
+        """Why ``url``'s host may not be a webhook's (as it resolves now); None if it may."""
+        ...
+
+    async def send(self, url: str, headers: dict[str, str], body: str) -> SendResult: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Stores:
     """Every store of one database: the SQL ones, or their in-memory twins."""
@@ -204,6 +263,7 @@ class Stores:
     uploads: UploadStore
     videos: VideoStore
     accounts: AccountStore
+    webhooks: WebhookStore
 
 
 @dataclass(frozen=True, slots=True)

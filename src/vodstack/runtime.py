@@ -3,6 +3,7 @@ import time; entry points call these and own what they get."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -188,3 +189,40 @@ def build_worker(
         heartbeat_seconds=settings.heartbeat_seconds,
         pause_seconds=settings.poll_seconds,
     )
+
+
+@asynccontextmanager
+async def webhook_delivery(backends: Backends, name: str) -> AsyncIterator[None]:
+    """The delivery loop of the webhook outbox, while the block runs (when this process is
+    set to send them). Every process that has it may run it: deliveries are leased."""
+    from vodstack.adapters.webhook_http import HttpWebhookSender
+    from vodstack.services.webhooks import Deliverer
+
+    settings = backends.settings
+    if not settings.webhook_delivery:
+        yield
+        return
+    sender = HttpWebhookSender(
+        allow_private=settings.webhook_allow_private,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
+    deliverer = Deliverer(
+        backends.stores.webhooks,
+        sender,
+        name=name,
+        retry_scale=settings.webhook_retry_scale,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        poll_seconds=settings.webhook_poll_seconds,
+    )
+    # Several loops, so that one slow receiver does not hold up everyone else's deliveries.
+    tasks = [
+        asyncio.create_task(deliverer.run(), name=f"webhook delivery {n}")
+        for n in range(settings.webhook_concurrency)
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await sender.close()

@@ -89,6 +89,24 @@ class Settings(BaseSettings):
         default=120, gt=0, description="kill ffmpeg after this long without progress"
     )
 
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="let webhooks reach loopback, private and link-local addresses",
+    )
+    webhook_delivery: bool = Field(
+        default=True, description="this process sends webhook deliveries from the outbox"
+    )
+    webhook_retry_scale: float = Field(
+        default=1.0, gt=0, description="multiplies every wait of the webhook retry schedule"
+    )
+    webhook_timeout_seconds: float = Field(default=15, gt=0, description="per delivery attempt")
+    webhook_concurrency: int = Field(
+        default=4, ge=1, le=64, description="deliveries one process sends at once"
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, description="how often an idle delivery loop looks for due deliveries"
+    )
+
     chunk_single_below_seconds: float = Field(
         default=30,
         ge=0,

@@ -74,7 +74,7 @@ async def test_deleting_a_video_takes_its_job_and_timeline(
     kept = await add_queued_video(stores, clock.now)
     lease = await stores.jobs.claim("w", video_id)
     assert lease is not None
-    await stores.videos.delete(video_id)
+    await stores.videos.delete(video_id, clock.now)
     assert await stores.videos.get(video_id) is None
     assert await stores.jobs.events(video_id) == []
     assert await stores.jobs.view(video_id) is None

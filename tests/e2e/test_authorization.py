@@ -53,6 +53,8 @@ class World:
     upload: str  # the owner's upload, still open
     stored_upload: str  # the open upload's id in storage, which part URLs name
     part_query: str  # the signed query of the open upload's part 1 URL
+    webhook: str  # the owner's webhook
+    delivery: str  # one of its deliveries
 
 
 @pytest.fixture
@@ -61,6 +63,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         data_dir=tmp_path / "data",
         public_url="http://testserver",
         part_size=5 * MiB,
+        webhook_allow_private=True,
+        webhook_delivery=False,
         _env_file=None,
     )
     app = create_app(settings)
@@ -79,12 +83,33 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         for name, client in clients.items():
             if name != "owner":
                 await stack.enter_async_context(client)
+        webhook = await _webhook(owner)
         public = await _ready_video(owner, "public")
         private = await _ready_video(owner, "private")
         upload = await _open_upload(owner, "private")
         stored_upload, part_query = await _part_url(owner, upload)
         await _transcode(settings)
-        yield World(app, settings, clients, public, private, upload, stored_upload, part_query)
+        listed = await owner.get(f"/v1/webhooks/{webhook}/deliveries")
+        delivery = listed.json()["deliveries"][0]["id"]
+        yield World(
+            app,
+            settings,
+            clients,
+            public,
+            private,
+            upload,
+            stored_upload,
+            part_query,
+            webhook,
+            delivery,
+        )
+
+
+async def _webhook(client: httpx.AsyncClient) -> str:
+    created = await client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hooks"})
+    assert created.status_code == 201, created.text
+    webhook_id: str = created.json()["id"]
+    return webhook_id
 
 
 async def _owners_keys(
@@ -243,6 +268,20 @@ KEY_ROUTES: list[Row] = [
     # Another user's key is reported as missing, as if it did not exist; an admin's any.
     ("DELETE", "/v1/keys/{k}", None, _keyed(401, 404, 204, 204, 403, 403)),
 ]
+# {w} the owner's webhook, {d} one of its deliveries: only the owner (or an admin) sees them.
+WEBHOOKS: list[Row] = [
+    ("GET", "/v1/webhooks", None, _keyed(401, 200, 200, 200, 200, 403)),
+    ("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/x"}, _keyed(401, 201, 201, 201, 403, 403)),
+    ("GET", "/v1/webhooks/{w}/deliveries", None, _keyed(401, 404, 200, 200, 200, 403)),
+    (
+        "POST",
+        "/v1/webhooks/{w}/deliveries/{d}/redeliver",
+        None,
+        _keyed(401, 404, 202, 202, 403, 403),
+    ),
+    ("POST", "/v1/webhooks/{w}/rotate-secret", None, _keyed(401, 404, 200, 200, 403, 403)),
+    ("DELETE", "/v1/webhooks/{w}", None, _keyed(401, 404, 204, 204, 403, 403)),
+]
 # hls.js comes from npm; a checkout without web/node_modules answers 404, to anyone.
 _HLS_JS = 200 if find_hls_js() else 404
 # Open to everyone on purpose: the probes, the metrics, the listing (whose answer depends
@@ -267,6 +306,7 @@ MATRIX: list[tuple[str, Row]] = (
     [("private", r) for r in PRIVATE_VIDEO]
     + [("public", r) for r in PUBLIC_VIDEO]
     + [("-", r) for r in UPLOADS + KEY_ROUTES + SITE]
+    + [("webhook", r) for r in WEBHOOKS]
 )
 
 
@@ -291,12 +331,14 @@ async def test_authorization_matrix(world: World, video: str, row: Row) -> None:
 async def _url(world: World, video: str, method: str, path: str) -> str:
     """The row's path for one caller's request."""
     video_id = world.private if video == "private" else world.public
-    upload_id = world.upload
+    upload_id, webhook_id = world.upload, world.webhook
     key_id = ""
     if method == "DELETE":  # each caller gets its own target: deleting is for good
         owner = world.clients["owner"]
         if "{k}" in path:
             key_id = (await _new_key(owner, "doomed", None)).split("_")[1]
+        if video == "webhook":
+            webhook_id = await _webhook(owner)
         elif video == "-":
             upload_id = await _open_upload(owner, "private")
         else:
@@ -311,6 +353,8 @@ async def _url(world: World, video: str, method: str, path: str) -> str:
         s=world.stored_upload,
         sig=world.part_query,
         k=key_id,
+        w=webhook_id,
+        d=world.delivery,
     )
 
 
@@ -396,6 +440,8 @@ _EXAMPLE = {
     "s": "2" * 32,
     "sig": "signature=x",
     "k": "3" * 16,
+    "w": "3" * 32,
+    "d": "msg_" + "4" * 32,
 }
 
 

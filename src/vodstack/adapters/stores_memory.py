@@ -7,6 +7,7 @@ one transaction, as the SQL store's is. The transitions are guarded by the pure 
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,17 @@ from vodstack.domain.jobs import (
 )
 from vodstack.domain.uploads import StoredPart, Upload, UploadStatus
 from vodstack.domain.videos import Video, VideoChanges, VideoStatus
+from vodstack.domain.webhooks import (
+    ROTATION_GRACE,
+    Attempt,
+    DeliveryStatus,
+    Endpoint,
+    EventType,
+    Outcome,
+    WebhookDelivery,
+    event_body,
+    event_for,
+)
 from vodstack.ports import Stores
 
 
@@ -90,6 +102,13 @@ class _Upload:
 
 
 @dataclass
+class _Delivery:
+    delivery: WebhookDelivery
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+
+@dataclass
 class MemoryDatabase:
     """What the database holds, as records."""
 
@@ -100,6 +119,8 @@ class MemoryDatabase:
     jobs: dict[str, _Job] = field(default_factory=dict)  # by video id
     parts: dict[str, _Job] = field(default_factory=dict)  # a split job's parts, by job id
     events: list[tuple[str, JobEvent]] = field(default_factory=list)  # (video id, event)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    deliveries: dict[str, _Delivery] = field(default_factory=dict)  # in the order written
 
     def event(self, job: _Job, at: datetime, kind: str, *, worker: str | None, reason: str) -> None:
         self.events.append(
@@ -116,9 +137,44 @@ class MemoryDatabase:
         return [p for p in self.parts.values() if p.parent_id == parent.id]
 
     def set_video(self, video_id: str, now: datetime, **values: Any) -> None:
+        """The video's new values, and the webhook event its new status is, if any."""
         video = self.videos.get(video_id)
-        if video is not None:
-            self.videos[video_id] = dataclasses.replace(video, updated_at=now, **values)
+        if video is None:
+            return
+        self.videos[video_id] = changed = dataclasses.replace(video, updated_at=now, **values)
+        event = event_for(video.status, changed.status)
+        if event is not None:
+            self.emit(self.with_job(changed), event, now)
+
+    def with_job(self, video: Video) -> Video:
+        job = self.jobs.get(video.id)
+        if job is None:
+            return video
+        return dataclasses.replace(
+            video,
+            progress=job.progress,
+            published_epoch=job.published_epoch,
+            chunked=job.plan is not None,
+        )
+
+    def emit(self, video: Video, event: EventType, now: datetime) -> None:
+        """``db.webhooks.emit``'s twin: one outbox record per endpoint that wants it."""
+        if video.owner_id is None:
+            return
+        body = json.dumps(event_body(event, video, now), separators=(",", ":"))
+        for endpoint in list(self.endpoints.values()):
+            if endpoint.owner_id == video.owner_id and endpoint.wants(event):
+                delivery = WebhookDelivery(
+                    "msg_" + uuid.uuid4().hex,
+                    endpoint.id,
+                    event.value,
+                    body,
+                    DeliveryStatus.PENDING,
+                    0,
+                    now,
+                    now,
+                )
+                self.deliveries[delivery.id] = _Delivery(delivery)
 
 
 def memory_stores(
@@ -131,6 +187,7 @@ def memory_stores(
         uploads=MemoryUploadStore(db),
         videos=MemoryVideoStore(db),
         accounts=MemoryAccountStore(db),
+        webhooks=MemoryWebhookStore(db),
     )
 
 
@@ -541,7 +598,10 @@ class MemoryVideoStore:
         }
         self._db.set_video(video_id, now, **values)
 
-    async def delete(self, video_id: str) -> None:
+    async def delete(self, video_id: str, now: datetime) -> None:
+        video = self._db.videos.get(video_id)
+        if video is not None:
+            self._db.emit(self._with_job(video), EventType.DELETED, now)
         self._db.events = [(v, e) for v, e in self._db.events if v != video_id]
         job = self._db.jobs.pop(video_id, None)
         if job is not None:
@@ -553,15 +613,7 @@ class MemoryVideoStore:
         self._db.videos.pop(video_id, None)
 
     def _with_job(self, video: Video) -> Video:
-        job = self._db.jobs.get(video.id)
-        if job is None:
-            return video
-        return dataclasses.replace(
-            video,
-            progress=job.progress,
-            published_epoch=job.published_epoch,
-            chunked=job.plan is not None,
-        )
+        return self._db.with_job(video)
 
     async def parts(self, video_id: str) -> tuple[VideoPlan, dict[str, PartOutput]] | None:
         job = self._db.jobs.get(video_id)
@@ -620,3 +672,96 @@ class MemoryAccountStore:
 
     async def count(self) -> int:
         return len(self._db.users)
+
+
+class MemoryWebhookStore:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    async def create(self, endpoint: Endpoint) -> None:
+        self._db.endpoints[endpoint.id] = endpoint
+
+    async def endpoints(self, owner_id: str) -> list[Endpoint]:
+        owned = [e for e in self._db.endpoints.values() if e.owner_id == owner_id]
+        return sorted(owned, key=lambda e: (e.created_at, e.id))
+
+    async def endpoint(self, endpoint_id: str) -> Endpoint | None:
+        return self._db.endpoints.get(endpoint_id)
+
+    async def remove(self, endpoint_id: str) -> bool:
+        if self._db.endpoints.pop(endpoint_id, None) is None:
+            return False
+        self._db.deliveries = {
+            k: d for k, d in self._db.deliveries.items() if d.delivery.endpoint_id != endpoint_id
+        }
+        return True
+
+    async def rotate(self, endpoint_id: str, secret: str, now: datetime) -> Endpoint | None:
+        endpoint = self._db.endpoints.get(endpoint_id)
+        if endpoint is None:
+            return None
+        rotated = dataclasses.replace(
+            endpoint,
+            secret=secret,
+            old_secret=endpoint.secret,
+            old_secret_until=now + ROTATION_GRACE,
+        )
+        self._db.endpoints[endpoint_id] = rotated
+        return rotated
+
+    async def deliveries(self, endpoint_id: str, limit: int = 100) -> list[WebhookDelivery]:
+        owned = [
+            d.delivery
+            for d in self._db.deliveries.values()
+            if d.delivery.endpoint_id == endpoint_id
+        ]
+        return sorted(owned, key=lambda d: (-d.created_at.timestamp(), d.id))[:limit]
+
+    async def redeliver(self, endpoint_id: str, delivery_id: str, now: datetime) -> bool:
+        found = self._db.deliveries.get(delivery_id)
+        if found is None or found.delivery.endpoint_id != endpoint_id:
+            return False
+        found.delivery = dataclasses.replace(
+            found.delivery, status=DeliveryStatus.PENDING, next_at=now
+        )
+        found.lease_owner = found.lease_expires_at = None
+        return True
+
+    async def claim(
+        self, owner: str, now: datetime, lease_seconds: float
+    ) -> tuple[WebhookDelivery, Endpoint] | None:
+        def due(d: _Delivery) -> bool:
+            return (
+                d.delivery.status is DeliveryStatus.PENDING
+                and d.delivery.next_at <= now
+                and (d.lease_expires_at is None or d.lease_expires_at < now)
+            )
+
+        waiting = [d for d in self._db.deliveries.values() if due(d)]
+        if not waiting:
+            return None
+        taken = min(waiting, key=lambda d: (d.delivery.next_at, d.delivery.id))
+        taken.lease_owner = owner
+        taken.lease_expires_at = now + timedelta(seconds=lease_seconds)
+        endpoint = self._db.endpoints[taken.delivery.endpoint_id]
+        return dataclasses.replace(taken.delivery, history=()), endpoint
+
+    async def settle(
+        self, delivery: WebhookDelivery, owner: str, attempt: Attempt, outcome: Outcome
+    ) -> bool:
+        found = self._db.deliveries.get(delivery.id)
+        if found is None or found.lease_owner != owner:
+            return False
+        was = found.delivery
+        found.delivery = dataclasses.replace(
+            was,
+            status=outcome.status,
+            attempts=was.attempts + 1,
+            next_at=outcome.next_at or attempt.at,
+            history=(*was.history, attempt),
+        )
+        found.lease_owner = found.lease_expires_at = None
+        endpoint = self._db.endpoints.get(was.endpoint_id)
+        if outcome.disable_endpoint and endpoint is not None:
+            self._db.endpoints[endpoint.id] = dataclasses.replace(endpoint, enabled=False)
+        return True

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -15,18 +17,35 @@ from fastapi.middleware.cors import CORSMiddleware
 from vodstack import __version__
 from vodstack.adapters.storage import open_storage
 from vodstack.adapters.storage_instrumented import instrumented
+from vodstack.adapters.webhook_http import HttpWebhookSender
 from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
 from vodstack.api.middleware import RequestObserver
-from vodstack.api.routes import health, keys, pages, playback, storage_parts, uploads, videos
+from vodstack.api.routes import (
+    health,
+    keys,
+    pages,
+    playback,
+    storage_parts,
+    uploads,
+    videos,
+    webhooks,
+)
 from vodstack.ports import PartReceiver, Queue, Storage
-from vodstack.runtime import Backends, build_worker, open_backends, readiness_checks
+from vodstack.runtime import (
+    Backends,
+    build_worker,
+    open_backends,
+    readiness_checks,
+    webhook_delivery,
+)
 from vodstack.services.accounts import AccountService
 from vodstack.services.playback import PlaybackService
 from vodstack.services.probes import Probes
 from vodstack.services.ratelimit import RateLimiter
 from vodstack.services.uploads import UploadService
 from vodstack.services.videos import VideoService
+from vodstack.services.webhooks import WebhookService
 from vodstack.settings import Settings, ensure_signing_key
 from vodstack.worker import Worker
 
@@ -54,6 +73,7 @@ def create_app(
             if backends.embedded:
                 await services.accounts.ensure_first_admin(settings.data_dir)
             app.state.services = services
+            app.state.webhooks = webhook_service(backends)
             checks = readiness_checks(backends)
             async with contextlib.AsyncExitStack() as background:
                 if role in ("all", "upload"):
@@ -66,6 +86,9 @@ def create_app(
                     worker_task = asyncio.create_task(worker.run(), name="worker")
                     background.push_async_callback(_stop_worker, worker, worker_task)
                     checks["worker"] = worker.check
+                await background.enter_async_context(
+                    webhook_delivery(backends, f"api-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+                )
                 app.state.probes = Probes(checks, backends.stores.jobs.counts)
                 yield
 
@@ -81,6 +104,7 @@ def create_app(
     if role in ("all", "play"):
         app.include_router(videos.router)
         app.include_router(playback.router)
+        app.include_router(webhooks.router)
     if role == "all":  # the pages use both the upload and the play API
         app.include_router(pages.router)
     return app
@@ -120,6 +144,16 @@ def build_services(backends: Backends) -> Services:
         upload_limit=RateLimiter(settings.uploads_per_minute, "uploads"),
         token_limit=RateLimiter(settings.playback_tokens_per_minute, "playback tokens"),
     )
+
+
+def webhook_service(backends: Backends) -> WebhookService:
+    """Registration checks a URL's addresses with the sender that delivers to them."""
+    settings = backends.settings
+    sender = HttpWebhookSender(
+        allow_private=settings.webhook_allow_private,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
+    return WebhookService(backends.stores.webhooks, sender)
 
 
 # Abandoned uploads are measured in hours; looking a few times an hour is plenty.

@@ -9,6 +9,7 @@ from vodstack.db.accounts import SqlAccountStore
 from vodstack.db.jobs import SqlJobStore
 from vodstack.db.uploads import SqlUploadStore
 from vodstack.db.videos import SqlVideoStore
+from vodstack.db.webhooks import SqlWebhookStore
 from vodstack.ports import Stores
 
 
@@ -18,4 +19,5 @@ def sql_stores(engine: AsyncEngine, lease_seconds: float, clock: Clock = utc_now
         uploads=SqlUploadStore(engine),
         videos=SqlVideoStore(engine),
         accounts=SqlAccountStore(engine),
+        webhooks=SqlWebhookStore(engine),
     )

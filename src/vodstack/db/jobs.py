@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from vodstack.clock import Clock, utc_now
 from vodstack.db.session import reading, transaction
 from vodstack.db.tables import job_events, jobs, videos
+from vodstack.db.webhooks import video_changed
 from vodstack.domain.chunks import (
     PartOutput,
     PartSpec,
@@ -672,11 +673,14 @@ def _queued_before(available_at: datetime) -> Select[Any]:
 async def _set_video(
     conn: AsyncConnection, video_id: str, status: JobStatus, now: datetime, **values: Any
 ) -> None:
+    """The video's new status, and the webhook event it is, in the same transaction."""
+    was = await conn.scalar(select(videos.c.status).where(videos.c.id == video_id))
     await conn.execute(
         sql_update(videos)
         .where(videos.c.id == video_id)
         .values(status=status.value, updated_at=now, **values)
     )
+    await video_changed(conn, video_id, was, now)
 
 
 def job_state(row: RowMapping) -> JobState:
@@ -736,6 +740,7 @@ async def _assemble(conn: AsyncConnection, parent_id: str, now: datetime) -> Non
         .where(videos.c.id == parent["video_id"])
         .values(status=change.video_status.value, updated_at=now, **change.video_values)
     )
+    await video_changed(conn, parent["video_id"], was, now)
     if change.video_status.value != was and change.event is not None:
         await write_event(
             conn,

@@ -175,3 +175,59 @@ job_events = Table(
     Column("detail", JSON),
     Index(None, "video_id", "id"),
 )
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("events", JSON, nullable=False),  # a list of event types
+    Column("secret", String(128), nullable=False),
+    # A rotated-out secret keeps signing until old_secret_until, beside the new one.
+    Column("old_secret", String(128)),
+    Column("old_secret_until", UTCDateTime),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "owner_id"),
+)
+
+# The outbox: one row per event and endpoint, written in the transaction of the change.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the webhook-id, the same on every try
+    Column(
+        "endpoint_id",
+        ID,
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_type", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(128)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "status", "next_at"),
+    Index(None, "endpoint_id", "created_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_id",
+        String(40),
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("at", UTCDateTime, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("excerpt", Text, nullable=False, default=""),
+    Index(None, "delivery_id", "id"),
+)

@@ -13,6 +13,7 @@ from vodstack.db.jobs import enqueue_job
 from vodstack.db.session import reading, transaction
 from vodstack.db.tables import upload_parts, uploads, videos
 from vodstack.db.videos import storable, video_values
+from vodstack.db.webhooks import video_changed
 from vodstack.domain.uploads import StoredPart, Upload, UploadStatus
 from vodstack.domain.videos import Video, VideoStatus
 
@@ -96,11 +97,13 @@ class SqlUploadStore:
                     for p in parts
                 ],
             )
-            await conn.execute(
+            queued = await conn.execute(
                 update(videos)
                 .where(videos.c.id == upload.video_id, videos.c.status == VideoStatus.UPLOADING)
                 .values(status=VideoStatus.QUEUED, updated_at=now)
             )
+            if queued.rowcount == 1:
+                await video_changed(conn, upload.video_id, VideoStatus.UPLOADING, now)
             await enqueue_job(conn, upload.video_id, max_attempts, now, trace_context)
         return True
 

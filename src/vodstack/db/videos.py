@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vodstack.db.jobs import own_job
 from vodstack.db.session import reading, transaction
 from vodstack.db.tables import job_events, jobs, uploads, videos
+from vodstack.db.webhooks import video_deleted
 from vodstack.domain.accounts import Actor, User, Visibility, is_administrator
 from vodstack.domain.chunks import PartOutput, VideoPlan
 from vodstack.domain.videos import Video, VideoChanges, VideoStatus
@@ -74,8 +75,9 @@ class SqlVideoStore:
             outputs = [PartOutput.from_json(r.outputs) for r in rows]
         return VideoPlan.from_json(plan), {o.key: o for o in outputs}
 
-    async def delete(self, video_id: str) -> None:
+    async def delete(self, video_id: str, now: datetime) -> None:
         async with transaction(self._engine) as conn:
+            await video_deleted(conn, video_id, now)
             await conn.execute(delete(job_events).where(job_events.c.video_id == video_id))
             await conn.execute(delete(jobs).where(jobs.c.video_id == video_id))
             await conn.execute(
@@ -127,3 +129,9 @@ def storable(id_: str) -> bool:
     """Whether a row could have this id: PostgreSQL text cannot hold a NUL, so an id with
     one names nothing, and sent in a query it would fail the query."""
     return "\x00" not in id_
+
+
+async def read_video(conn: AsyncConnection, video_id: str) -> Video | None:
+    """The video as ``get`` reads it, inside the caller's transaction."""
+    row = (await conn.execute(_with_job().where(videos.c.id == video_id))).mappings().first()
+    return None if row is None else _video(row)

@@ -105,5 +105,5 @@ class VideoService:
         await self.managed(video_id, actor)
         for prefix in (f"sources/{video_id}/", f"outputs/{video_id}/"):
             await self._storage.delete_prefix(prefix)
-        await self._videos.delete(video_id)
+        await self._videos.delete(video_id, self._clock())
         self._changed(video_id)
