@@ -124,6 +124,10 @@ class ObjectNotFound(NotFound):
     """Storage holds no such object."""
 
 
+class DirectUploadNotFound(NotFound):
+    """No such direct upload."""
+
+
 class KeyNotFound(NotFound):
     """No such API key."""
 
@@ -142,6 +146,10 @@ class UploadCompleted(Conflict):
     """The upload is already complete."""
 
 
+class DirectUploadTaken(Conflict):
+    """This direct-upload token already started its one upload."""
+
+
 class VideoNotReady(Conflict):
     """The video is not ready to play yet."""
 
@@ -150,6 +158,10 @@ class PayloadTooLarge(VodstackError):
     """The request body is too large."""
 
     status = 413
+
+
+class UploadTooLarge(PayloadTooLarge):
+    """The file is larger than this upload allows."""
 
 
 class PartTooLarge(PayloadTooLarge):

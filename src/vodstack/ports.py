@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from vodstack.domain.accounts import Actor, ApiKey, User
 from vodstack.domain.chunks import PartOutput, PartSpec, RungOutput, VideoPlan
+from vodstack.domain.direct_uploads import DirectUpload
 from vodstack.domain.jobs import JobCounts, JobEvent, JobState, JobStatus, JobView, Lease, Settled
 from vodstack.domain.media import EncoderChoice, PartResult, SourceInfo, TranscodeResult
 from vodstack.domain.uploads import PartETag, StoredPart, Upload
@@ -198,6 +199,22 @@ class AccountStore(Protocol):
         ...
 
 
+class DirectUploadStore(Protocol):
+    """Direct uploads: what each token may upload, and whether it did."""
+
+    async def create(self, direct: DirectUpload) -> None: ...
+
+    async def get(self, direct_id: str) -> DirectUpload | None: ...
+
+    async def claim(self, direct_id: str, upload_id: str, video_id: str) -> bool:
+        """Tie the direct upload to its one upload; False if it already has one."""
+        ...
+
+    async def finish(self, direct_id: str, now: datetime) -> bool:
+        """Mark the token used; False if it already was."""
+        ...
+
+
 class WebhookStore(Protocol):
     """Users' webhook endpoints and the outbox of their deliveries. The outbox rows are
     written by the other stores, in the transaction of the change they tell of."""
@@ -264,6 +281,7 @@ class Stores:
     videos: VideoStore
     accounts: AccountStore
     webhooks: WebhookStore
+    direct_uploads: DirectUploadStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,8 @@ PEOPLE = ("anonymous", "other", "owner", "admin")
 # The owner's keys: one that may only read, one that may only upload, a revoked one and one
 # that has expired.
 KEYS = ("reader", "uploader", "revoked", "expired")
-CALLERS = PEOPLE + KEYS
+# A direct-upload token of the owner's, which has not started its upload yet.
+CALLERS = PEOPLE + KEYS + ("direct",)
 BODY = b"a tiny video, transcoded by the fake transcoder"
 
 
@@ -121,6 +122,9 @@ async def _owners_keys(
     revoked_id = keys["revoked"].split("_")[1]
     assert (await owner.delete(f"/v1/keys/{revoked_id}")).status_code == 204
     keys["expired"] = await _expired_key(settings, owner_id)
+    made = await owner.post("/v1/direct-uploads", json={"visibility": "private"})
+    assert made.status_code == 201, made.text
+    keys["direct"] = made.json()["token"]
     return {name: _client(app, key) for name, key in keys.items()}
 
 
@@ -187,20 +191,27 @@ async def _part_url(client: httpx.AsyncClient, upload_id: str) -> tuple[str, str
 # (method, path, body, status for each caller). In paths: {v} the video, {u} the owner's
 # open upload, {t} a valid playback token for {v}, {s} the open upload's id in storage and
 # {sig} the signed query of its part 1's URL. A bytes body is sent as it is, others as JSON.
-Statuses = tuple[int, int, int, int, int, int, int, int]
+Statuses = tuple[int, int, int, int, int, int, int, int, int]
 Row = tuple[str, str, object, Statuses]
 
 
 def _everyone(status: int) -> Statuses:
     """A route that reads no key: whatever key is sent, revoked or not, changes nothing."""
-    return (status,) * 8
+    return (status,) * 9
 
 
 def _keyed(
-    anonymous: int, other: int, owner: int, admin: int, reader: int, uploader: int
+    anonymous: int,
+    other: int,
+    owner: int,
+    admin: int,
+    reader: int,
+    uploader: int,
+    direct: int = 403,
 ) -> Statuses:
-    """A route that reads the key: a revoked or an expired one is refused at once."""
-    return (anonymous, other, owner, admin, reader, uploader, 401, 401)
+    """A route that reads the key: a revoked or an expired one is refused at once, and a
+    direct-upload token everywhere but on the upload routes."""
+    return (anonymous, other, owner, admin, reader, uploader, 401, 401, direct)
 
 
 PRIVATE_VIDEO: list[Row] = [
@@ -244,15 +255,21 @@ UPLOADS: list[Row] = [
         "POST",
         "/v1/uploads",
         {"filename": "a.mp4", "size": 10},
-        _keyed(401, 201, 201, 201, 403, 201),
+        _keyed(401, 201, 201, 201, 403, 201, 201),
     ),
-    ("GET", "/v1/uploads/{u}", None, _keyed(401, 404, 200, 200, 403, 200)),
-    ("POST", "/v1/uploads/{u}/parts", {"part_numbers": [1]}, _keyed(401, 404, 200, 200, 403, 200)),
+    # The token's own upload is another one: the owner's is not its to see.
+    ("GET", "/v1/uploads/{u}", None, _keyed(401, 404, 200, 200, 403, 200, 404)),
+    (
+        "POST",
+        "/v1/uploads/{u}/parts",
+        {"part_numbers": [1]},
+        _keyed(401, 404, 200, 200, 403, 200, 404),
+    ),
     (
         "POST",
         "/v1/uploads/{u}/complete",
         {"parts": [{"part_number": 1, "etag": "0" * 32}]},
-        _keyed(401, 404, 400, 400, 403, 400),
+        _keyed(401, 404, 400, 400, 403, 400, 404),
     ),
     # A part URL is its own credential, as S3's presigned URLs are: no key opens it, and
     # anyone it was handed to may send that part, and only that one, until it expires.
@@ -262,6 +279,9 @@ UPLOADS: list[Row] = [
     ("DELETE", "/v1/uploads/{u}", None, _keyed(401, 404, 204, 204, 403, 204)),
 ]
 # {k}: one of the owner's keys, a new one for each caller.
+DIRECT_UPLOADS: list[Row] = [
+    ("POST", "/v1/direct-uploads", {}, _keyed(401, 201, 201, 201, 403, 201)),
+]
 KEY_ROUTES: list[Row] = [
     ("POST", "/v1/keys", {"name": "ci"}, _keyed(401, 201, 201, 201, 403, 403)),
     ("GET", "/v1/keys", None, _keyed(401, 200, 200, 200, 403, 403)),
@@ -305,7 +325,7 @@ SITE: list[Row] = [
 MATRIX: list[tuple[str, Row]] = (
     [("private", r) for r in PRIVATE_VIDEO]
     + [("public", r) for r in PUBLIC_VIDEO]
-    + [("-", r) for r in UPLOADS + KEY_ROUTES + SITE]
+    + [("-", r) for r in UPLOADS + DIRECT_UPLOADS + KEY_ROUTES + SITE]
     + [("webhook", r) for r in WEBHOOKS]
 )
 

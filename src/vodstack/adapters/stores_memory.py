@@ -25,6 +25,7 @@ from vodstack.domain.accounts import (
     is_administrator,
 )
 from vodstack.domain.chunks import PartOutput, VideoPlan, assemble, describe_plan, replaces
+from vodstack.domain.direct_uploads import DirectUpload
 from vodstack.domain.jobs import (
     WARNED,
     JobCounts,
@@ -121,6 +122,7 @@ class MemoryDatabase:
     events: list[tuple[str, JobEvent]] = field(default_factory=list)  # (video id, event)
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     deliveries: dict[str, _Delivery] = field(default_factory=dict)  # in the order written
+    direct_uploads: dict[str, DirectUpload] = field(default_factory=dict)
 
     def event(self, job: _Job, at: datetime, kind: str, *, worker: str | None, reason: str) -> None:
         self.events.append(
@@ -188,6 +190,7 @@ def memory_stores(
         videos=MemoryVideoStore(db),
         accounts=MemoryAccountStore(db),
         webhooks=MemoryWebhookStore(db),
+        direct_uploads=MemoryDirectUploadStore(db),
     )
 
 
@@ -764,4 +767,33 @@ class MemoryWebhookStore:
         endpoint = self._db.endpoints.get(was.endpoint_id)
         if outcome.disable_endpoint and endpoint is not None:
             self._db.endpoints[endpoint.id] = dataclasses.replace(endpoint, enabled=False)
+        return True
+
+
+class MemoryDirectUploadStore:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    async def create(self, direct: DirectUpload) -> None:
+        if direct.id in self._db.direct_uploads:
+            raise errors.Conflict(f"direct upload {direct.id!r} exists")
+        self._db.direct_uploads[direct.id] = direct
+
+    async def get(self, direct_id: str) -> DirectUpload | None:
+        return self._db.direct_uploads.get(direct_id)
+
+    async def claim(self, direct_id: str, upload_id: str, video_id: str) -> bool:
+        direct = self._db.direct_uploads.get(direct_id)
+        if direct is None or direct.upload_id is not None:
+            return False
+        self._db.direct_uploads[direct_id] = dataclasses.replace(
+            direct, upload_id=upload_id, video_id=video_id
+        )
+        return True
+
+    async def finish(self, direct_id: str, now: datetime) -> bool:
+        direct = self._db.direct_uploads.get(direct_id)
+        if direct is None or direct.used_at is not None:
+            return False
+        self._db.direct_uploads[direct_id] = dataclasses.replace(direct, used_at=now)
         return True

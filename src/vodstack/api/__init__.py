@@ -22,6 +22,7 @@ from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
 from vodstack.api.middleware import RequestObserver
 from vodstack.api.routes import (
+    direct_uploads,
     health,
     keys,
     pages,
@@ -40,6 +41,7 @@ from vodstack.runtime import (
     webhook_delivery,
 )
 from vodstack.services.accounts import AccountService
+from vodstack.services.direct_uploads import DirectUploadService
 from vodstack.services.playback import PlaybackService
 from vodstack.services.probes import Probes
 from vodstack.services.ratelimit import RateLimiter
@@ -99,6 +101,7 @@ def create_app(
     app.include_router(keys.router)  # any process may revoke a key: every one refuses it
     if role in ("all", "upload"):
         app.include_router(uploads.router)
+        app.include_router(direct_uploads.router)
         if isinstance(storage, PartReceiver):
             app.include_router(storage_parts.router)
     if role in ("all", "play"):
@@ -131,12 +134,15 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
 def build_services(backends: Backends) -> Services:
     """Every service the routes call, over the process's backends."""
     settings, stores, storage = backends.settings, backends.stores, backends.storage
-    playback = PlaybackService(stores.videos, storage, settings, ensure_signing_key(settings))
+    signing_key = ensure_signing_key(settings)
+    playback = PlaybackService(stores.videos, storage, settings, signing_key)
+    uploads = UploadService(stores.uploads, stores.videos, storage, settings, backends.signal)
     return Services(
         settings=settings,
         storage=storage,
         accounts=AccountService(stores.accounts),
-        uploads=UploadService(stores.uploads, stores.videos, storage, settings, backends.signal),
+        uploads=uploads,
+        direct_uploads=DirectUploadService(stores.direct_uploads, uploads, settings, signing_key),
         videos=VideoService(
             stores.videos, stores.jobs, storage, backends.signal, changed=playback.forget
         ),

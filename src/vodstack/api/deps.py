@@ -10,8 +10,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vodstack import errors
 from vodstack.domain.accounts import Anonymous, User
+from vodstack.domain.direct_uploads import is_direct_token
 from vodstack.ports import Storage
 from vodstack.services.accounts import AccountService
+from vodstack.services.direct_uploads import DirectUploadService, Uploader
 from vodstack.services.playback import PlaybackService
 from vodstack.services.ratelimit import RateLimiter
 from vodstack.services.uploads import UploadService
@@ -27,6 +29,7 @@ class Services:
     storage: Storage
     accounts: AccountService
     uploads: UploadService
+    direct_uploads: DirectUploadService
     videos: VideoService
     playback: PlaybackService
     upload_limit: RateLimiter
@@ -40,7 +43,10 @@ def _services(request: Request) -> Services:
 
 # auto_error=False: a missing key is not an error everywhere (public videos play without),
 # and a malformed header gets vodstack's own error shape.
-_bearer = HTTPBearer(auto_error=False, description="an API key: vsk_...")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="an API key (vsk_...), or on the upload routes a direct-upload token (vsd_...)",
+)
 
 
 async def _caller(
@@ -56,12 +62,26 @@ async def _user(caller: Annotated[User | Anonymous, Depends(_caller)]) -> User:
     return caller
 
 
+async def _uploader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Uploader:
+    """A user's key, or a direct-upload token: the upload routes take either."""
+    if credentials is not None and is_direct_token(credentials.credentials):
+        return await _services(request).direct_uploads.resolve(credentials.credentials)
+    return await _user(await _caller(request, credentials))
+
+
 def _accounts(request: Request) -> AccountService:
     return _services(request).accounts
 
 
 def _uploads(request: Request) -> UploadService:
     return _services(request).uploads
+
+
+def _direct_uploads(request: Request) -> DirectUploadService:
+    return _services(request).direct_uploads
 
 
 def _videos(request: Request) -> VideoService:
@@ -86,6 +106,8 @@ OPTIONAL_KEY: dict[str, Any] = {"security": [{}]}
 
 Caller = Annotated[User | Anonymous, Depends(_caller)]
 CurrentUser = Annotated[User, Depends(_user)]
+CurrentUploader = Annotated[Uploader, Depends(_uploader)]
+DirectUploads = Annotated[DirectUploadService, Depends(_direct_uploads)]
 Accounts = Annotated[AccountService, Depends(_accounts)]
 Uploads = Annotated[UploadService, Depends(_uploads)]
 Videos = Annotated[VideoService, Depends(_videos)]

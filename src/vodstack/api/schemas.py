@@ -43,6 +43,24 @@ class UploadCreate(_Request):
     visibility: Visibility = Visibility.PUBLIC
 
 
+class DirectUploadCreate(_Request):
+    title: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
+    description: str = Field(default="", max_length=5000, pattern=NO_NUL)
+    visibility: Visibility = Visibility.PUBLIC
+    max_size: JsonInt | None = None
+    expires_in: JsonInt | None = None
+
+
+class DirectUploadCreated(_Schema):
+    id: str
+    # The upload page, holding the token: hand this to whoever uploads.
+    upload_url: str
+    # Send it as "Authorization: Bearer <token>" to the upload routes, and nowhere else.
+    token: str
+    expires_at: datetime
+    max_size: int
+
+
 class VideoUpdate(_Request):
     title: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     description: str | None = Field(default=None, max_length=5000, pattern=NO_NUL)

@@ -118,6 +118,23 @@ uploads = Table(
     Index(None, "video_id"),
 )
 
+direct_uploads = Table(
+    "direct_uploads",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("owner_id", ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("owner_name", String(64), nullable=False),
+    Column("title", String(200)),
+    Column("description", Text, nullable=False),
+    Column("visibility", String(16), nullable=False),
+    Column("max_size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("upload_id", ID, ForeignKey("uploads.id", ondelete="SET NULL"), unique=True),
+    Column("video_id", ID, ForeignKey("videos.id", ondelete="SET NULL")),
+    Column("used_at", UTCDateTime),
+)
+
 upload_parts = Table(
     "upload_parts",
     metadata,

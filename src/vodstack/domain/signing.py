@@ -1,4 +1,4 @@
-"""HMAC-signed, expiring grants: part upload URLs and playback tokens. Pure, no I/O, no
+"""HMAC-signed, expiring grants: part upload URLs, playback and direct-upload tokens. No I/O, no
 clock of its own."""
 
 from __future__ import annotations
@@ -47,12 +47,17 @@ class _Grant(Protocol):
     def message(self) -> bytes: ...
 
 
+class _Expiring(_Grant, Protocol):
+    @property
+    def expires(self) -> int: ...
+
+
 def sign(grant: _Grant, key: bytes) -> str:
     digest = hmac.new(key, grant.message(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def verify(grant: PartGrant | PlaybackGrant, signature: str, key: bytes, now: float) -> None:
+def verify(grant: _Expiring, signature: str, key: bytes, now: float) -> None:
     """Raise unless ``signature`` was made for exactly this grant and it has not expired.
 
     The signature is checked first, so a tampered expiry is reported as tampering. A real

@@ -37,6 +37,7 @@ from vodstack.domain.accounts import (
     parse_key,
     require_scope,
 )
+from vodstack.domain.direct_uploads import is_direct_token
 from vodstack.ports import AccountStore
 from vodstack.settings import ADMIN_KEY_FILE, write_secret
 
@@ -137,6 +138,8 @@ class AccountService:
         scheme, _, key = authorization.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise errors.Unauthorized('send the key as "Authorization: Bearer <key>"')
+        if is_direct_token(key.strip()):
+            raise errors.Forbidden("a direct-upload token may only upload its one video")
         return await self.authenticate(key.strip())
 
     async def authenticate(self, key: str) -> User:
