@@ -281,6 +281,8 @@ UPLOADS: list[Row] = [
 # {k}: one of the owner's keys, a new one for each caller.
 DIRECT_UPLOADS: list[Row] = [
     ("POST", "/v1/direct-uploads", {}, _keyed(401, 201, 201, 201, 403, 201)),
+    # Only a token has a current direct upload: its own.
+    ("GET", "/v1/direct-uploads/current", None, _keyed(401, 403, 403, 403, 403, 403, 200)),
 ]
 KEY_ROUTES: list[Row] = [
     ("POST", "/v1/keys", {"name": "ci"}, _keyed(401, 201, 201, 201, 403, 403)),

@@ -93,6 +93,8 @@ def test_a_token_starts_one_upload_only(server: Server, tmp_path: Path) -> None:
     second = httpx.post(f"{server.url}/v1/uploads", json=body, headers=headers)
     assert second.status_code == 409, second.text
     assert second.json()["error"]["code"] == "direct_upload_taken"
+    current = httpx.get(f"{server.url}/v1/direct-uploads/current", headers=headers).json()
+    assert (current["owner"], current["upload_id"]) == ("carol", first.json()["upload_id"])
     # Nothing else opens to it: not the listing, not the keys.
     for path in ("/v1/videos", "/v1/keys", "/v1/webhooks"):
         assert httpx.get(f"{server.url}{path}", headers=headers).status_code == 403

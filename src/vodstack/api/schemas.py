@@ -61,6 +61,18 @@ class DirectUploadCreated(_Schema):
     max_size: int
 
 
+class DirectUploadPublic(_Schema):
+    """What a direct-upload token allows, as its holder sees it."""
+
+    id: str
+    owner: str  # the name of the user the video will belong to
+    title: str | None
+    visibility: Visibility
+    max_size: int
+    expires_at: datetime
+    upload_id: str | None
+
+
 class VideoUpdate(_Request):
     title: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     description: str | None = Field(default=None, max_length=5000, pattern=NO_NUL)

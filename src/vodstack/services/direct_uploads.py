@@ -98,6 +98,12 @@ class DirectUploadService:
         direct.check_usable(self._clock())
         return DirectUploader(direct)
 
+    def describe(self, uploader: Uploader) -> DirectUpload:
+        """What the token holder may upload, so that its page can say so."""
+        if isinstance(uploader, User):
+            raise errors.Forbidden("only a direct-upload token has a direct upload to describe")
+        return uploader.direct
+
     async def create_upload(self, request: NewUpload, uploader: Uploader) -> Upload:
         if isinstance(uploader, User):
             return await self._uploads.create(request, owner=uploader)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from vodstack.api.deps import CurrentUser, DirectUploads
-from vodstack.api.schemas import DirectUploadCreate, DirectUploadCreated, error_responses
+from vodstack.api.deps import CurrentUploader, CurrentUser, DirectUploads
+from vodstack.api.schemas import (
+    DirectUploadCreate,
+    DirectUploadCreated,
+    DirectUploadPublic,
+    error_responses,
+)
 from vodstack.services.direct_uploads import NewDirectUpload
 
 router = APIRouter(
@@ -24,4 +29,21 @@ async def create_direct_upload(
         token=issued.token,
         expires_at=issued.direct.expires_at,
         max_size=issued.direct.max_size,
+    )
+
+
+@router.get("/current", responses=error_responses(403))
+async def current_direct_upload(
+    direct: DirectUploads, uploader: CurrentUploader
+) -> DirectUploadPublic:
+    """The direct upload whose token is sent: the upload page shows whose it is."""
+    held = direct.describe(uploader)
+    return DirectUploadPublic(
+        id=held.id,
+        owner=held.owner_name,
+        title=held.title,
+        visibility=held.visibility,
+        max_size=held.max_size,
+        expires_at=held.expires_at,
+        upload_id=held.upload_id,
     )
