@@ -26,10 +26,11 @@ export function apiKey() {
 
 apiKey(); // at once, so the key never lingers in the address bar or the history
 
-export async function api(path, { method = 'GET', body } = {}) {
+// `token`: a direct-upload token to send instead of this browser's key.
+export async function api(path, { method = 'GET', body, token } = {}) {
   let response;
   const headers = body === undefined ? {} : { 'Content-Type': 'application/json' };
-  const key = apiKey();
+  const key = token ?? apiKey();
   if (key) headers.Authorization = `Bearer ${key}`;
   try {
     response = await fetch(path, {

@@ -13,8 +13,24 @@ const ui = {
   title: $('title'), drop: $('drop'), file: $('file'), pending: $('pending'),
   transfer: $('transfer'), name: $('file-name'), percent: $('percent'), bar: $('bar'),
   bytes: $('bytes'), speed: $('speed'), message: $('message'), done: $('done'), watch: $('watch'),
+  heading: $('heading'),
 };
 let busy = false;
+
+// A direct-upload link (#direct=<token>) uploads one video for whoever made it, with that
+// token instead of a key. It is kept for this tab only, so that a reload can resume, and
+// taken out of the address bar at once, as a key is.
+const DIRECT_STORAGE = 'vodstack.directUpload';
+function directToken() {
+  const match = location.hash.match(/(?:^#|&)direct=([^&]+)/);
+  if (match) {
+    sessionStorage.setItem(DIRECT_STORAGE, decodeURIComponent(match[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem(DIRECT_STORAGE);
+}
+const direct = directToken();
+const call = (path, options = {}) => api(path, { ...options, token: direct ?? undefined });
 
 // A file is "the same" when its name, size and modification time match: a browser gives
 // a page nothing more stable (no path), and hashing gigabytes first would defeat resuming.
@@ -113,7 +129,7 @@ async function upload(file) {
   progress.render();
   await sendParts(file, state.upload_id, plan, missing, etags, progress);
   const parts = [...etags].sort(([a], [b]) => a - b).map(([part_number, etag]) => ({ part_number, etag }));
-  const completed = await api(`/v1/uploads/${state.upload_id}/complete`, { method: 'POST', body: { parts } });
+  const completed = await call(`/v1/uploads/${state.upload_id}/complete`, { method: 'POST', body: { parts } });
   progress.render();
   return completed.video_id;
 }
@@ -122,13 +138,13 @@ async function resumeOrCreate(file) {
   const record = resumeRecords.get(file);
   if (record) {
     try {
-      const state = await api(`/v1/uploads/${encodeURIComponent(record.upload_id)}`);
+      const state = await call(`/v1/uploads/${encodeURIComponent(record.upload_id)}`);
       if (state.status !== 'aborted') return state;
     } catch (error) {
       if (error.status !== 404) throw error;
     }
   }
-  const created = await api('/v1/uploads', {
+  const created = await call('/v1/uploads', {
     method: 'POST',
     body: {
       filename: file.name,
@@ -153,7 +169,7 @@ async function sendParts(file, uploadId, plan, partNumbers, etags, progress) {
     const next = presigning.then(async () => {
       if (refresh || !urls.has(n)) {
         const batch = [n, ...queue.filter((m) => !urls.has(m))].slice(0, PRESIGN_BATCH);
-        const { parts } = await api(`/v1/uploads/${uploadId}/parts`, {
+        const { parts } = await call(`/v1/uploads/${uploadId}/parts`, {
           method: 'POST',
           body: { part_numbers: batch },
         });
@@ -246,6 +262,7 @@ async function start(file) {
     resumeRecords.forget(file);
     ui.watch.href = `/videos/${encodeURIComponent(videoId)}`;
     ui.done.hidden = false;
+    if (direct) sessionStorage.removeItem(DIRECT_STORAGE); // used up: the token is dead now
   } catch (error) {
     const again = error.status === 0 || error.status >= 500
       ? ' Parts already sent are kept: choose the same file again to resume.'
@@ -253,10 +270,26 @@ async function start(file) {
     showMessage(ui.message, `Upload failed: ${describeError(error)}.${again}`);
   } finally {
     busy = false;
-    ui.file.disabled = false;
+    ui.file.disabled = Boolean(direct) && !ui.done.hidden;
     ui.file.value = '';
     ui.drop.classList.remove('busy');
     showPending();
+showDirect();
+  }
+}
+
+// What the link allows, said before a file is chosen; no key is needed, nor asked for.
+async function showDirect() {
+  if (!direct) return;
+  try {
+    const held = await call('/v1/direct-uploads/current');
+    ui.heading.textContent = `Uploading for ${held.owner}`;
+    if (held.title) ui.title.value = held.title;
+    ui.title.disabled = Boolean(held.title);
+    showMessage(ui.message, `This link uploads one video, of at most ${formatBytes(held.max_size)}.`, 'info');
+  } catch (error) {
+    showMessage(ui.message, `This upload link cannot be used: ${describeError(error)}.`);
+    ui.file.disabled = true;
   }
 }
 
@@ -286,3 +319,4 @@ window.addEventListener('beforeunload', (event) => {
   if (busy) event.preventDefault();
 });
 showPending();
+showDirect();
