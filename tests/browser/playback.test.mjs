@@ -192,3 +192,27 @@ test('upload, transcode and adaptive playback in Chromium', { skip, timeout: 240
   assert.equal(state.videoError, null);
   assert.deepEqual(problems, []);
 });
+
+// A direct-upload link (made by pytest with the admin's key): the page uploads with the
+// link's token alone, in a browser that holds no key, and says for whom.
+const DIRECT_URL = process.env.DIRECT_URL;
+const skipDirect = noServer
+  || (!DIRECT_URL || !MEDIA_FILE || !existsSync(MEDIA_FILE) ? 'DIRECT_URL and MEDIA_FILE are not set (pytest tests/e2e/test_browser.py sets them)' : false);
+
+test('a direct-upload link uploads without a key', { skip: skipDirect, timeout: 120_000 }, async (t) => {
+  const { page, problems } = await openPage(t);
+  await page.goto(DIRECT_URL);
+  assert.equal(new URL(page.url()).hash, '', 'the token must leave the address bar');
+  await page.waitForFunction(() => document.getElementById('heading').textContent.startsWith('Uploading for '), null, {
+    timeout: 10_000,
+  });
+  assert.equal(await page.locator('#heading').textContent(), 'Uploading for admin');
+  assert.equal(await page.evaluate(() => localStorage.getItem('vodstack.apiKey')), null);
+  await page.setInputFiles('#file', MEDIA_FILE);
+  const watch = page.locator('#watch');
+  await watch.waitFor({ state: 'visible', timeout: 60_000 });
+  const href = await watch.getAttribute('href');
+  assert.match(href, /^\/videos\/[^/]+$/);
+  t.diagnostic(`uploaded ${href}`);
+  assert.deepEqual(problems, []);
+});

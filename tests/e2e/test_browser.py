@@ -13,8 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.conftest import media
 from tests.support.processes import Server, start_server, upload_file
 from tests.support.split import SECONDS, SETTINGS, SOURCE, cut, split_clip
 
@@ -29,6 +31,7 @@ ADAPTIVE_SECONDS = 30
 HELD_PART = "c1t2"  # a part of the 332p tier: while it is held, 240p and the audio are all in
 PLAYABLE_TEST = "a playable video plays across a chunk boundary, and to its end once ready"
 ADAPTIVE_TEST = "upload, transcode and adaptive playback in Chromium"
+DIRECT_TEST = "a direct-upload link uploads without a key"
 # A node test's diagnostic line in TAP, not a subtest's title nor the run's summary.
 _DIAGNOSTIC = re.compile(
     r"^# (?!Subtest: |(?:tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) \d)(.*)$",
@@ -60,6 +63,25 @@ def test_playback_in_chromium_while_playable_and_once_ready(tmp_path: Path) -> N
         # split video's way is the first test's.
         server.start_worker(VODSTACK_CHUNK_SINGLE_BELOW_SECONDS="600")
         _run_node(node, server, ADAPTIVE_TEST, MEDIA_FILE=str(clip))
+
+
+def test_a_direct_upload_link_in_chromium(tmp_path: Path) -> None:
+    node = _node()
+    clip = media("axm_bear_vp9_odd_161x121.webm")
+    with start_server(tmp_path, "--workers", "0") as server:
+        made = httpx.post(
+            f"{server.url}/v1/direct-uploads",
+            json={"title": "From a link", "visibility": "unlisted"},
+            headers=server.headers,
+        )
+        assert made.status_code == 201, made.text
+        _run_node(
+            node, server, DIRECT_TEST, DIRECT_URL=made.json()["upload_url"], MEDIA_FILE=str(clip)
+        )
+        videos = server.get("/v1/videos")["videos"]
+        linked = [v for v in videos if v["title"] == "From a link"]
+        assert [v["visibility"] for v in linked] == ["unlisted"], videos
+        assert linked[0]["status"] == "queued"
 
 
 def _node() -> str:

@@ -274,7 +274,6 @@ async function start(file) {
     ui.file.value = '';
     ui.drop.classList.remove('busy');
     showPending();
-showDirect();
   }
 }
 
