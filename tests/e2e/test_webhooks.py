@@ -17,7 +17,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.support.processes import Server, run_cli, start_server, upload_file
-from tests.support.split import SOURCE, cut
+from tests.support.split import SETTINGS as SPLIT_SETTINGS
+from tests.support.split import SOURCE, cut, split_clip
 
 # Retries in milliseconds and seconds rather than minutes and hours.
 FAST = {"VODSTACK_WEBHOOK_RETRY_SCALE": "0.01", "VODSTACK_WEBHOOK_POLL_SECONDS": "0.2"}
@@ -172,3 +173,56 @@ def test_a_loopback_url_is_refused_without_the_setting(tmp_path: Path) -> None:
         assert refused.status_code == 400
         assert "loopback" in refused.json()["error"]["message"]
         assert register(server, "ftp://example.com/").status_code == 400
+
+
+def test_every_event_is_sent_signed_and_a_rotated_secret_signs_with_both(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    env = {**FAST, **PRIVATE_OK, **SPLIT_SETTINGS}
+    with start_server(tmp_path, "--workers", "2", **env) as server:
+        hook = register(server, receiver.url).json()
+        split = upload_file(server, split_clip(tmp_path))  # in parts: playable, then ready
+        receiver.wait_for("video.ready")
+        noise = tmp_path / "noise.mp4"
+        noise.write_bytes(bytes(range(256)) * 64)
+        broken = upload_file(server, noise)
+        receiver.wait_for("video.failed")
+        rotated = httpx.post(
+            f"{server.url}/v1/webhooks/{hook['id']}/rotate-secret",
+            headers=server.headers,
+            timeout=30,
+        ).json()
+        deleted = httpx.delete(f"{server.url}/v1/videos/{split}", headers=server.headers)
+        assert deleted.status_code == 204
+        receiver.wait_for("video.deleted")
+        ready = next(
+            d
+            for d in server.get(f"/v1/webhooks/{hook['id']}/deliveries")["deliveries"]
+            if d["event_type"] == "video.ready"
+        )
+        again = httpx.post(
+            f"{server.url}/v1/webhooks/{hook['id']}/deliveries/{ready['id']}/redeliver",
+            headers=server.headers,
+        )
+        assert again.status_code == 202
+        receiver.wait_for("video.ready", count=2)
+    before = [b for h, b in receiver.received if b"video.deleted" not in b]
+    after = [(h, b) for h, b in receiver.received if b"video.deleted" in b]
+    old, new = Webhook(hook["secret"]), Webhook(rotated["secret"])
+    kinds = [old.verify(b, h)["type"] for h, b in receiver.received if b in before]
+    assert sorted(set(kinds)) == [
+        "video.failed",
+        "video.playable",
+        "video.ready",
+        "video.uploaded",
+    ]
+    [(headers, body)] = after
+    assert len(headers["webhook-signature"].split()) == 2  # both, during the grace period
+    assert old.verify(body, headers)["data"]["video"]["id"] == split
+    assert new.verify(body, headers)["type"] == "video.deleted"
+    failed = next(json.loads(b) for b in before if b"video.failed" in b)
+    assert failed["data"]["video"]["id"] == broken
+    assert failed["data"]["video"]["error"]
+    redelivered = [h["webhook-id"] for h, b in receiver.received if b"video.ready" in b]
+    assert len(redelivered) == 2
+    assert len(set(redelivered)) == 1  # a redelivery keeps its id
