@@ -27,7 +27,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from vodstack.cli_webhooks import webhooks_app
 from vodstack.client import ApiError, VodstackClient
 from vodstack.domain.accounts import Visibility
 from vodstack.errors import ConfigurationError
@@ -268,6 +267,7 @@ def _redacted(url: str) -> str:
 ServerOption = Annotated[
     str | None, typer.Option("--server", help="API base URL (default: VODSTACK_PUBLIC_URL)")
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON on stdout")]
 
 
 def _client(server: str | None, concurrency: int = 4) -> VodstackClient:
@@ -278,6 +278,16 @@ def _client(server: str | None, concurrency: int = 4) -> VodstackClient:
         concurrency=concurrency,
         on_wait=_say_waiting,
     )
+
+
+def _call(server: str | None, method: str, path: str, body: Any = None) -> Any:
+    """One API call with the configured key; an API error is said in one line."""
+
+    async def run() -> Any:
+        async with _client(server) as client:
+            return await client.call(method, path, body)
+
+    return _run_api(run())
 
 
 def _say_waiting(seconds: float, why: ApiError) -> None:
@@ -371,11 +381,7 @@ def videos(
 ) -> None:
     """List videos."""
 
-    async def run() -> Any:
-        async with _client(server) as client:
-            return await client.call("GET", "/v1/videos")
-
-    listing = _run_api(run())
+    listing = _call(server, "GET", "/v1/videos")
     if as_json:
         print(json.dumps(listing))
         return
@@ -416,16 +422,12 @@ def delete(
         async with _client(server) as client:
             return str((await client.video(video_id))["title"])
 
-    async def remove() -> None:
-        async with _client(server) as client:
-            await client.call("DELETE", f"/v1/videos/{quote(video_id, safe='')}")
-
     if not yes:
         shown = _run_api(title())
         if not typer.confirm(f"Delete video {video_id} ({shown})?", err=True):
             console.print("nothing deleted")
             raise typer.Exit(1)
-    _run_api(remove())
+    _call(server, "DELETE", f"/v1/videos/{quote(video_id, safe='')}")
     console.print(f"deleted video {video_id}", highlight=False)
 
 
@@ -437,11 +439,8 @@ def retry(
 ) -> None:
     """Process a failed video again (of a video encoded in chunks, only its failed parts)."""
 
-    async def run() -> Any:
-        async with _client(server) as client:
-            return await client.call("POST", f"/v1/videos/{quote(video_id, safe='')}/retry")
-
-    _finish(_run_api(run()), as_json, ok=True)
+    retried = _call(server, "POST", f"/v1/videos/{quote(video_id, safe='')}/retry")
+    _finish(retried, as_json, ok=True)
 
 
 @app.command("open")
@@ -499,10 +498,9 @@ def _print_warnings(warnings: list[str]) -> None:
         console.print("[bold yellow]warning:[/]", escape(warning), highlight=False)
 
 
-app.add_typer(webhooks_app, name="webhooks")
-
-# The keys commands and `users list`, in a module of their own; importing it registers them.
-from vodstack import cli_keys  # noqa: E402, F401
+# The keys commands and `users list`, and the webhooks commands, in modules of their own;
+# importing them registers them.
+from vodstack import cli_keys, cli_webhooks  # noqa: E402, F401
 
 
 def main() -> None:

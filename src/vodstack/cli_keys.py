@@ -6,18 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vodstack.cli import ServerOption, _client, _run_api, _settings, app, console, users_app
+from vodstack.cli import JsonOption, ServerOption, _call, _settings, app, console, users_app
 
 keys_app = typer.Typer(no_args_is_help=True, help="The API keys of the configured key's user.")
 app.add_typer(keys_app, name="keys")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="JSON on stdout")]
 
 
 @keys_app.command("create")
@@ -37,12 +36,7 @@ def keys_create(
 
     Without --scope it holds all of its user's rights."""
     body: dict[str, Any] = {"name": name, "scopes": scopes or None, "expires_in": expires_in}
-
-    async def run() -> Any:
-        async with _client(server) as client:
-            return await client.call("POST", "/v1/keys", body)
-
-    created = _run_api(run())
+    created = _call(server, "POST", "/v1/keys", body)
     if as_json:
         print(json.dumps(created))
         return
@@ -57,12 +51,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(server: ServerOption = None, as_json: JsonOption = False) -> None:
     """The keys that are not revoked; never their secrets."""
-
-    async def run() -> Any:
-        async with _client(server) as client:
-            return await client.call("GET", "/v1/keys")
-
-    listing = _run_api(run())
+    listing = _call(server, "GET", "/v1/keys")
     if as_json:
         print(json.dumps(listing))
         return
@@ -83,11 +72,7 @@ def keys_list(server: ServerOption = None, as_json: JsonOption = False) -> None:
 def keys_revoke(key_id: str, server: ServerOption = None) -> None:
     """Revoke a key: every server refuses it within a second."""
 
-    async def run() -> Any:
-        async with _client(server) as client:
-            return await client.call("DELETE", f"/v1/keys/{key_id}")
-
-    _run_api(run())
+    _call(server, "DELETE", f"/v1/keys/{quote(key_id, safe='')}")
     console.print(f"revoked key {escape(key_id)}", highlight=False)
 
 

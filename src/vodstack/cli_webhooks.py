@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Annotated, Any
+from typing import Annotated
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vodstack.client import VodstackClient
-from vodstack.settings import Settings
+from vodstack.cli import JsonOption, ServerOption, _call, app
 
 webhooks_app = typer.Typer(no_args_is_help=True, help="Webhooks: your videos' events, signed.")
-
-ServerOption = Annotated[
-    str | None, typer.Option("--server", help="API base URL (default: VODSTACK_PUBLIC_URL)")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
-
-
-def _call(server: str | None, method: str, path: str, body: Any = None) -> Any:
-    """One API call; an API error reaches ``cli.main``, which says it in one line."""
-    settings = Settings()
-
-    async def run() -> Any:
-        async with VodstackClient(
-            server or settings.public_url, settings.client_api_key()
-        ) as client:
-            return await client.call(method, path, body)
-
-    return asyncio.run(run())
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @webhooks_app.command("add")
@@ -65,13 +47,13 @@ def list_webhooks(server: ServerOption = None, as_json: JsonOption = False) -> N
 @webhooks_app.command("remove")
 def remove(webhook_id: str, server: ServerOption = None) -> None:
     """Remove a webhook and its deliveries."""
-    _call(server, "DELETE", f"/v1/webhooks/{webhook_id}")
+    _call(server, "DELETE", f"/v1/webhooks/{quote(webhook_id, safe='')}")
 
 
 @webhooks_app.command("deliveries")
 def deliveries(webhook_id: str, server: ServerOption = None, as_json: JsonOption = False) -> None:
     """A webhook's deliveries, newest first, with each attempt's answer."""
-    listing = _call(server, "GET", f"/v1/webhooks/{webhook_id}/deliveries")
+    listing = _call(server, "GET", f"/v1/webhooks/{quote(webhook_id, safe='')}/deliveries")
     if as_json:
         print(json.dumps(listing))
         return

@@ -217,3 +217,20 @@ async def test_limits_reach_the_probe_process() -> None:
     tight = MediaLimits(max_frame_pixels=100 * 100)
     with pytest.raises(errors.InvalidMedia, match="161x121"):
         await probe_contained(clip, tight, None, 60)
+
+
+def test_a_parser_error_anywhere_in_the_probe_is_the_files_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vodstack.adapters import probe as probing
+
+    def damaged(path: Path, limits: MediaLimits) -> SourceInfo:
+        raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+
+    monkeypatch.setattr(probing, "probe", damaged)
+    # An FFmpeg error is an OSError too; it must not pass for the machine's, and be retried.
+    answer = probing._child_answer(MediaLimits(), tmp_path / "source")
+    assert answer == {"invalid": "the file is damaged: Invalid data found when processing input"}
+    gone = tmp_path / "missing"
+    monkeypatch.undo()
+    assert "unreadable" in probing._child_answer(MediaLimits(), gone)

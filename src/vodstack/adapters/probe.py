@@ -475,6 +475,8 @@ def _child_answer(limits: MediaLimits, path: Path) -> dict[str, Any]:
         return {"info": probe(path, limits).to_json()}
     except errors.InvalidMedia as exc:
         return {"invalid": exc.message}
+    except av.error.FFmpegError as exc:  # an OSError too, but the file's, not the machine's
+        return {"invalid": f"the file is damaged: {exc.strerror or type(exc).__name__}"}
     except OSError as exc:
         return {"unreadable": f"the stored source could not be read: {exc.strerror}"}
     except MemoryError:
