@@ -25,7 +25,7 @@ import imageio_ffmpeg
 
 from vodstack import errors
 from vodstack.adapters.probe import probe_contained
-from vodstack.adapters.sandbox import Confinement, signal_name
+from vodstack.adapters.sandbox import Confinement, network_isolation, signal_name
 from vodstack.domain.budgets import MediaLimits
 from vodstack.domain.chunks import AUDIO, Chunk, PartKind, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.ffmpeg_args import (
@@ -257,6 +257,7 @@ class FfmpegTranscoder:
         confinement: Confinement,
         tick: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        await asyncio.to_thread(network_isolation)  # tried once per process: not on the loop
         try:
             process = await asyncio.create_subprocess_exec(
                 *command,

@@ -38,7 +38,7 @@ from av.video.reformatter import ColorTrc
 from av.video.stream import VideoStream
 
 from vodstack import errors
-from vodstack.adapters.sandbox import Confinement, signal_name
+from vodstack.adapters.sandbox import Confinement, network_isolation, signal_name
 from vodstack.domain import budgets
 from vodstack.domain.budgets import MediaLimits
 from vodstack.domain.ffmpeg_args import input_options
@@ -422,6 +422,7 @@ async def probe_contained(
         file_bytes=0,  # it writes no file
         isolate_network=True,
     )
+    await asyncio.to_thread(network_isolation)  # tried once per process: not on the loop
     process = await asyncio.create_subprocess_exec(
         *_CHILD,
         json.dumps(limits.to_json()),

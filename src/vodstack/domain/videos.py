@@ -51,6 +51,27 @@ class Video:
     warnings: tuple[str, ...] = ()
 
 
+def public_fields(video: Video) -> dict[str, Any]:
+    """What anyone told of a video reads, in the API and in webhooks alike (the API adds
+    the encoding estimate)."""
+    return {
+        "id": video.id,
+        "title": video.title,
+        "description": video.description,
+        "filename": video.filename,
+        "size": video.size,
+        "status": video.status,
+        "visibility": video.visibility,
+        "progress": video.progress,
+        "error": video.error,
+        "duration": video.duration,
+        "renditions": video.renditions,
+        "warnings": list(video.warnings),
+        "created_at": video.created_at,
+        "updated_at": video.updated_at,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Encoding:
     """How far a split video's encoding is: the renditions still to come, and about how

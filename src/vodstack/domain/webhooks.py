@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from vodstack.domain.videos import Video, VideoStatus
+from vodstack.domain.videos import Video, VideoStatus, public_fields
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
 # How long a rotated-out secret still signs deliveries, so receivers can switch over.
@@ -188,18 +188,9 @@ def event_for(was: VideoStatus | None, now: VideoStatus) -> EventType | None:
 def video_data(video: Video) -> dict[str, Any]:
     """The video as ``GET /v1/videos/{id}`` shows it (without the encoding estimate)."""
     return {
-        "id": video.id,
-        "title": video.title,
-        "description": video.description,
-        "filename": video.filename,
-        "size": video.size,
+        **public_fields(video),
         "status": video.status.value,
         "visibility": video.visibility.value,
-        "progress": video.progress,
-        "error": video.error,
-        "duration": video.duration,
-        "renditions": video.renditions,
-        "warnings": list(video.warnings),
         "created_at": video.created_at.isoformat(),
         "updated_at": video.updated_at.isoformat(),
     }

@@ -17,7 +17,7 @@ from vodstack.api.schemas import (
     error_responses,
 )
 from vodstack.domain.jobs import JobView
-from vodstack.domain.videos import Encoding, Video, VideoChanges
+from vodstack.domain.videos import Encoding, Video, VideoChanges, public_fields
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"], responses=error_responses(401, 422, 503))
 
@@ -107,6 +107,7 @@ async def retry_video(video_id: str, videos: Videos, user: CurrentUser) -> Video
 
 def _public(video: Video, encoding: Encoding | None = None) -> VideoPublic:
     return VideoPublic(
+        **public_fields(video),
         encoding=None
         if encoding is None
         else EncodingPublic(
@@ -115,18 +116,4 @@ def _public(video: Video, encoding: Encoding | None = None) -> VideoPublic:
             if encoding.ready_in_seconds is None
             else round(encoding.ready_in_seconds),
         ),
-        id=video.id,
-        title=video.title,
-        description=video.description,
-        filename=video.filename,
-        size=video.size,
-        status=video.status,
-        visibility=video.visibility,
-        progress=video.progress,
-        error=video.error,
-        duration=video.duration,
-        renditions=video.renditions,
-        warnings=list(video.warnings),
-        created_at=video.created_at,
-        updated_at=video.updated_at,
     )
