@@ -59,9 +59,15 @@ class JobStore(Protocol):
         ...
 
     async def publish(
-        self, lease: Lease, renditions: list[dict[str, Any]], duration: float, encoder: str
+        self,
+        lease: Lease,
+        renditions: list[dict[str, Any]],
+        duration: float,
+        encoder: str,
+        cover_time: float | None = None,
     ) -> bool:
-        """Make this epoch's outputs the video's. False: the lease was lost."""
+        """Make this epoch's outputs the video's, with ``cover_time`` the frame its poster is
+        taken from unless the owner chose one. False: the lease was lost."""
         ...
 
     async def split(self, lease: Lease, plan: VideoPlan) -> bool:

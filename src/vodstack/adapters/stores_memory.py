@@ -304,7 +304,12 @@ class MemoryJobStore:
         return True
 
     async def publish(
-        self, lease: Lease, renditions: list[dict[str, Any]], duration: float, encoder: str
+        self,
+        lease: Lease,
+        renditions: list[dict[str, Any]],
+        duration: float,
+        encoder: str,
+        cover_time: float | None = None,
     ) -> bool:
         job = self._finish(
             lease,
@@ -313,6 +318,7 @@ class MemoryJobStore:
             renditions=renditions,
             duration=duration,
             error=None,
+            cover_time=cover_time,
         )
         if job is None:
             return False

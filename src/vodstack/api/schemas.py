@@ -77,6 +77,8 @@ class VideoUpdate(_Request):
     title: str | None = Field(default=None, max_length=200, pattern=NO_NUL)
     description: str | None = Field(default=None, max_length=5000, pattern=NO_NUL)
     visibility: Visibility | None = None
+    # Seconds into the video: its poster is taken from that frame from then on.
+    poster_time: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class PlaybackTokenCreate(_Request):
@@ -190,6 +192,14 @@ class VideoPublic(_Schema):
     warnings: list[str] = Field(
         description="what processing found that does not fail the video but that its owner "
         "should know, such as a truncated source; empty when nothing was found",
+    )
+    poster_time: float | None = Field(
+        description="the frame the owner chose for the poster, in seconds; null: the one "
+        "the worker found most representative",
+    )
+    thumbnail_url: str = Field(
+        description="the poster, a JPEG (path on this API); ?width= one of "
+        "160, 320, 640, 1280, ?time= another frame, ?token= for a private video",
     )
     created_at: datetime
     updated_at: datetime

@@ -383,7 +383,12 @@ class SqlJobStore:
         return True
 
     async def publish(
-        self, lease: Lease, renditions: list[dict[str, Any]], duration: float, encoder: str
+        self,
+        lease: Lease,
+        renditions: list[dict[str, Any]],
+        duration: float,
+        encoder: str,
+        cover_time: float | None = None,
     ) -> bool:
         return await self._finish(
             lease,
@@ -394,7 +399,12 @@ class SqlJobStore:
                 "encoder": encoder,
                 "last_error": None,
             },
-            video_values={"renditions": renditions, "duration": duration, "error": None},
+            video_values={
+                "renditions": renditions,
+                "duration": duration,
+                "error": None,
+                "cover_time": cover_time,
+            },
             reason=f"published epoch {lease.epoch} with {len(renditions)} renditions",
         )
 

@@ -95,6 +95,8 @@ videos = Table(
     Column("duration", Float),
     Column("renditions", JSON),
     Column("warnings", JSON),  # a list of sentences; NULL (rows from before it) means none
+    Column("poster_time", Float),  # the owner's choice of poster frame, in seconds
+    Column("cover_time", Float),  # the frame the worker chose as the poster
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "status", "created_at"),

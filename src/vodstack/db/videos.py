@@ -52,6 +52,7 @@ class SqlVideoStore:
                 ("title", changes.title),
                 ("description", changes.description),
                 ("visibility", changes.visibility),
+                ("poster_time", changes.poster_time),
             )
             if value is not None
         }
@@ -122,6 +123,8 @@ def _video(row: RowMapping) -> Video:
         visibility=Visibility(row["visibility"]),
         chunked=bool(row["chunked"]),
         warnings=tuple(row["warnings"] or ()),
+        poster_time=row["poster_time"],
+        cover_time=row["cover_time"],
     )
 
 

@@ -49,6 +49,19 @@ class Video:
     # What its probe found that the owner must be told though the video still plays, such
     # as a truncated source; the latest attempt's only.
     warnings: tuple[str, ...] = ()
+    # The poster's frame, in seconds: the owner's choice, else the one the worker found
+    # most representative (see ``domain.pictures``); None for both before it has one.
+    poster_time: float | None = None
+    cover_time: float | None = None
+
+    @property
+    def poster_at(self) -> float:
+        """Where the poster is taken from: the owner's choice, then the worker's."""
+        if self.poster_time is not None:
+            return self.poster_time
+        if self.cover_time is not None:
+            return self.cover_time
+        return 0.0
 
 
 def public_fields(video: Video) -> dict[str, Any]:
@@ -67,6 +80,7 @@ def public_fields(video: Video) -> dict[str, Any]:
         "duration": video.duration,
         "renditions": video.renditions,
         "warnings": list(video.warnings),
+        "poster_time": video.poster_time,
         "created_at": video.created_at,
         "updated_at": video.updated_at,
     }
@@ -95,9 +109,11 @@ class VideoChanges:
     title: str | None = None
     description: str | None = None
     visibility: Visibility | None = None
+    poster_time: float | None = None
 
     def __bool__(self) -> bool:
-        return any(v is not None for v in (self.title, self.description, self.visibility))
+        fields = (self.title, self.description, self.visibility, self.poster_time)
+        return any(v is not None for v in fields)
 
 
 def source_key(video_id: str) -> str:

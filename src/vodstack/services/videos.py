@@ -89,7 +89,9 @@ class VideoService:
         return await self.managed(video_id, actor)
 
     async def update(self, video_id: str, actor: Actor, changes: VideoChanges) -> Video:
-        await self.managed(video_id, actor)
+        video = await self.managed(video_id, actor)
+        if changes.poster_time is not None:
+            _check_poster_time(video, changes.poster_time)
         if changes.title is not None:
             if not changes.title.strip():
                 raise errors.InvalidRequest("a title cannot be empty")
@@ -107,3 +109,14 @@ class VideoService:
             await self._storage.delete_prefix(prefix)
         await self._videos.delete(video_id, self._clock())
         self._changed(video_id)
+
+
+def _check_poster_time(video: Video, seconds: float) -> None:
+    if video.duration is None:
+        raise errors.InvalidRequest(
+            "a poster frame can be chosen once the video is encoded: it has no duration yet"
+        )
+    if seconds > video.duration:
+        raise errors.InvalidRequest(
+            f"poster_time is {seconds:g} s, past the end of the video ({video.duration:.3f} s)"
+        )

@@ -41,7 +41,10 @@ async def update_video(
     video_id: str, body: VideoUpdate, videos: Videos, user: CurrentUser
 ) -> VideoPublic:
     changes = VideoChanges(
-        title=body.title, description=body.description, visibility=body.visibility
+        title=body.title,
+        description=body.description,
+        visibility=body.visibility,
+        poster_time=body.poster_time,
     )
     return _public(await videos.update(video_id, user, changes))
 
@@ -108,6 +111,7 @@ async def retry_video(video_id: str, videos: Videos, user: CurrentUser) -> Video
 def _public(video: Video, encoding: Encoding | None = None) -> VideoPublic:
     return VideoPublic(
         **public_fields(video),
+        thumbnail_url=f"/v1/videos/{video.id}/thumbnail.jpg",
         encoding=None
         if encoding is None
         else EncodingPublic(
