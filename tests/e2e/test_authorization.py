@@ -26,7 +26,7 @@ from starlette.routing import Match, Route
 
 from tests.conftest import SYSTEM
 from tests.support.uploads import complete_in_one_part
-from vodstack.adapters.transcoder_fake import FakeTranscoder
+from vodstack.adapters.transcoder_fake import FakeFrameGrabber, FakeTranscoder
 from vodstack.api import create_app
 from vodstack.api import routes as routes_package
 from vodstack.api.routes.pages import find_hls_js
@@ -68,7 +68,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         webhook_delivery=False,
         _env_file=None,
     )
-    app = create_app(settings)
+    # The fake ladder's segments hold no frames: pictures are the fake's stand-in.
+    app = create_app(settings, frames=FakeFrameGrabber())
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(app.router.lifespan_context(app))
         clients = {"anonymous": _client(app, None)}
@@ -231,6 +232,10 @@ PRIVATE_VIDEO: list[Row] = [
     ("GET", "/v1/videos/{v}/hls/e1/720p/init.mp4", None, _everyone(403)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s", None, _everyone(403)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s?token={t}", None, _everyone(200)),
+    # Its pictures follow the ladder's rules; its original is its owner's alone.
+    ("GET", "/v1/videos/{v}/thumbnail.jpg", None, _everyone(403)),
+    ("GET", "/v1/videos/{v}/thumbnail.jpg?width=160&time=1&token={t}", None, _everyone(200)),
+    ("GET", "/v1/videos/{v}/source", None, _keyed(401, 404, 200, 200, 200, 403)),
     # The same page for any id (test_the_player_page_tells_nothing_about_the_video).
     ("GET", "/videos/{v}", None, _everyone(200)),
     ("DELETE", "/v1/videos/{v}", None, _keyed(401, 404, 204, 204, 403, 403)),
@@ -245,6 +250,8 @@ PUBLIC_VIDEO: list[Row] = [
     ("GET", "/v1/videos/{v}/hls/e1/master.m3u8", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/index.m3u8", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s", None, _everyone(200)),
+    ("GET", "/v1/videos/{v}/thumbnail.jpg", None, _everyone(200)),
+    ("GET", "/v1/videos/{v}/source", None, _keyed(401, 403, 200, 200, 200, 403)),
     # Only the published epoch is served, to anyone.
     ("GET", "/v1/videos/{v}/hls/e2/master.m3u8", None, _everyone(404)),
     ("GET", "/videos/{v}", None, _everyone(200)),

@@ -174,3 +174,19 @@ def _write_ladder(source: Path, info: SourceInfo, out_dir: Path) -> TranscodeRes
         master_playlist=MASTER_NAME,
         files=sorted(files),
     )
+
+
+# A JPEG's start and end markers around words: the fake ladder's segments hold no frames.
+FAKE_PICTURE = b"\xff\xd8 a frame of the fake ladder \xff\xd9"
+
+
+class FakeFrameGrabber:
+    """The FrameGrabber for a ladder the fake transcoder made: the same stand-in picture
+    for every frame; ``grabs`` counts the frames asked for."""
+
+    def __init__(self) -> None:
+        self.grabs: list[tuple[float, int]] = []
+
+    async def grab(self, media: Path, offset: float, width: int, out: Path) -> None:
+        self.grabs.append((offset, width))
+        await asyncio.to_thread(out.write_bytes, FAKE_PICTURE)

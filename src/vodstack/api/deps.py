@@ -16,6 +16,7 @@ from vodstack.services.accounts import AccountService
 from vodstack.services.direct_uploads import DirectUploadService, Uploader
 from vodstack.services.playback import PlaybackService
 from vodstack.services.ratelimit import RateLimiter
+from vodstack.services.thumbnails import ThumbnailService
 from vodstack.services.uploads import UploadService
 from vodstack.services.videos import VideoService
 from vodstack.settings import Settings
@@ -32,6 +33,7 @@ class Services:
     direct_uploads: DirectUploadService
     videos: VideoService
     playback: PlaybackService
+    thumbnails: ThumbnailService
     upload_limit: RateLimiter
     token_limit: RateLimiter
 
@@ -88,6 +90,10 @@ def _videos(request: Request) -> VideoService:
     return _services(request).videos
 
 
+def _thumbnails(request: Request) -> ThumbnailService:
+    return _services(request).thumbnails
+
+
 def _playback(request: Request) -> PlaybackService:
     return _services(request).playback
 
@@ -113,4 +119,5 @@ Uploads = Annotated[UploadService, Depends(_uploads)]
 Videos = Annotated[VideoService, Depends(_videos)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 PlaybackDep = Annotated[PlaybackService, Depends(_playback)]
+Thumbnails = Annotated[ThumbnailService, Depends(_thumbnails)]
 ServicesDep = Annotated[Services, Depends(_services)]

@@ -21,7 +21,12 @@ from urllib.parse import quote
 from vodstack import errors
 from vodstack.domain.accounts import Actor, Scope, Visibility, can_manage, require_scope
 from vodstack.domain.chunks import assemble
-from vodstack.domain.playlist import MASTER_NAME, rewrite_uris
+from vodstack.domain.playlist import (
+    MASTER_NAME,
+    MediaPlaylist,
+    parse_media_playlist,
+    rewrite_uris,
+)
 from vodstack.domain.signing import PlaybackGrant, playback_token, verify_playback_token
 from vodstack.domain.videos import HLS_CONTENT_TYPES, Video, VideoStatus, output_prefix
 from vodstack.ports import Storage, VideoStore
@@ -134,21 +139,13 @@ class PlaybackService:
         suffix = PurePosixPath(path).suffix
         if not _SAFE_PATH.match(path) or ".." in path or suffix not in HLS_CONTENT_TYPES:
             raise errors.NotFound(f"no such playback file: {path!r}")
-        video = await self._video(video_id)
-        if video is None:
-            raise errors.VideoNotFound(f"no video with id {video_id!r}")
-        grant = None
-        if video.visibility is Visibility.PRIVATE:
-            if token is None:
-                raise errors.SignatureInvalid("this video needs a playback token")
-            grant = verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
-        _ready(video)
+        video, grant = await self.viewable(video_id, token, ip)
         if epoch != _epoch(video):
             raise errors.NotFound(
                 "that rendition is no longer published; fetch the playback URL again"
             )
         key = f"{output_prefix(video.id, epoch)}/{path}"
-        lifetime = self._url_lifetime(grant)
+        lifetime = self.url_lifetime(grant)
         if suffix == ".m3u8":
             body = await self._playlist(video, key, path, token if grant else None, lifetime)
             cache = PLAYLIST_CACHE if grant is None else PRIVATE_PLAYLIST_CACHE
@@ -158,6 +155,31 @@ class PlaybackService:
         source = await self._storage.locate(key, lifetime)
         cache = SEGMENT_CACHE if grant is None else PRIVATE_SEGMENT_CACHE
         return HlsFile(source, HLS_CONTENT_TYPES[suffix], cache)
+
+    async def viewable(
+        self, video_id: str, token: str | None, ip: str | None = None
+    ) -> tuple[Video, PlaybackGrant | None]:
+        """A playing video whose files this request may have: any public or unlisted one;
+        a private one with a valid token only (no key opens it: players and pictures
+        carry the token). The grant is the token's."""
+        video = await self._video(video_id)
+        if video is None:
+            raise errors.VideoNotFound(f"no video with id {video_id!r}")
+        grant = None
+        if video.visibility is Visibility.PRIVATE:
+            if token is None:
+                raise errors.SignatureInvalid("this video needs a playback token")
+            grant = verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
+        return _ready(video), grant
+
+    async def media_playlist(self, video: Video, path: str) -> MediaPlaylist:
+        """A published media playlist (``path`` under the epoch, e.g. ``720p/index.m3u8``)
+        as stored, or as assembled for a chunked video: URIs relative to its folder."""
+        if video.chunked:
+            text = await self._assembled_playlist(video, path)
+        else:
+            text = await self._stored_playlist(f"{output_prefix(video.id, _epoch(video))}/{path}")
+        return parse_media_playlist(text)
 
     def forget(self, video_id: str) -> None:
         """The video changed (its visibility, or it was deleted): look it up again."""
@@ -189,7 +211,7 @@ class PlaybackService:
         token = playback_token(grant, self._key)
         return Playback(f"{master}?token={quote(token)}", _at(grant.expires), token)
 
-    def _url_lifetime(self, grant: PlaybackGrant | None) -> int:
+    def url_lifetime(self, grant: PlaybackGrant | None) -> int:
         """Presigned segment URLs outlive neither the setting nor the token."""
         lifetime = self._settings.playback_url_seconds
         if grant is not None:
