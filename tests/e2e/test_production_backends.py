@@ -102,6 +102,7 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(
             fetched = httpx.get(url)
             assert fetched.status_code == 200
             assert len(fetched.content) > 100
+    _check_pictures_and_original(stack, video_id, clip, moto_host)
     # The message was deleted once the job was committed: nothing is left to redeliver.
     sqs = stack.moto.sqs()
     attributes = sqs.get_queue_attributes(
@@ -112,6 +113,24 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(
         "ApproximateNumberOfMessages": "0",
         "ApproximateNumberOfMessagesNotVisible": "0",
     }
+
+
+def _check_pictures_and_original(stack: Stack, video_id: str, clip: Path, moto_host: str) -> None:
+    """The poster is made once, then kept in S3 and served from there; the original comes
+    from S3 through a presigned URL, as it was uploaded."""
+    poster_url = f"{stack.play.url}/v1/videos/{video_id}/thumbnail.jpg?width=320"
+    made = httpx.get(poster_url)
+    assert made.status_code == 200, made.text
+    assert made.headers["content-type"] == "image/jpeg"
+    assert made.content.startswith(b"\xff\xd8")
+    kept = httpx.get(poster_url)
+    assert kept.status_code == 302
+    assert urlparse(kept.headers["location"]).netloc == moto_host
+    assert httpx.get(kept.headers["location"]).content == made.content
+    source = httpx.get(f"{stack.play.url}/v1/videos/{video_id}/source", headers=stack.play.headers)
+    assert source.status_code == 302
+    assert "X-Amz-Signature=" in source.headers["location"]
+    assert httpx.get(source.headers["location"]).content == clip.read_bytes()
 
 
 def _check_split_across_workers(stack: Stack, video_id: str, moto_host: str) -> None:
