@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import media
 from tests.support.aws import Moto
-from tests.support.processes import VODSTACK, Server, start_split, upload_file
+from tests.support.processes import VODSTACK, Server, run_cli, start_split, upload_file
 from tests.support.split import SOURCE, cut
 from tests.support.stack import postgres_database, production_env, with_api_key
 
@@ -131,6 +131,11 @@ def _check_pictures_and_original(stack: Stack, video_id: str, clip: Path, moto_h
     assert source.status_code == 302
     assert "X-Amz-Signature=" in source.headers["location"]
     assert httpx.get(source.headers["location"]).content == clip.read_bytes()
+    # The CLI follows the redirect without sending its key on to S3.
+    copy = clip.with_name("copy.webm")
+    done = run_cli(stack.play, "download", video_id, "--output", str(copy))
+    assert done.returncode == 0, done.stderr
+    assert copy.read_bytes() == clip.read_bytes()
 
 
 def _check_split_across_workers(stack: Stack, video_id: str, moto_host: str) -> None:
