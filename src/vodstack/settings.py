@@ -176,6 +176,11 @@ class Settings(BaseSettings):
     playback_tokens_per_minute: int = Field(
         default=600, ge=1, description="per caller, per process"
     )
+    new_thumbnails_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="pictures made (not those already kept) per client address, per process",
+    )
     abandoned_upload_hours: float = Field(
         default=72, gt=0, description="unfinished uploads older than this are aborted"
     )

@@ -153,7 +153,12 @@ def build_services(backends: Backends, frames: FrameGrabber | None = None) -> Se
             stores.videos, stores.jobs, storage, backends.signal, changed=playback.forget
         ),
         playback=playback,
-        thumbnails=ThumbnailService(playback, storage, frames),
+        thumbnails=ThumbnailService(
+            playback,
+            storage,
+            frames,
+            RateLimiter(settings.new_thumbnails_per_minute, "new thumbnails"),
+        ),
         upload_limit=RateLimiter(settings.uploads_per_minute, "uploads"),
         token_limit=RateLimiter(settings.playback_tokens_per_minute, "playback tokens"),
     )

@@ -27,6 +27,7 @@ from vodstack.domain.thumbnails import (
 from vodstack.domain.videos import Video, output_prefix
 from vodstack.ports import FrameGrabber, Storage
 from vodstack.services.playback import HlsFile, PlaybackService
+from vodstack.services.ratelimit import RateLimiter
 
 JPEG = "image/jpeg"
 # The poster may be chosen again at any time; a picture of a given time never changes.
@@ -38,7 +39,16 @@ GRABS_AT_ONCE = 2
 
 
 class ThumbnailService:
-    def __init__(self, playback: PlaybackService, storage: Storage, grabber: FrameGrabber) -> None:
+    def __init__(
+        self,
+        playback: PlaybackService,
+        storage: Storage,
+        grabber: FrameGrabber,
+        limit: RateLimiter | None = None,
+    ) -> None:
+        # Every new time is a new picture and an ffmpeg run: the limit stops a client that
+        # walks through the times of a video from taking the CPU; kept pictures are free.
+        self._limit = limit
         self._playback = playback
         self._storage = storage
         self._grabber = grabber
@@ -69,6 +79,8 @@ class ThumbnailService:
             self._remember(key)
             source = await self._storage.locate(key, self._playback.url_lifetime(grant))
             return HlsFile(source, JPEG, cache)
+        if self._limit is not None:
+            self._limit.take(ip or "")
         return HlsFile(await self._made_once(video, width, at, key), JPEG, cache)
 
     async def _made_once(self, video: Video, width: int, at: float, key: str) -> bytes:
