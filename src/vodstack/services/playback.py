@@ -21,6 +21,7 @@ from urllib.parse import quote
 from vodstack import errors
 from vodstack.domain.accounts import Actor, Scope, Visibility, can_manage, require_scope
 from vodstack.domain.chunks import assemble
+from vodstack.domain.ffmpeg_args import MP4_NAME
 from vodstack.domain.playlist import MASTER_NAME, rewrite_uris
 from vodstack.domain.signing import PlaybackGrant, playback_token, verify_playback_token
 from vodstack.domain.videos import HLS_CONTENT_TYPES, Video, VideoStatus, output_prefix
@@ -71,6 +72,13 @@ class HlsFile:
     cache_control: str
 
 
+@dataclass(frozen=True, slots=True)
+class Download:
+    source: Path | str | bytes  # a file to send, a URL to redirect to, or the bytes
+    filename: str  # what the browser saves it as
+    cache_control: str
+
+
 class PlaybackService:
     def __init__(
         self,
@@ -102,14 +110,31 @@ class PlaybackService:
         video = await self._video(video_id)
         if video is None:
             raise errors.VideoNotFound(f"no video with id {video_id!r}")
-        if video.visibility is not Visibility.PRIVATE:
-            return self._playback(_ready(video), None)
-        if token is not None:
-            grant = verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
-            return self._playback(_ready(video), grant)
-        if can_manage(actor, video.owner_id):
-            return self._playback(_ready(video), self._grant(video.id, TOKEN_SECONDS))
-        raise errors.VideoNotFound(f"no video with id {video_id!r}")
+        grant = self._access(video, actor, token, ip)
+        return self._playback(_ready(video), grant)
+
+    async def download(
+        self, video_id: str, actor: Actor, token: str | None = None, ip: str | None = None
+    ) -> Download:
+        """The video as one MP4 file, for whoever may play it (as ``playback`` decides)."""
+        require_scope(actor, Scope.READ)
+        video = await self._video(video_id)
+        if video is None:
+            raise errors.VideoNotFound(f"no video with id {video_id!r}")
+        grant = self._access(video, actor, token, ip)
+        _ready(video)
+        if video.chunked:
+            raise errors.NotFound(
+                "this video has no MP4 download: videos encoded in chunks have none yet"
+            )
+        key = f"{output_prefix(video.id, _epoch(video))}/{MP4_NAME}"
+        if await self._storage.head(key) is None:
+            raise errors.NotFound(
+                "this video has no MP4 download: the server has VODSTACK_MP4_RENDITION off"
+            )
+        source = await self._storage.locate(key, self._url_lifetime(grant))
+        cache = PLAYLIST_CACHE if grant is None else PRIVATE_PLAYLIST_CACHE
+        return Download(source, attachment_name(video.title, video.filename), cache)
 
     async def issue_token(
         self, video: Video, expires_in: int, viewer: str | None = None, ip: str | None = None
@@ -176,6 +201,19 @@ class PlaybackService:
         else:
             self._ready.pop(video_id, None)
         return video
+
+    def _access(
+        self, video: Video, actor: Actor, token: str | None, ip: str | None
+    ) -> PlaybackGrant | None:
+        """Whether the video plays for this caller: None for a public or unlisted one; for a
+        private one, the bearer's valid ``token``, or a new grant for its manager."""
+        if video.visibility is not Visibility.PRIVATE:
+            return None
+        if token is not None:
+            return verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
+        if can_manage(actor, video.owner_id):
+            return self._grant(video.id, TOKEN_SECONDS)
+        raise errors.VideoNotFound(f"no video with id {video.id!r}")
 
     def _grant(
         self, video_id: str, seconds: int, viewer: str | None = None, ip: str | None = None
@@ -257,6 +295,17 @@ class PlaybackService:
             text = (await self._storage.read_bytes(key, _PLAYLIST_LIMIT)).decode()
             _remember(self._stored, key, text)
         return text
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9 ._()-]+")
+
+
+def attachment_name(title: str, filename: str) -> str:
+    """A file name to save the MP4 as, from the video's title (or its upload's name): only
+    characters that are safe in a header and on every file system, never a path."""
+    stem = title.strip() or PurePosixPath(filename.replace("\\", "/")).stem
+    safe = _UNSAFE_NAME.sub("_", stem).strip(" ._")[:100].strip(" ._")
+    return f"{safe or 'video'}.mp4"
 
 
 def _ready(video: Video) -> Video:

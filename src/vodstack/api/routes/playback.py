@@ -47,6 +47,14 @@ _HLS_FILE: dict[int | str, dict[str, Any]] = {
 }
 
 
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The MP4 file, as an attachment", "content": {"video/mp4": {}}},
+    206: {"description": "The requested byte range of it"},
+    307: {"description": "The file, where storage serves it"},
+    **error_responses(401, 403),
+}
+
+
 @router.get("/{video_id}/playback", responses=error_responses(401, 403), openapi_extra=OPTIONAL_KEY)
 async def playback(
     video_id: str, request: Request, service: PlaybackDep, caller: Caller, token: Token = None
@@ -104,3 +112,27 @@ async def hls_file(
     if isinstance(found.source, str):
         return RedirectResponse(found.source, status_code=302, headers=headers)
     return Response(found.source, media_type=found.content_type, headers=headers)
+
+
+@router.get(
+    "/{video_id}/download.mp4",
+    response_model=None,
+    response_class=Response,
+    responses=_DOWNLOAD,
+    openapi_extra=OPTIONAL_KEY,
+)
+async def download_mp4(
+    video_id: str, request: Request, service: PlaybackDep, caller: Caller, token: Token = None
+) -> Response:
+    """The video as one MP4 (its top rung, with sound), where the server publishes one
+    (``VODSTACK_MP4_RENDITION``): for whoever may play it."""
+    found = await service.download(video_id, caller, token, client_ip(request))
+    headers = {
+        "Cache-Control": found.cache_control,
+        "Content-Disposition": f'attachment; filename="{found.filename}"',
+    }
+    if isinstance(found.source, Path):
+        return FileResponse(found.source, media_type="video/mp4", headers=headers)
+    if isinstance(found.source, str):
+        return RedirectResponse(found.source, status_code=307, headers=headers)
+    return Response(found.source, media_type="video/mp4", headers=headers)
