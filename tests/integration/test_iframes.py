@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -119,3 +121,23 @@ def test_the_mp4_is_the_top_rung_with_its_sound(
         assert container.duration / 1e6 == pytest.approx(result.duration, abs=0.1)
         frames = sum(1 for _ in container.demux(video))
     assert frames == SECONDS * 30 + 1  # every frame, nothing encoded again or dropped
+
+
+def test_a_segment_whose_first_frame_cannot_be_found_costs_only_trick_play(
+    encoded: tuple[Path, TranscodeResult], tmp_path: Path
+) -> None:
+    """A first sample marked as not a sync sample: the rung is still published, with its
+    segments, and no I-frame playlist."""
+    out, _ = encoded
+    copy = tmp_path / "240p"
+    shutil.copytree(out / "240p", copy)
+    segment = bytearray((copy / "seg_00001.m4s").read_bytes())
+    trun = segment.index(b"trun") + 4  # the first track fragment's run: the video's
+    flags = struct.unpack_from(">I", segment, trun)[0] & 0xFFFFFF
+    assert flags == 0xE01  # data offset, then each sample's size, flags and time offset
+    struct.pack_into(">I", segment, trun + 16, 0x01010000)  # depends on others, not sync
+    (copy / "seg_00001.m4s").write_bytes(bytes(segment))
+    output = read_rung_output(tmp_path, "240p")
+    assert output is not None
+    assert len(output.segments) == 3
+    assert output.iframes == ()

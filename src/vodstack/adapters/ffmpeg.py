@@ -224,10 +224,20 @@ class FfmpegTranscoder:
     async def _remux_mp4(
         self, out_dir: Path, renditions: Sequence[Rendition], duration: float
     ) -> Path:
-        """The top rung, with its audio, as one MP4 to download, copied from its segments."""
+        """The top rung, with its audio, as one MP4 to download, copied from its segments.
+        It may be larger than any file an encode may write, but not than the rung's files
+        with an index; and it is our own output, so a failure here is one to retry, never
+        the source's verdict."""
         top = max(renditions, key=lambda r: (r.width * r.height, r.bandwidth))
+        rung_bytes = await asyncio.to_thread(_folder_bytes, (out_dir / top.playlist).parent)
+        confinement = dataclasses.replace(
+            self.budget.encode(duration, True), file_bytes=2 * rung_bytes + 64 * 2**20
+        )
         command = mp4_command(self.ffmpeg, out_dir / top.playlist, out_dir / MP4_NAME)
-        await self._run(command, duration, _ignore, self.budget.encode(duration, True))
+        try:
+            await self._run(command, duration, _ignore, confinement)
+        except errors.InvalidMedia as exc:
+            raise errors.TranscodeFailed(f"the MP4 to download was not written: {exc}") from exc
         return Path(MP4_NAME)
 
     async def transcode_part(
@@ -466,6 +476,10 @@ def _ignore(fraction: float) -> None:
     """The copy into an MP4 takes a moment after the encode; the job's progress is 1 by then."""
 
 
+def _folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
+
+
 def _make_folders(out_dir: Path, rungs: Sequence[Rung]) -> None:
     for rung in rungs:
         (out_dir / rung.name).mkdir(parents=True, exist_ok=True)
@@ -523,7 +537,7 @@ def read_rung_output(out_dir: Path, rung: str, *, partial: bool = False) -> Rung
         raise ValueError(f"no segments for {rung}")
     init = (folder / playlist.map_uri).read_bytes()
     track = video_track(init)
-    frames = () if track is None else _iframes(folder, playlist, track)
+    frames = None if track is None else _iframes(folder, playlist, track, rung)
     return RungOutput(
         rung=rung,
         folder="",
@@ -534,7 +548,7 @@ def read_rung_output(out_dir: Path, rung: str, *, partial: bool = False) -> Rung
         segments=tuple(
             (s.uri, s.duration, (folder / s.uri).stat().st_size) for s in playlist.segments
         ),
-        iframes=tuple((f.offset, f.length) for f in frames),
+        iframes=tuple((f.offset, f.length) for f in frames or ()),
     )
 
 
@@ -553,7 +567,9 @@ def _write_iframes(
         track = video_track((folder / playlist.map_uri).read_bytes())
         if track is None:
             raise ValueError(f"the init segment of {rendition.name} has no video track")
-        frames = _iframes(folder, playlist, track)
+        frames = _iframes(folder, playlist, track, rendition.name)
+        if frames is None:
+            continue
         (folder / IFRAMES_NAME).write_text(iframe_playlist(playlist.map_uri, frames))
         uri = f"{rendition.name}/{IFRAMES_NAME}"
         size = (rendition.width, rendition.height)
@@ -562,10 +578,19 @@ def _write_iframes(
     return streams, files
 
 
-def _iframes(folder: Path, playlist: MediaPlaylist, track: VideoTrack) -> list[IFrame]:
+def _iframes(
+    folder: Path, playlist: MediaPlaylist, track: VideoTrack, rung: str
+) -> list[IFrame] | None:
+    """Each segment's first frame; None when one cannot be found. Trick play is an extra:
+    a fragment this cannot read costs the rung its I-frame playlist, not the video its
+    encode."""
     frames = []
     for segment in playlist.segments:
-        found = segment_iframe(folder / segment.uri, track)
+        try:
+            found = segment_iframe(folder / segment.uri, track)
+        except ValueError as exc:
+            log.warning("no I-frame playlist for %s: %s", rung, exc)
+            return None
         frames.append(IFrame(segment.uri, segment.duration, found.offset, found.length))
     return frames
 
