@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     stall_seconds: float = Field(
         default=120, gt=0, description="kill ffmpeg after this long without progress"
     )
+    mp4_rendition: bool = Field(
+        default=False,
+        description="also publish the top rung, with its audio, as one MP4 to download "
+        "(copied from its segments, not encoded again); videos encoded in one piece only",
+    )
 
     webhook_allow_private: bool = Field(
         default=False,

@@ -176,9 +176,9 @@ async def _ready_video(client: httpx.AsyncClient, visibility: str) -> str:
 
 
 async def _transcode(settings: Settings) -> None:
-    """Every queued video, made ready by the fake transcoder."""
+    """Every queued video, made ready by the fake transcoder, with an MP4 to download."""
     async with open_backends(settings) as backends:
-        await build_worker(backends, transcoder=FakeTranscoder(), once=True).run()
+        await build_worker(backends, transcoder=FakeTranscoder(mp4=True), once=True).run()
 
 
 async def _part_url(client: httpx.AsyncClient, upload_id: str) -> tuple[str, str]:
@@ -232,10 +232,19 @@ PRIVATE_VIDEO: list[Row] = [
     ("GET", "/v1/videos/{v}/hls/e1/720p/init.mp4", None, _everyone(403)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s", None, _everyone(403)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s?token={t}", None, _everyone(200)),
-    # Its pictures follow the ladder's rules; its original is its owner's alone.
-    ("GET", "/v1/videos/{v}/thumbnail.jpg", None, _everyone(403)),
-    ("GET", "/v1/videos/{v}/thumbnail.jpg?width=160&time=1&token={t}", None, _everyone(200)),
+    # Its pictures play by the rules of playback: the owner's key, or a token; its
+    # original is its owner's alone.
+    ("GET", "/v1/videos/{v}/thumbnail.jpg", None, _keyed(404, 404, 200, 200, 200, 403)),
+    (
+        "GET",
+        "/v1/videos/{v}/thumbnail.jpg?width=160&time=1&token={t}",
+        None,
+        _keyed(200, 200, 200, 200, 200, 403),
+    ),
     ("GET", "/v1/videos/{v}/source", None, _keyed(401, 404, 200, 200, 200, 403)),
+    # The MP4 download plays by the rules of playback: the owner's key, or a token.
+    ("GET", "/v1/videos/{v}/download.mp4", None, _keyed(404, 404, 200, 200, 200, 403)),
+    ("GET", "/v1/videos/{v}/download.mp4?token={t}", None, _keyed(200, 200, 200, 200, 200, 403)),
     # The same page for any id (test_the_player_page_tells_nothing_about_the_video).
     ("GET", "/videos/{v}", None, _everyone(200)),
     ("DELETE", "/v1/videos/{v}", None, _keyed(401, 404, 204, 204, 403, 403)),
@@ -250,8 +259,9 @@ PUBLIC_VIDEO: list[Row] = [
     ("GET", "/v1/videos/{v}/hls/e1/master.m3u8", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/index.m3u8", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s", None, _everyone(200)),
-    ("GET", "/v1/videos/{v}/thumbnail.jpg", None, _everyone(200)),
+    ("GET", "/v1/videos/{v}/thumbnail.jpg", None, _keyed(200, 200, 200, 200, 200, 403)),
     ("GET", "/v1/videos/{v}/source", None, _keyed(401, 403, 200, 200, 200, 403)),
+    ("GET", "/v1/videos/{v}/download.mp4", None, _keyed(200, 200, 200, 200, 200, 403)),
     # Only the published epoch is served, to anyone.
     ("GET", "/v1/videos/{v}/hls/e2/master.m3u8", None, _everyone(404)),
     ("GET", "/videos/{v}", None, _everyone(200)),
@@ -708,6 +718,7 @@ PATHS = [
     ("POST", "/v1/videos/{x}/retry"),
     ("GET", "/v1/videos/{x}/playback"),
     ("POST", "/v1/videos/{x}/playback-tokens"),
+    ("GET", "/v1/videos/{x}/download.mp4"),
     ("GET", "/v1/videos/{v}/hls/e1/{x}"),
     ("GET", "/v1/videos/{v}/hls/e1/720p/{x}"),
     ("GET", "/v1/videos/{v}/hls/e{x}/master.m3u8"),

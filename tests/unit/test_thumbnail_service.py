@@ -13,6 +13,7 @@ import pytest
 from tests.unit.test_playback_video_cache import Clock, CountingVideos, service, video
 from vodstack import errors
 from vodstack.adapters.transcoder_fake import FAKE_PICTURE
+from vodstack.domain.accounts import ANONYMOUS
 from vodstack.domain.videos import VideoStatus
 from vodstack.ports import Storage
 from vodstack.services.ratelimit import RateLimiter
@@ -61,7 +62,9 @@ async def _world(tmp_path: Path, per_minute: int = 100) -> tuple[ThumbnailServic
 
 async def test_many_asking_at_once_make_one_picture(tmp_path: Path) -> None:
     thumbnails, grabber = await _world(tmp_path)
-    asking = [asyncio.create_task(thumbnails.thumbnail("v1", 320, None)) for _ in range(5)]
+    asking = [
+        asyncio.create_task(thumbnails.thumbnail("v1", ANONYMOUS, 320, None)) for _ in range(5)
+    ]
     await grabber.started.wait()
     for _ in range(10):  # let the others reach the picture being made
         await asyncio.sleep(0)
@@ -74,7 +77,7 @@ async def test_many_asking_at_once_make_one_picture(tmp_path: Path) -> None:
     media, offset, width = grabber.grabs[0]
     assert (media, width) == (b"I240pS240p", 320)
     assert offset == pytest.approx(1.0)
-    kept = await thumbnails.thumbnail("v1", 320, None)
+    kept = await thumbnails.thumbnail("v1", ANONYMOUS, 320, None)
     assert kept.source == FAKE_PICTURE  # from storage now
     assert len(grabber.grabs) == 1
 
@@ -82,8 +85,8 @@ async def test_many_asking_at_once_make_one_picture(tmp_path: Path) -> None:
 async def test_only_new_pictures_are_limited(tmp_path: Path) -> None:
     thumbnails, grabber = await _world(tmp_path, per_minute=1)
     grabber.go.set()
-    await thumbnails.thumbnail("v1", 640, 6.5)
-    await thumbnails.thumbnail("v1", 640, 6.5)  # kept: not counted
+    await thumbnails.thumbnail("v1", ANONYMOUS, 640, 6.5)
+    await thumbnails.thumbnail("v1", ANONYMOUS, 640, 6.5)  # kept: not counted
     with pytest.raises(errors.RateLimited, match="new thumbnails"):
-        await thumbnails.thumbnail("v1", 640, 7.5)
+        await thumbnails.thumbnail("v1", ANONYMOUS, 640, 7.5)
     assert len(grabber.grabs) == 1

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vodstack import errors
 from vodstack.domain.chunks import AUDIO, PartSpec, RungOutput, VideoPlan
+from vodstack.domain.ffmpeg_args import MP4_NAME
 from vodstack.domain.media import (
     EncoderChoice,
     PartResult,
@@ -58,7 +59,8 @@ class FakeTranscoder:
     """``invalid``: probe raises InvalidMedia with this reason. ``fail``: transcode raises
     TranscodeFailed with this message, ``fail_times`` times (None: always). ``block``:
     transcode waits until cancelled, then sets ``cancelled``. ``seconds``: how long a
-    transcode takes."""
+    transcode takes. ``mp4``: it writes an MP4 to download too, as ffmpeg does when
+    ``VODSTACK_MP4_RENDITION`` is on."""
 
     info: SourceInfo = FAKE_SOURCE
     invalid: str | None = None
@@ -66,6 +68,7 @@ class FakeTranscoder:
     fail_times: int | None = None
     block: bool = False
     seconds: float = 0.0
+    mp4: bool = False
     probed: list[Path] = field(default_factory=list)
     transcoded: list[Path] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
@@ -92,7 +95,7 @@ class FakeTranscoder:
         await self._misbehave()
         on_progress(0.5)
         await asyncio.sleep(self.seconds)
-        result = _write_ladder(source, info, out_dir)
+        result = _write_ladder(source, info, out_dir, self.mp4)
         on_progress(1.0)
         return result
 
@@ -144,7 +147,7 @@ class FakeTranscoder:
             raise errors.TranscodeFailed(self.fail)
 
 
-def _write_ladder(source: Path, info: SourceInfo, out_dir: Path) -> TranscodeResult:
+def _write_ladder(source: Path, info: SourceInfo, out_dir: Path, mp4: bool) -> TranscodeResult:
     rendition = Rendition(
         name=_RUNG,
         width=1280,
@@ -166,6 +169,9 @@ def _write_ladder(source: Path, info: SourceInfo, out_dir: Path) -> TranscodeRes
     files = [Path(MASTER_NAME)] + [
         Path(_RUNG, name) for name in ("index.m3u8", "init.mp4", "seg_00000.m4s")
     ]
+    if mp4:
+        (out_dir / MP4_NAME).write_bytes(b"fake mp4 file")
+        files.append(Path(MP4_NAME))
     return TranscodeResult(
         command=["fake-ffmpeg", "-i", str(source), str(out_dir)],
         encoder=FAKE_ENCODER,

@@ -3,7 +3,7 @@
 A picture is one frame of one segment of the smallest rendition at least as wide as asked
 for: ffmpeg decodes that segment alone, a fraction of a second. It is stored under the
 published epoch, so each is made once; this process also remembers which it has seen, so
-a picture that exists costs no lookup. The same rules as the ladder decide who sees it.
+a picture that exists costs no lookup. The same rules as playback decide who sees it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from vodstack import errors
+from vodstack.domain.accounts import Actor
 from vodstack.domain.thumbnails import (
     DEFAULT_WIDTH,
     TIME_STEP,
@@ -59,14 +60,15 @@ class ThumbnailService:
     async def thumbnail(
         self,
         video_id: str,
+        actor: Actor,
         width: int | None,
         seconds: float | None,
         token: str | None = None,
         ip: str | None = None,
     ) -> HlsFile:
         """The picture at ``seconds`` (None: the poster), ``width`` wide (None: the
-        default), for whoever may play the video."""
-        video, grant = await self._playback.viewable(video_id, token, ip)
+        default), for whoever may play the video (as ``PlaybackService.viewable`` says)."""
+        video, grant = await self._playback.viewable(video_id, actor, token, ip)
         try:
             width = check_width(DEFAULT_WIDTH if width is None else width)
             at = rounded_time(_poster_time(video) if seconds is None else seconds, video.duration)

@@ -50,6 +50,14 @@ _HLS_FILE: dict[int | str, dict[str, Any]] = {
 }
 
 
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The MP4 file, as an attachment", "content": {"video/mp4": {}}},
+    206: {"description": "The requested byte range of it"},
+    307: {"description": "The file, where storage serves it"},
+    **error_responses(401, 403),
+}
+
+
 @router.get("/{video_id}/playback", responses=error_responses(401, 403), openapi_extra=OPTIONAL_KEY)
 async def playback(
     video_id: str, request: Request, service: PlaybackDep, caller: Caller, token: Token = None
@@ -107,6 +115,7 @@ async def hls_file(
     "/{video_id}/thumbnail.jpg",
     response_model=None,
     response_class=Response,
+    openapi_extra=OPTIONAL_KEY,
     responses={
         200: {"description": "The picture", "content": {"image/jpeg": {}}},
         302: {"description": "The picture, where storage serves it"},
@@ -117,6 +126,7 @@ async def thumbnail(
     video_id: str,
     request: Request,
     thumbnails: Thumbnails,
+    caller: Caller,
     width: Annotated[
         int | None, Query(description="160, 320, 640 (the default) or 1280 pixels")
     ] = None,
@@ -125,24 +135,39 @@ async def thumbnail(
     ] = None,
     token: Token = None,
 ) -> Response:
-    """A frame of the video as a JPEG, under the same rules as its ladder: a private
-    video's pictures need its playback token."""
-    found = await thumbnails.thumbnail(video_id, width, time, token, client_ip(request))
+    """A frame of the video as a JPEG, for whoever may play it: a private video's
+    pictures need its playback token (in a page) or its owner's key."""
+    found = await thumbnails.thumbnail(video_id, caller, width, time, token, client_ip(request))
     return file_response(found)
 
 
-def file_response(found: HlsFile, filename: str | None = None) -> Response:
+def file_response(found: HlsFile) -> Response:
     """A file to send (answering Range requests, with sendfile), a URL to redirect to, or
-    bytes; ``filename``: sent as a download under that name."""
+    bytes; one with a file name as a download under that name."""
     headers = {"Cache-Control": found.cache_control}
-    if filename is not None:
-        headers["Content-Disposition"] = content_disposition(filename)
+    if found.filename is not None:
+        headers["Content-Disposition"] = content_disposition(found.filename)
     if isinstance(found.source, Path):
         # FileResponse answers Range requests and sends the file with sendfile.
         return FileResponse(found.source, media_type=found.content_type, headers=headers)
     if isinstance(found.source, str):
         return RedirectResponse(found.source, status_code=302, headers=headers)
     return Response(found.source, media_type=found.content_type, headers=headers)
+
+
+@router.get(
+    "/{video_id}/download.mp4",
+    response_model=None,
+    response_class=Response,
+    responses=_DOWNLOAD,
+    openapi_extra=OPTIONAL_KEY,
+)
+async def download_mp4(
+    video_id: str, request: Request, service: PlaybackDep, caller: Caller, token: Token = None
+) -> Response:
+    """The video as one MP4 (its top rung, with sound), where the server publishes one
+    (``VODSTACK_MP4_RENDITION``): for whoever may play it."""
+    return file_response(await service.download(video_id, caller, token, client_ip(request)))
 
 
 @router.get(
@@ -159,7 +184,7 @@ async def source(video_id: str, videos: Videos, user: CurrentUser) -> Response:
     """The original upload, for its owner or an admin."""
     video, located = await videos.source(video_id, user)
     content_type = video.content_type or "application/octet-stream"
-    return file_response(HlsFile(located, content_type, "private, no-store"), video.filename)
+    return file_response(HlsFile(located, content_type, "private, no-store", video.filename))
 
 
 def content_disposition(filename: str) -> str:
