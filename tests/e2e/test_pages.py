@@ -43,7 +43,7 @@ async def test_pages_are_served_with_their_module_and_security_headers(
     assert "<script>" not in response.text  # no inline script: the CSP forbids them
     csp = response.headers["content-security-policy"]
     assert "script-src 'self';" in csp
-    assert "media-src 'self' blob:" in csp
+    assert "media-src 'self' blob: data:" in csp
     assert "worker-src 'self' blob:" in csp
     assert "frame-ancestors 'none'" in csp
     assert response.headers["x-content-type-options"] == "nosniff"

@@ -26,8 +26,11 @@ export function seekBar({ video, range, preview, tile, label }, player) {
       tile.style.height = `${cue.h}px`;
       player.previewImage = cue.url;
     }
-    preview.style.left = `${fraction * 100}%`;
     preview.hidden = false;
+    // Centred on the pointer, yet whole inside the bar at either end.
+    const width = range.getBoundingClientRect().width;
+    const half = preview.offsetWidth / 2;
+    preview.style.left = `${Math.min(width - half, Math.max(half, fraction * width))}px`;
   };
   const hide = () => { preview.hidden = true; };
   const pointerFraction = (event) => {
@@ -37,6 +40,14 @@ export function seekBar({ video, range, preview, tile, label }, player) {
   range.addEventListener('pointermove', (event) => show(pointerFraction(event)));
   range.addEventListener('pointerleave', hide);
   range.addEventListener('blur', hide);
+  // The arrow keys skip 5 s (the range's own step, a tenth of a second, is for the pointer).
+  range.addEventListener('keydown', (event) => {
+    const skip = { ArrowLeft: -5, ArrowDown: -5, ArrowRight: 5, ArrowUp: 5 }[event.key];
+    if (!skip) return;
+    event.preventDefault();
+    range.value = String(Math.min(Number(range.max), Math.max(0, video.currentTime + skip)));
+    range.dispatchEvent(new Event('input'));
+  });
   range.addEventListener('input', () => {
     video.currentTime = Number(range.value);
     // From the keyboard too: the tile follows the thumb.

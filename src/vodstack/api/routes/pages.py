@@ -127,8 +127,9 @@ def _security_headers(settings: Settings, storage: Storage, framed: bool) -> dic
             f"img-src 'self' {extra}".strip(),
             f"connect-src 'self' {extra}".strip(),
             # hls.js feeds the video element a MediaSource (blob:) from a worker it builds
-            # from a blob: URL.
-            f"media-src 'self' blob: {extra}".strip(),
+            # from a blob: URL, and gives each caption track an empty <track> (data:) that
+            # it fills with cues itself.
+            f"media-src 'self' blob: data: {extra}".strip(),
             "worker-src 'self' blob:",
             "object-src 'none'",
             "base-uri 'none'",
