@@ -78,9 +78,10 @@ test('the library, the player and its previews around the stream', { skip, timeo
   const sheetLoads = await page.evaluate(async () => (await fetch(window.vodstackPlayer.previewImage)).ok);
   assert.ok(sheetLoads, `the storyboard sheet ${preview.image} does not load`);
 
-  // The seek bar takes the keyboard too.
+  // The seek bar takes the keyboard too: an arrow key skips 5 s.
   await page.locator('#seek-range').focus();
   await page.keyboard.press('ArrowRight');
+  await page.waitForFunction(() => document.getElementById('video').currentTime >= 4.9, null, { timeout: 5_000 });
   assert.ok(await page.evaluate(() => document.activeElement.id === 'seek-range'));
 
   // The captions menu lists the master playlist's subtitle tracks; choosing one shows it.
