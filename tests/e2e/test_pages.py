@@ -3,6 +3,7 @@ headers, and what happens without hls.js. The pages themselves run in tests/brow
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -168,3 +169,17 @@ async def test_thumbnails_and_storyboards_may_come_from_where_media_does(
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
             csp = (await web.get("/")).headers["content-security-policy"]
     assert "img-src 'self' http://testserver https://cdn.example.net;" in csp
+
+
+@pytest.mark.parametrize("path", ["/", "/upload", "/videos/" + "ab12" * 8, "/embed/" + "ab12" * 8])
+async def test_every_control_has_a_label_and_no_page_has_inline_styles(
+    web: httpx.AsyncClient, path: str
+) -> None:
+    page = (await web.get(path)).text
+    labelled = set(re.findall(r'<label[^>]* for="([^"]+)"', page))
+    for tag, attributes in re.findall(r"<(input|select|textarea)\b([^>]*)>", page):
+        found = re.search(r'\bid="([^"]+)"', attributes)
+        assert found, f"a <{tag}> without an id cannot be labelled: {attributes}"
+        assert found.group(1) in labelled or "aria-label=" in attributes, found.group(1)
+    assert " style=" not in page  # the CSP allows no inline styles
+    assert "<style" not in page

@@ -19,12 +19,14 @@ async function embed() {
     showMessage(message, error.status === 404 ? 'This video does not exist.' : `This video cannot play: ${describeError(error)}`);
     return;
   }
-  // The title and the poster's address, where the video may be read; a private video
-  // seen through its token alone has only the stream, and the poster by its usual path.
+  // The title and the poster's address, where the video may be read (a private video seen
+  // through its token alone may not be); a server that makes no thumbnails names none.
   const info = await api(`/v1/videos/${id}`).catch(() => null);
   if (info) document.title = `${info.title || info.filename} · vodstack`;
-  player.posterUrl = thumbnailUrl(videoId, info, { width: 1280, token });
-  video.poster = player.posterUrl;
+  if (info?.thumbnail_url) {
+    player.posterUrl = thumbnailUrl(info, { width: 1280, token });
+    video.poster = player.posterUrl;
+  }
   const hls = startStream(video, playback.master_url, player, message);
   if (hls) captionsMenu(hls, document.getElementById('captions'), player);
 }

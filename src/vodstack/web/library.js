@@ -36,8 +36,9 @@ const thumbnails = new Map();
 const tokens = new Map();
 
 function thumbnail(video) {
+  // A server that makes no thumbnails names none; a video still encoding has none yet.
   const playable = video.status === 'ready' || video.status === 'playable';
-  if (!playable) return null;
+  if (!playable || !video.thumbnail_url) return null;
   if (video.visibility === 'private' && !tokens.has(video.id)) {
     tokens.set(video.id, null);
     api(`/v1/videos/${encodeURIComponent(video.id)}/playback`)
@@ -46,7 +47,7 @@ function thumbnail(video) {
   }
   const token = tokens.get(video.id);
   if (video.visibility === 'private' && !token) return null;
-  const src = thumbnailUrl(video.id, video, { width: 320, token });
+  const src = thumbnailUrl(video, { width: 320, token });
   let img = thumbnails.get(video.id);
   if (!img || img.dataset.src !== src) {
     img = el('img', { src, alt: `Thumbnail of ${video.title || video.filename}`, loading: 'lazy', width: 320, height: 180, 'data-src': src });

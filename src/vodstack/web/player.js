@@ -114,6 +114,7 @@ function watch() {
       playing = true;
       await play(info);
     }
+    loadPreviews(info);
     return info.status !== 'failed' && info.status !== 'ready';
   }, 1000);
 }
@@ -126,12 +127,15 @@ async function play(info) {
     showMessage(message, `Cannot play the video: ${describeError(error)}`);
     return;
   }
-  const token = tokenOf(playback.master_url);
   $('stage').hidden = false;
-  // Before playback starts: the owner's chosen frame, at the size the stage is shown.
-  const width = THUMBNAIL_WIDTHS.find((w) => w >= video.clientWidth * devicePixelRatio) ?? 1280;
-  player.posterUrl = thumbnailUrl(videoId, info, { width: Math.max(640, width), token });
-  video.poster = player.posterUrl;
+  masterUrl = playback.master_url;
+  // Before playback starts: the owner's chosen frame, at the size the stage is shown. A
+  // server that makes no thumbnails names none.
+  if (info.thumbnail_url) {
+    const width = THUMBNAIL_WIDTHS.find((w) => w >= video.clientWidth * devicePixelRatio) ?? 1280;
+    player.posterUrl = thumbnailUrl(info, { width: Math.max(640, width), token: tokenOf(masterUrl) });
+    video.poster = player.posterUrl;
+  }
   const hls = startStream(video, playback.master_url, player, message, { onFatal: () => clearInterval(statsTimer) });
   if (!hls) return;
   const Hls = window.Hls;
@@ -142,8 +146,7 @@ async function play(info) {
     if (frag.type === 'main' && frag.sn !== 'initSegment') player.levelsLoaded.add(frag.level);
   });
   captionsMenu(hls, $('captions'), player);
-  const seek = seekBar({ video, range: $('seek-range'), preview: $('preview'), tile: $('preview-tile'), label: $('preview-time') }, player);
-  loadStoryboard(playback.master_url).then((cues) => seek.setCues(cues));
+  seek = seekBar({ video, range: $('seek-range'), preview: $('preview'), tile: $('preview-tile'), label: $('preview-time') }, player);
   $('seek').hidden = false;
   $('controls').hidden = false;
   $('stats').hidden = false;
@@ -151,6 +154,17 @@ async function play(info) {
 }
 
 let statsTimer;
+let masterUrl;
+let seek;
+let storyboardAsked = false;
+
+// The storyboard is made with the thumbnails, once the whole video is in: asked for then,
+// and only of a server that makes them.
+function loadPreviews(info) {
+  if (storyboardAsked || !seek || info.status !== 'ready' || !info.thumbnail_url) return;
+  storyboardAsked = true;
+  loadStoryboard(masterUrl).then((cues) => seek.setCues(cues));
+}
 
 function levelName(level) {
   return `${level.height}p · ${formatBitrate(level.bitrate)}`;

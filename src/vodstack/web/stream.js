@@ -11,9 +11,10 @@ export function tokenOf(masterUrl) {
   return new URL(masterUrl, location.href).searchParams.get('token');
 }
 
-// A thumbnail of `width` px (one of THUMBNAIL_WIDTHS): the poster, or the frame at `time`.
-export function thumbnailUrl(videoId, info, { width, token, time } = {}) {
-  const url = new URL(info?.thumbnail_url || `/v1/videos/${encodeURIComponent(videoId)}/thumbnail.jpg`, location.href);
+// The video's thumbnail (`info.thumbnail_url`, absolute or relative to this page) at
+// `width` px, one of THUMBNAIL_WIDTHS: the poster, or the frame at `time`.
+export function thumbnailUrl(info, { width, token, time } = {}) {
+  const url = new URL(info.thumbnail_url, location.href);
   url.searchParams.set('width', String(width));
   if (time != null) url.searchParams.set('time', time.toFixed(2));
   if (token) url.searchParams.set('token', token);
