@@ -38,8 +38,9 @@ export function wireCopyButtons() {
 
 let filled = false;
 
-// Filled once: a later poll must not overwrite what the owner is typing.
-export function renderManage(videoId, info, video) {
+// Filled once: a later poll must not overwrite what the owner is typing. `onChanged`
+// redraws the page with the video as the server has it after a change.
+export function renderManage(videoId, info, video, onChanged) {
   if (!apiKey()) return;
   $('manage').hidden = false;
   if (filled) return;
@@ -53,20 +54,21 @@ export function renderManage(videoId, info, video) {
       title: $('edit-title').value.trim() || null,
       description: $('edit-description').value,
       visibility: $('edit-visibility').value,
-    }, 'Saved.');
+    }, 'Saved.', onChanged);
   });
   $('use-frame').addEventListener('click', () => {
     const at = Math.round(video.currentTime * 100) / 100;
-    change(videoId, { poster_time: at }, `The frame at ${at.toFixed(2)} s is now the poster.`);
+    change(videoId, { poster_time: at }, `The frame at ${at.toFixed(2)} s is now the poster.`, onChanged);
   });
   $('delete').addEventListener('click', () => remove(videoId, info.title || info.filename));
 }
 
-async function change(videoId, body, done) {
+async function change(videoId, body, done, onChanged) {
   const status = $('manage-message');
   try {
-    await api(`/v1/videos/${encodeURIComponent(videoId)}`, { method: 'PATCH', body });
+    const updated = await api(`/v1/videos/${encodeURIComponent(videoId)}`, { method: 'PATCH', body });
     showMessage(status, done, 'ok');
+    if (updated) onChanged(updated);
   } catch (error) {
     refused(error, status);
   }

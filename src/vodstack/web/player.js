@@ -35,7 +35,7 @@ function renderVideo(info) {
   $('description').textContent = info.description || '';
   $('description').hidden = !info.description;
   renderShare(videoId, info);
-  renderManage(videoId, info, video);
+  renderManage(videoId, info, video, renderVideo);
 }
 
 // What processing found that does not stop the video from playing, such as a truncated
