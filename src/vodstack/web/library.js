@@ -43,18 +43,20 @@ function thumbnail(video) {
     tokens.set(video.id, null);
     api(`/v1/videos/${encodeURIComponent(video.id)}/playback`)
       .then((playback) => tokens.set(video.id, tokenOf(playback.master_url)))
-      .catch(() => tokens.delete(video.id));
+      // Not asked again: the neutral box stays, rather than a request every poll.
+      .catch(() => {});
   }
   const token = tokens.get(video.id);
   if (video.visibility === 'private' && !token) return null;
   const src = thumbnailUrl(video, { width: 320, token });
   let img = thumbnails.get(video.id);
   if (!img || img.dataset.src !== src) {
-    img = el('img', { src, alt: `Thumbnail of ${video.title || video.filename}`, loading: 'lazy', width: 320, height: 180, 'data-src': src });
+    img = el('img', { src, loading: 'lazy', width: 320, height: 180, 'data-src': src });
     // The neutral box shows through where the picture cannot be had.
     img.addEventListener('error', () => { img.hidden = true; });
     thumbnails.set(video.id, img);
   }
+  img.alt = `Thumbnail of ${video.title || video.filename}`;
   return img;
 }
 

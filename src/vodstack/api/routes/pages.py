@@ -104,8 +104,8 @@ def security_headers(request: Request, framed: bool = False) -> dict[str, str]:
     if built is None:
         services = request.app.state.services
         built = request.app.state.security_headers = {
-            framed: _security_headers(services.settings, services.storage, framed)
-            for framed in (False, True)
+            kind: _security_headers(services.settings, services.storage, kind)
+            for kind in (False, True)
         }
     return built[framed]
 
