@@ -19,14 +19,12 @@ async function embed() {
     showMessage(message, error.status === 404 ? 'This video does not exist.' : `This video cannot play: ${describeError(error)}`);
     return;
   }
-  // The title and the poster's address, where the video may be read (a private video seen
-  // through its token alone may not be); a server that makes no thumbnails names none.
-  const info = await api(`/v1/videos/${id}`).catch(() => null);
+  // The poster plays by the rules of playback, so the token opens it; the title comes
+  // from the video, which a private video seen through its token alone does not show.
+  player.posterUrl = thumbnailUrl({ thumbnail_url: `/v1/videos/${id}/thumbnail.jpg` }, { width: 1280, token });
+  video.poster = player.posterUrl;
+  const info = token ? null : await api(`/v1/videos/${id}`).catch(() => null);
   if (info) document.title = `${info.title || info.filename} · vodstack`;
-  if (info?.thumbnail_url) {
-    player.posterUrl = thumbnailUrl(info, { width: 1280, token });
-    video.poster = player.posterUrl;
-  }
   const hls = startStream(video, playback.master_url, player, message);
   if (hls) captionsMenu(hls, document.getElementById('captions'), player);
 }
