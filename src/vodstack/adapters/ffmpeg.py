@@ -26,6 +26,7 @@ import imageio_ffmpeg
 from vodstack import errors
 from vodstack.adapters.probe import probe_contained
 from vodstack.adapters.sandbox import Confinement, network_isolation, signal_name
+from vodstack.adapters.storyboard import Storyboard, make_storyboard, write_vtt
 from vodstack.domain.budgets import MediaLimits
 from vodstack.domain.chunks import AUDIO, Chunk, PartKind, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.ffmpeg_args import (
@@ -46,6 +47,7 @@ from vodstack.domain.media import (
     SourceInfo,
     TranscodeResult,
 )
+from vodstack.domain.pictures import STORYBOARD, StoryboardPlan, choose_cover
 from vodstack.domain.playlist import (
     MASTER_NAME,
     codecs_from_init,
@@ -188,6 +190,11 @@ class FfmpegTranscoder:
             )
         except (OSError, ValueError) as exc:
             raise errors.TranscodeFailed(f"ffmpeg's output is incomplete: {exc}") from exc
+        low = _lowest(rungs)
+        board_plan = StoryboardPlan(0.0, encoded, encoded, low.width, low.height)
+        board = await self._storyboard(out_dir, low, board_plan)
+        if board is not None:
+            files += await asyncio.to_thread(write_vtt, out_dir, board, board_plan)
         await asyncio.to_thread(_write_master, out_dir, renditions)
         return TranscodeResult(
             command=command,
@@ -196,6 +203,7 @@ class FfmpegTranscoder:
             renditions=renditions,
             master_playlist=MASTER_NAME,
             files=sorted([Path(MASTER_NAME), *files]),
+            cover_time=None if board is None else choose_cover(board.tiles, encoded),
         )
 
     async def transcode_part(
@@ -247,7 +255,33 @@ class FfmpegTranscoder:
             raise errors.TranscodeFailed(f"ffmpeg's output is incomplete: {exc}") from exc
         if any(r is None for r in rungs):
             raise errors.TranscodeFailed(f"ffmpeg wrote no segments for {part.describe()}")
-        return PartResult(command, capabilities.encoder, tuple(r for r in rungs if r is not None))
+        outputs = tuple(r for r in rungs if r is not None)
+        low = _lowest(plan.rungs)
+        if part.kind is PartKind.AUDIO or low.name not in part.rungs:
+            return PartResult(command, capabilities.encoder, outputs)
+        board_plan = StoryboardPlan(part.start, part.end, plan.duration, low.width, low.height)
+        board = await self._storyboard(out_dir, low, board_plan)
+        tiles = () if board is None else board.tiles
+        return PartResult(command, capabilities.encoder, outputs, tiles)
+
+    async def _storyboard(
+        self, out_dir: Path, rung: Rung, plan: StoryboardPlan
+    ) -> Storyboard | None:
+        """The tiles of ``plan`` from ``rung`` as encoded in ``out_dir``, their sheets in
+        ``out_dir/storyboard``."""
+
+        async def run(command: list[str], duration: float, confinement: Confinement) -> None:
+            await self._run(command, duration, _ignore_progress, confinement)
+
+        span = plan.end - plan.start
+        return await make_storyboard(
+            self.ffmpeg,
+            run,
+            out_dir / rung_playlist(rung),
+            out_dir / STORYBOARD,
+            plan,
+            self.budget.encode(span, True),
+        )
 
     async def _run(
         self,
@@ -428,6 +462,15 @@ async def _filters(ffmpeg: str) -> set[str]:
         if len(fields) >= 3 and "->" in fields[2]:
             names.add(fields[1])
     return names
+
+
+def _ignore_progress(_: float) -> None:
+    """The storyboard's run takes a fraction of the encode's time: it reports nothing."""
+
+
+def _lowest(rungs: Sequence[Rung]) -> Rung:
+    """The rung the storyboard is made from: the fewest pixels to decode."""
+    return min(rungs, key=lambda r: r.width * r.height)
 
 
 def _make_folders(out_dir: Path, rungs: Sequence[Rung]) -> None:
