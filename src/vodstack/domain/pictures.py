@@ -212,7 +212,7 @@ def luma_entropy(data: bytes, width: int, height: int, stride: int, offset: int 
     total = len(pixels)
     if total == 0:
         return 0.0
-    return -sum(n / total * math.log2(n / total) for n in Counter(pixels).values())
+    return sum(n / total * math.log2(total / n) for n in Counter(pixels).values())
 
 
 def choose_cover(tiles: Sequence[Tile], duration: float) -> float | None:
