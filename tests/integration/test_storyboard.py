@@ -17,6 +17,8 @@ import pytest
 from av.video.frame import VideoFrame
 
 from vodstack.adapters.ffmpeg import FfmpegTranscoder
+from vodstack.domain.chunks import PartKind, plan_video
+from vodstack.domain.ladder import output_frame_rate, plan_ladder
 from vodstack.domain.media import TranscodeResult
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -28,6 +30,7 @@ CUE = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d{3}) --> .*\n(\S+)#xywh=(\d+),(\d+),(
 
 @dataclass(frozen=True)
 class Encoded:
+    source: Path
     out: Path
     result: TranscodeResult
 
@@ -48,7 +51,7 @@ def encoded(tmp_path_factory: pytest.TempPathFactory) -> Encoded:
         info = await transcoder.probe(source)
         return await transcoder.transcode(source, info, folder / "out", lambda _: None)
 
-    return Encoded(folder / "out", asyncio.run(encode()))
+    return Encoded(source, folder / "out", asyncio.run(encode()))
 
 
 def test_the_cover_is_after_the_fade_on_a_lit_detailed_frame(encoded: Encoded) -> None:
@@ -89,6 +92,33 @@ def test_each_tile_is_the_lowest_rung_at_its_cue(encoded: Encoded) -> None:
             if other_time != time:
                 other = tile_grid(encoded.out / "storyboard" / other_sheet, other_box)
                 assert difference(other, seen) > 12, (time, other_time)
+
+
+async def test_a_chunk_makes_the_tiles_of_its_span_at_the_whole_videos_times(
+    encoded: Encoded, tmp_path: Path
+) -> None:
+    transcoder = FfmpegTranscoder(FFMPEG, encoder="libx264", stall_timeout=60)
+    info = await transcoder.probe(encoded.source)
+    plan = plan_video(info, plan_ladder(info), output_frame_rate(info), first=6, longest=12)
+    assert plan is not None
+    part = next(p for p in plan.parts if p.kind is PartKind.CHUNK and p.index == 1 and p.tier == 1)
+    assert (part.start, part.end) == (6.0, SECONDS)
+    result = await transcoder.transcode_part(encoded.source, plan, part, tmp_path, lambda _: None)
+    assert [t.time for t in result.tiles] == [6.0, 8.0, 10.0, 12.0]
+    assert {t.sheet for t in result.tiles} == {"sheet_000.jpg"}
+    assert sorted(p.name for p in (tmp_path / "storyboard").iterdir()) == ["sheet_000.jpg"]
+    # The same pictures as the whole video's tiles at those times.
+    vtt = (encoded.out / "storyboard/storyboard.vtt").read_text()
+    whole = {
+        int(h) * 3600 + int(m) * 60 + float(s): (sheet, tuple(map(int, box)))
+        for h, m, s, sheet, *box in CUE.findall(vtt)
+    }
+    for tile in result.tiles:
+        box = (tile.x, tile.y, tile.w, tile.h)
+        mine = tile_grid(tmp_path / "storyboard" / tile.sheet, box)
+        sheet, theirs = whole[tile.time]
+        assert difference(mine, tile_grid(encoded.out / "storyboard" / sheet, theirs)) < 8
+    assert max(t.score for t in result.tiles[1:]) > result.tiles[0].score  # 6 s: still dim
 
 
 def frame_at(playlist: Path, time: float) -> VideoFrame:
