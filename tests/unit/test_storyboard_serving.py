@@ -106,3 +106,4 @@ async def test_a_chunked_video_serves_the_vtt_its_parts_make(tmp_path: Path) -> 
     assert sheets[-1].startswith(f"https://media.test/{prefix}/c2a1/sheet_000.jpg")
     assert "00:00:38.000 --> 00:00:40.000" in body
     assert await service.cover_time(video) == 4.0  # the first tenth of 40 s is skipped
+    assert video.cover_time == 4.0  # and the video keeps it, as a one-piece video does
