@@ -1,6 +1,7 @@
 """Storyboards and the cover, the pure rules: how far apart tiles are, where each lands on
 its sheet, which keyframes the command keeps, the VTT players read, how detailed a tile
-is, which tile is the cover, and a chunked video's storyboard assembled from its parts."""
+is, which tile is the cover, a chunked video's storyboard assembled from its parts, and
+when no ffmpeg runs for one or its failure is let go."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.parts import part_output, split_plan
+from vodstack import errors
+from vodstack.adapters.sandbox import Confinement
+from vodstack.adapters.storyboard import Storyboard, make_storyboard
 from vodstack.domain.chunks import PartOutput, assemble
 from vodstack.domain.pictures import (
     STORYBOARD_VTT,
@@ -190,3 +194,26 @@ def test_a_part_recorded_before_storyboards_has_none() -> None:
     del stored["tiles"]
     assert PartOutput.from_json(stored).tiles == ()
     assert STORYBOARD_VTT not in assemble(split_plan(), {"c0t1": output}).playlists
+
+
+async def test_a_span_without_tiles_runs_no_ffmpeg_and_a_failed_run_leaves_none(
+    tmp_path: Path,
+) -> None:
+    commands: list[list[str]] = []
+
+    async def failing(command: list[str], duration: float, confinement: Confinement) -> None:
+        commands.append(command)
+        (tmp_path / "sb" / "sheet_000.jpg").write_bytes(b"half a sheet")
+        raise errors.TranscodeFailed("ffmpeg exited with 1")
+
+    playlist, folder = tmp_path / "240p/index.m3u8", tmp_path / "sb"
+    # Two hours: a tile every 72 s, none of them between 80 and 140 s.
+    between = StoryboardPlan(80.0, 140.0, 7200.0, 426, 240)
+    board = await make_storyboard("ffmpeg", failing, playlist, folder, between, Confinement())
+    assert board == Storyboard((), ())
+    assert commands == []
+    # A storyboard that cannot be made is no reason to fail the encode: the video plays.
+    whole = StoryboardPlan(0.0, 14.0, 14.0, 426, 240)
+    assert await make_storyboard("ffmpeg", failing, playlist, folder, whole, Confinement()) is None
+    assert len(commands) == 1
+    assert not folder.exists()

@@ -46,6 +46,8 @@ async def make_storyboard(
     """The tiles of ``plan`` from the rendition ``playlist``, their sheets in ``folder``.
     None (and ``folder`` removed) when they could not be made: a video without a
     storyboard still plays, so that is no reason to fail its encode."""
+    if not plan.times:  # a chunk shorter than the interval between tiles may hold none
+        return Storyboard((), ())
     await asyncio.to_thread(_fresh_folder, folder)
     try:
         await run(storyboard_command(ffmpeg, playlist, folder, plan), plan.end - plan.start, budget)
