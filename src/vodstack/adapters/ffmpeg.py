@@ -1,4 +1,5 @@
-"""The real Transcoder: PyAV to probe, one ffmpeg process to encode the whole ladder.
+"""The real Transcoder: PyAV to probe, one ffmpeg process to encode the whole ladder, and
+a short one after it that makes the storyboard from the lowest rung's keyframes.
 
 The encoder (NVENC or libx264) and the optional filters of the ffmpeg build are found out
 once per process, not per job. A running ffmpeg is watched: its ``-progress`` output feeds
