@@ -387,6 +387,12 @@ def audit_outputs(report: Report, evidence: Evidence, video_id: str, job: dict[s
         for part in evidence.parts(video_id)
         for rung in (part["outputs"] or {}).get("rungs", [])
     }
+    # A chunk of the lowest rung lists its storyboard's sheets too: ``c3a2/sheet_000.jpg``.
+    listed |= {
+        f"{published}/storyboard/{tile[1].rsplit('/', 1)[0]}"
+        for part in evidence.parts(video_id)
+        for tile in (part["outputs"] or {}).get("tiles", [])
+    }
     folders = {key.rsplit("/", 1)[0] for key in stored if key.startswith(f"{published}/")}
     report.leftover_attempts += len(folders - listed)
 

@@ -245,8 +245,10 @@ PRIVATE_VIDEO: list[Row] = [
     # The MP4 download plays by the rules of playback: the owner's key, or a token.
     ("GET", "/v1/videos/{v}/download.mp4", None, _keyed(404, 404, 200, 200, 200, 403)),
     ("GET", "/v1/videos/{v}/download.mp4?token={t}", None, _keyed(200, 200, 200, 200, 200, 403)),
-    # The same page for any id (test_the_player_page_tells_nothing_about_the_video).
+    # The same page for any id (test_the_player_page_tells_nothing_about_the_video); the
+    # embed too: what it shows comes from the API, with the token in its address.
     ("GET", "/videos/{v}", None, _everyone(200)),
+    ("GET", "/embed/{v}", None, _everyone(200)),
     ("DELETE", "/v1/videos/{v}", None, _keyed(401, 404, 204, 204, 403, 403)),
 ]
 PUBLIC_VIDEO: list[Row] = [
@@ -265,6 +267,7 @@ PUBLIC_VIDEO: list[Row] = [
     # Only the published epoch is served, to anyone.
     ("GET", "/v1/videos/{v}/hls/e2/master.m3u8", None, _everyone(404)),
     ("GET", "/videos/{v}", None, _everyone(200)),
+    ("GET", "/embed/{v}", None, _everyone(200)),
     ("DELETE", "/v1/videos/{v}", None, _keyed(401, 403, 204, 204, 403, 403)),
 ]
 UPLOADS: list[Row] = [

@@ -10,6 +10,8 @@ no gap, no overlap and no drift; and the killed chunk was the only work done twi
 from __future__ import annotations
 
 import itertools
+import math
+import re
 import sys
 import time
 from fractions import Fraction
@@ -91,6 +93,23 @@ def _check_playable(server: Server, video_id: str) -> None:
     low, _ = _stream(base, "240p/index.m3u8")
     assert low.ended, "every chunk of the first tier is in"
     assert abs(low.duration - SECONDS) < 0.1
+    _check_storyboard(base)
+
+
+def _check_storyboard(base: str) -> None:
+    """Every chunk of the first tier made its span's tiles: the VTT covers the whole video,
+    and each sheet it names is served."""
+    vtt = httpx.get(f"{base}/storyboard/storyboard.vtt", timeout=10).raise_for_status()
+    assert vtt.headers["content-type"].startswith("text/vtt")
+    starts = re.findall(r"^(\d\d):(\d\d):(\d\d\.\d{3}) -->", vtt.text, re.M)
+    seconds = [int(h) * 3600 + int(m) * 60 + float(s) for h, m, s in starts]
+    assert seconds == [float(t) for t in range(0, math.ceil(SECONDS), KEYFRAME_SECONDS)]
+    sheets = set(re.findall(r"^(\S+)#xywh=", vtt.text, re.M))
+    assert len(sheets) == 2, "a sheet of each chunk's tiles"
+    for sheet in sheets:
+        got = httpx.get(f"{base}/storyboard/{sheet}", timeout=10).raise_for_status()
+        assert got.headers["content-type"] == "image/jpeg"
+        assert got.content.startswith(b"\xff\xd8"), "a JPEG"
 
 
 def _check_ready(server: Server, video_id: str) -> None:
@@ -142,5 +161,6 @@ def _check_work(server: Server, video_id: str) -> None:
     assert events[-1]["kind"] == "assembled"
     outputs = server.data_dir / "objects" / "outputs" / video_id
     attempts = sorted(p.relative_to(outputs).as_posix() for p in outputs.glob("*/*/c1a*"))
-    # The killed attempt of chunk 1 at 240p left nothing behind; 332p's went at once.
-    assert attempts == ["e1/240p/c1a2", "e1/332p/c1a1"]
+    # The killed attempt of chunk 1 at 240p left nothing behind, its storyboard's sheets
+    # neither; 332p's went at once.
+    assert attempts == ["e1/240p/c1a2", "e1/332p/c1a1", "e1/storyboard/c1a2"]

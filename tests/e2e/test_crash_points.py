@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import av
 import httpx
@@ -229,6 +231,13 @@ def check_playable(stack: Stack, video_id: str, stored: int) -> None:
         with av.open(io.BytesIO(data), mode="r") as container:
             frames = sum(1 for _ in container.decode(video=0))
         assert frames > 0
+    # The storyboard: its VTT, and the sheets it names (presigned, as segments are).
+    vtt_url = master_url.rsplit("/", 1)[0] + "/storyboard/storyboard.vtt"
+    vtt = httpx.get(vtt_url).raise_for_status().text
+    sheets = set(re.findall(r"^(\S+)#xywh=", vtt, re.M))
+    for sheet in sheets:
+        assert httpx.get(urljoin(vtt_url, sheet)).raise_for_status().content[:2] == b"\xff\xd8"
+    named += 1 + len(sheets)
     assert named == stored
 
 

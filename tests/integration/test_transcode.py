@@ -138,6 +138,10 @@ def check_files(out: Path, result: TranscodeResult) -> None:
     for rendition in result.renditions:
         assert {f"{rendition.name}/index.m3u8", f"{rendition.name}/init.mp4"} <= listed
         assert f"{rendition.name}/seg_00000.m4s" in listed
+    # A storyboard from the lowest rung, whatever the source was, and a cover chosen from it.
+    assert {"storyboard/storyboard.vtt", "storyboard/sheet_000.jpg"} <= listed
+    assert result.cover_time is not None
+    assert 0 <= result.cover_time < result.duration
     assert result.command[0] == FFMPEG
     assert result.encoder.name == "libx264"
 

@@ -87,10 +87,10 @@ class CrashingJobs(_Delegating):
             crash(self._step)
         return lease
 
-    async def publish(self, lease: Lease, *args: Any) -> bool:
+    async def publish(self, lease: Lease, *args: Any, **options: Any) -> bool:
         if self._step == "uploaded":
             crash(self._step)
-        published: bool = await self._inner.publish(lease, *args)
+        published: bool = await self._inner.publish(lease, *args, **options)
         if published and self._step == "published":
             crash(self._step)
         return published

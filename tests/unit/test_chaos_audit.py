@@ -31,7 +31,12 @@ def _evidence(left: set[str] | None = None) -> Evidence:
             "epoch": attempt,
             "published_epoch": attempt,
             "split": False,
-            "outputs": {"rungs": [{"rung": RUNG[part], "folder": _folder(part, attempt)}]},
+            "outputs": {
+                "rungs": [{"rung": RUNG[part], "folder": _folder(part, attempt)}],
+                "tiles": [[0.0, f"{_folder(part, attempt)}/sheet_000.jpg", 0, 0, 160, 90, 7.0]]
+                if RUNG[part] == "240p"
+                else [],
+            },
         }
         for part, attempt in PUBLISHED.items()
     ]
@@ -49,6 +54,11 @@ def _evidence(left: set[str] | None = None) -> Evidence:
         f"e1/{RUNG[p]}/{_folder(p, a)}/{name}"
         for p, a in PUBLISHED.items()
         for name in ("init.mp4", "seg_00000.m4s", "seg_00001.m4s")
+    }
+    stored |= {
+        f"e1/storyboard/{_folder(p, a)}/sheet_000.jpg"
+        for p, a in PUBLISHED.items()
+        if RUNG[p] == "240p"
     }
     return Evidence(
         {}, {VIDEO: [own, *parts]}, {VIDEO: {"status": "ready"}}, {VIDEO: stored | (left or set())}
@@ -76,6 +86,7 @@ def test_only_the_published_attempts_folders_may_be_left() -> None:
         ({"e1/240p/c1a1/seg_00001.m4s"}, 0, 1),  # a killed attempt of chunk 1 at 240p
         ({"e1/audio/a1/seg_00000.m4s", "e1/audio/a1/init.mp4"}, 0, 1),  # the audio's first
         ({"e1/332p/c1a2/seg_00001.m4s"}, 0, 1),  # an attempt after the published one
+        ({"e1/storyboard/c1a1/sheet_000.jpg"}, 0, 1),  # the killed attempt's sheets
         ({"e2/240p/c0a1/seg_00000.m4s"}, 1, 0),  # an epoch the video was not split at
     ],
 )

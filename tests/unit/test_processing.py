@@ -111,11 +111,11 @@ async def test_earlier_epochs_are_gone_before_the_publish(
     left_at_publish: list[list[str]] = []
     publish = stores.jobs.publish
 
-    async def watched(*args: Any) -> bool:
+    async def watched(*args: Any, **options: Any) -> bool:
         left_at_publish.append([k for k in storage.objects if "/e1/" in k])
-        return await publish(*args)
+        return await publish(*args, **options)
 
-    stores.jobs.publish = watched  # type: ignore[method-assign,assignment]
+    stores.jobs.publish = watched  # type: ignore[method-assign]
     processor = Processor(stores.jobs, storage, FakeTranscoder(), tmp_path, LEASE, 0.05)
     assert (await processor.run(lease)).outcome is Outcome.PUBLISHED
     assert left_at_publish == [[]]

@@ -24,6 +24,8 @@ async def test_writes_a_playable_shaped_ladder(tmp_path: Path) -> None:
         "720p/init.mp4",
         "720p/seg_00000.m4s",
         "master.m3u8",
+        "storyboard/sheet_000.jpg",
+        "storyboard/storyboard.vtt",
     ]
     assert all((tmp_path / "out" / p).is_file() for p in result.files)
     master = (tmp_path / "out" / result.master_playlist).read_text()

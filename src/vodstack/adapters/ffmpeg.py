@@ -1,4 +1,5 @@
-"""The real Transcoder: PyAV to probe, one ffmpeg process to encode the whole ladder.
+"""The real Transcoder: PyAV to probe, one ffmpeg process to encode the whole ladder, and
+a short one after it that makes the storyboard from the lowest rung's keyframes.
 
 The encoder (NVENC or libx264) and the optional filters of the ffmpeg build are found out
 once per process, not per job. A running ffmpeg is watched: its ``-progress`` output feeds
@@ -26,6 +27,7 @@ import imageio_ffmpeg
 from vodstack import errors
 from vodstack.adapters.probe import probe_contained
 from vodstack.adapters.sandbox import Confinement, network_isolation, signal_name
+from vodstack.adapters.storyboard import Storyboard, make_storyboard, write_vtt
 from vodstack.domain.budgets import MediaLimits
 from vodstack.domain.chunks import AUDIO, Chunk, PartKind, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.ffmpeg_args import (
@@ -61,6 +63,7 @@ from vodstack.domain.media import (
     SourceInfo,
     TranscodeResult,
 )
+from vodstack.domain.pictures import STORYBOARD, StoryboardPlan, choose_cover
 from vodstack.domain.playlist import (
     MASTER_NAME,
     IFrameStream,
@@ -211,6 +214,11 @@ class FfmpegTranscoder:
         files += iframe_files
         if self.mp4_rendition:
             files.append(await self._remux_mp4(out_dir, renditions, encoded))
+        low = _lowest(rungs)
+        board_plan = StoryboardPlan(0.0, encoded, encoded, low.width, low.height)
+        board = await self._storyboard(out_dir, low, board_plan)
+        if board is not None:
+            files += await asyncio.to_thread(write_vtt, out_dir, board, board_plan)
         await asyncio.to_thread(_write_master, out_dir, renditions, iframes)
         return TranscodeResult(
             command=command,
@@ -219,6 +227,7 @@ class FfmpegTranscoder:
             renditions=renditions,
             master_playlist=MASTER_NAME,
             files=sorted([Path(MASTER_NAME), *files]),
+            cover_time=None if board is None else choose_cover(board.tiles, encoded),
         )
 
     async def _remux_mp4(
@@ -235,7 +244,7 @@ class FfmpegTranscoder:
         )
         command = mp4_command(self.ffmpeg, out_dir / top.playlist, out_dir / MP4_NAME)
         try:
-            await self._run(command, duration, _ignore, confinement)
+            await self._run(command, duration, _ignore_progress, confinement)
         except errors.InvalidMedia as exc:
             raise errors.TranscodeFailed(f"the MP4 to download was not written: {exc}") from exc
         return Path(MP4_NAME)
@@ -289,7 +298,33 @@ class FfmpegTranscoder:
             raise errors.TranscodeFailed(f"ffmpeg's output is incomplete: {exc}") from exc
         if any(r is None for r in rungs):
             raise errors.TranscodeFailed(f"ffmpeg wrote no segments for {part.describe()}")
-        return PartResult(command, capabilities.encoder, tuple(r for r in rungs if r is not None))
+        outputs = tuple(r for r in rungs if r is not None)
+        low = _lowest(plan.rungs)
+        if part.kind is PartKind.AUDIO or low.name not in part.rungs:
+            return PartResult(command, capabilities.encoder, outputs)
+        board_plan = StoryboardPlan(part.start, part.end, plan.duration, low.width, low.height)
+        board = await self._storyboard(out_dir, low, board_plan)
+        tiles = () if board is None else board.tiles
+        return PartResult(command, capabilities.encoder, outputs, tiles)
+
+    async def _storyboard(
+        self, out_dir: Path, rung: Rung, plan: StoryboardPlan
+    ) -> Storyboard | None:
+        """The tiles of ``plan`` from ``rung`` as encoded in ``out_dir``, their sheets in
+        ``out_dir/storyboard``."""
+
+        async def run(command: list[str], duration: float, confinement: Confinement) -> None:
+            await self._run(command, duration, _ignore_progress, confinement)
+
+        span = plan.end - plan.start
+        return await make_storyboard(
+            self.ffmpeg,
+            run,
+            out_dir / rung_playlist(rung),
+            out_dir / STORYBOARD,
+            plan,
+            self.budget.encode(span, True),
+        )
 
     async def _run(
         self,
@@ -472,12 +507,18 @@ async def _filters(ffmpeg: str) -> set[str]:
     return names
 
 
-def _ignore(fraction: float) -> None:
-    """The copy into an MP4 takes a moment after the encode; the job's progress is 1 by then."""
+def _ignore_progress(_: float) -> None:
+    """The runs after the encode (the MP4's copy, the storyboard) take a fraction of its
+    time; the job's progress is 1 by then."""
 
 
 def _folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
+
+
+def _lowest(rungs: Sequence[Rung]) -> Rung:
+    """The rung the storyboard is made from: the fewest pixels to decode."""
+    return min(rungs, key=lambda r: r.width * r.height)
 
 
 def _make_folders(out_dir: Path, rungs: Sequence[Rung]) -> None:

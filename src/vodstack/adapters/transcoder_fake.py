@@ -1,6 +1,6 @@
 """A Transcoder without ffmpeg, for worker and service tests: it writes a tiny one-rung
-ladder in milliseconds, and can be told to reject the input, to fail, or to hang until
-cancelled (as a stuck ffmpeg would)."""
+ladder and a storyboard (whose sheet is not a real picture) in milliseconds, and can be
+told to reject the input, to fail, or to hang until cancelled (as a stuck ffmpeg would)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,15 @@ from vodstack.domain.media import (
     Rendition,
     SourceInfo,
     TranscodeResult,
+)
+from vodstack.domain.pictures import (
+    STORYBOARD,
+    STORYBOARD_VTT,
+    StoryboardPlan,
+    Tile,
+    choose_cover,
+    place_tiles,
+    render_vtt,
 )
 from vodstack.domain.playlist import MASTER_NAME, master_playlist
 from vodstack.ports import CommandCallback, OutputCallback, ProgressCallback
@@ -131,8 +140,13 @@ class FakeTranscoder:
                 for count in range(1, len(segments)):
                     await on_output(dataclasses.replace(rung, segments=segments[:count]))
             rungs.append(rung)
+        lowest = min(plan.rungs, key=lambda r: r.width * r.height)
+        tiles: list[Tile] = []
+        if lowest.name in part.rungs:
+            board = StoryboardPlan(part.start, part.end, plan.duration, 160, 90)
+            tiles = _write_storyboard(out_dir, board)
         on_progress(1.0)
-        return PartResult(["fake-ffmpeg", part.key], FAKE_ENCODER, tuple(rungs))
+        return PartResult(["fake-ffmpeg", part.key], FAKE_ENCODER, tuple(rungs), tuple(tiles))
 
     async def _misbehave(self) -> None:
         if self.block:
@@ -165,13 +179,17 @@ def _write_ladder(source: Path, info: SourceInfo, out_dir: Path, mp4: bool) -> T
     )
     (folder / "init.mp4").write_bytes(b"fake init segment")
     (folder / "seg_00000.m4s").write_bytes(b"fake media segment")
+    board = StoryboardPlan(0.0, info.duration, info.duration, 160, 90)
+    tiles = _write_storyboard(out_dir, board)
+    (out_dir / STORYBOARD_VTT).write_text(render_vtt(tiles, board.interval, info.duration))
     (out_dir / MASTER_NAME).write_text(master_playlist([rendition]).render())
-    files = [Path(MASTER_NAME)] + [
+    files = [Path(MASTER_NAME), Path(STORYBOARD_VTT)] + [
         Path(_RUNG, name) for name in ("index.m3u8", "init.mp4", "seg_00000.m4s")
     ]
     if mp4:
         (out_dir / MP4_NAME).write_bytes(b"fake mp4 file")
         files.append(Path(MP4_NAME))
+    files += sorted({Path(STORYBOARD, t.sheet) for t in tiles})
     return TranscodeResult(
         command=["fake-ffmpeg", "-i", str(source), str(out_dir)],
         encoder=FAKE_ENCODER,
@@ -179,6 +197,7 @@ def _write_ladder(source: Path, info: SourceInfo, out_dir: Path, mp4: bool) -> T
         renditions=[rendition],
         master_playlist=MASTER_NAME,
         files=sorted(files),
+        cover_time=choose_cover(tiles, info.duration),
     )
 
 
@@ -196,3 +215,12 @@ class FakeFrameGrabber:
     async def grab(self, media: Path, offset: float, width: int, out: Path) -> None:
         self.grabs.append((offset, width))
         await asyncio.to_thread(out.write_bytes, FAKE_PICTURE)
+
+
+def _write_storyboard(out_dir: Path, board: StoryboardPlan) -> list[Tile]:
+    """The tiles of ``board``, all equally detailed, on sheets of fake bytes."""
+    tiles = place_tiles(board.times, board.tile_size, board.grid)
+    (out_dir / STORYBOARD).mkdir(parents=True, exist_ok=True)
+    for sheet in {t.sheet for t in tiles}:
+        (out_dir / STORYBOARD / sheet).write_bytes(b"fake sheet of tiles")
+    return tiles

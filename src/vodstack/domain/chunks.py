@@ -20,6 +20,7 @@ from typing import Any
 from vodstack.domain.ffmpeg_args import SEGMENT_SECONDS
 from vodstack.domain.iframes import IFRAMES_NAME, IFrame, iframe_playlist, iframe_stream
 from vodstack.domain.media import Rendition, Rung, SourceInfo
+from vodstack.domain.pictures import STORYBOARD_VTT, Tile, choose_cover, render_vtt, tile_interval
 from vodstack.domain.playlist import (
     AudioGroup,
     IFrameStream,
@@ -301,6 +302,9 @@ class PartOutput:
     rungs: tuple[RungOutput, ...]
     complete: bool = True
     encoder: str | None = None
+    # Its span's storyboard tiles (a chunk of the lowest rung's only), their sheets
+    # relative to the storyboard's folder: ``c3a2/sheet_000.jpg``.
+    tiles: tuple[Tile, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -308,6 +312,7 @@ class PartOutput:
             "complete": self.complete,
             "encoder": self.encoder,
             "rungs": [dataclasses.asdict(r) for r in self.rungs],
+            "tiles": [t.to_json() for t in self.tiles],
         }
 
     @classmethod
@@ -322,7 +327,8 @@ class PartOutput:
             )
             for r in data["rungs"]
         )
-        return cls(data["key"], rungs, data["complete"], data.get("encoder"))
+        tiles = tuple(Tile.from_json(t) for t in data.get("tiles", ()))
+        return cls(data["key"], rungs, data["complete"], data.get("encoder"), tiles)
 
     @property
     def seconds(self) -> float:
@@ -347,6 +353,8 @@ class Assembly:
     renditions: tuple[Rendition, ...]
     pending: tuple[str, ...]  # rungs not listed yet
     done: float  # the share of the work published, by pixels times seconds
+    # The poster's frame chosen from the storyboard's tiles so far; None before any.
+    cover_time: float | None = None
 
 
 def assemble(plan: VideoPlan, outputs: Mapping[str, PartOutput]) -> Assembly:
@@ -387,8 +395,17 @@ def assemble(plan: VideoPlan, outputs: Mapping[str, PartOutput]) -> Assembly:
             renditions, audio=_AUDIO_GROUP if needs_audio else None, iframes=iframes
         ).render()
     complete = all(p.key in outputs and outputs[p.key].complete for p in plan.parts)
+    tiles = [t for o in outputs.values() if o.complete for t in o.tiles]
+    if tiles:
+        playlists[STORYBOARD_VTT] = render_vtt(tiles, tile_interval(plan.duration), plan.duration)
     return Assembly(
-        playable, complete, playlists, tuple(renditions), tuple(pending), _done(plan, outputs)
+        playable,
+        complete,
+        playlists,
+        tuple(renditions),
+        tuple(pending),
+        _done(plan, outputs),
+        choose_cover(tiles, plan.duration),
     )
 
 

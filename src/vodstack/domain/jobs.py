@@ -311,16 +311,20 @@ class VideoProgress:
 
 def progress_of(assembly: Assembly, duration: float) -> VideoProgress:
     renditions = [dataclasses.asdict(r) for r in assembly.renditions]
+    # The poster's frame from the storyboard's tiles so far: the video's own once it plays.
+    values = {"renditions": renditions, "duration": duration, "cover_time": assembly.cover_time}
     if assembly.complete:
-        values = {"renditions": renditions, "duration": duration, "error": None}
         reason = f"every part is published: {len(renditions)} renditions"
         return VideoProgress(
-            Transition.ASSEMBLE, VideoStatus.READY, values, Transition.ASSEMBLE, reason
+            Transition.ASSEMBLE,
+            VideoStatus.READY,
+            values | {"error": None},
+            Transition.ASSEMBLE,
+            reason,
         )
     if assembly.playable:
         listed = ", ".join(r.name for r in assembly.renditions)
         to_come = f"; {', '.join(assembly.pending)} to come" if assembly.pending else ""
-        values = {"renditions": renditions, "duration": duration}
         return VideoProgress(
             None, VideoStatus.PLAYABLE, values, "playable", f"playable at {listed}{to_come}"
         )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vodstack.domain.chunks import RungOutput
+    from vodstack.domain.pictures import Tile
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,9 @@ class TranscodeResult:
     renditions: list[Rendition]
     master_playlist: str  # the file name in the output folder, "master.m3u8"
     files: list[Path] = field(default_factory=list)  # every file written, relative
+    # The frame the poster is taken from, in seconds (see ``domain.pictures``); None
+    # without a storyboard to choose it from.
+    cover_time: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +127,6 @@ class PartResult:
     command: list[str]
     encoder: EncoderChoice
     rungs: tuple[RungOutput, ...]
+    # The storyboard's tiles of the part's span, when it encodes the lowest rung: their
+    # sheets are in the output folder's ``storyboard/``.
+    tiles: tuple[Tile, ...] = ()

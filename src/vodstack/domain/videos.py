@@ -14,6 +14,9 @@ HLS_CONTENT_TYPES = {
     ".m4s": "video/iso.segment",
     ".mp4": "video/mp4",
     ".ts": "video/mp2t",
+    # The storyboard: a WebVTT of thumbnails, and the sheets of tiles it points at.
+    ".vtt": "text/vtt; charset=utf-8",
+    ".jpg": "image/jpeg",
 }
 
 

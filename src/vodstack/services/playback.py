@@ -20,8 +20,9 @@ from urllib.parse import quote
 
 from vodstack import errors
 from vodstack.domain.accounts import Actor, Scope, Visibility, can_manage, require_scope
-from vodstack.domain.chunks import assemble
+from vodstack.domain.chunks import Assembly, assemble
 from vodstack.domain.ffmpeg_args import MP4_NAME
+from vodstack.domain.pictures import rewrite_cue_uris
 from vodstack.domain.playlist import (
     MASTER_NAME,
     MediaPlaylist,
@@ -61,6 +62,9 @@ GROWING_PLAYLIST_SECONDS = 2
 _SAFE_PATH = re.compile(
     r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,100}(/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,100}){0,3}$"
 )
+# Files that name other files, served from here so that each name they hold is rewritten
+# (a token carried on, or a presigned URL): playlists, and the storyboard's VTT.
+_INDEXES = {".m3u8": rewrite_uris, ".vtt": rewrite_cue_uris}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +102,7 @@ class PlaybackService:
         self._stored: OrderedDict[str, str] = OrderedDict()
         self._signed: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
         self._ready: OrderedDict[str, tuple[float, Video]] = OrderedDict()
-        self._assembled: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
+        self._assembled: OrderedDict[tuple[str, str], Assembly] = OrderedDict()
 
     async def playback(
         self, video_id: str, actor: Actor, token: str | None = None, ip: str | None = None
@@ -163,7 +167,7 @@ class PlaybackService:
             )
         key = f"{output_prefix(video.id, epoch)}/{path}"
         lifetime = self.url_lifetime(grant)
-        if suffix == ".m3u8":
+        if suffix in _INDEXES:
             body = await self._playlist(video, key, path, token if grant else None, lifetime)
             cache = PLAYLIST_CACHE if grant is None else PRIVATE_PLAYLIST_CACHE
             if video.status is not VideoStatus.READY:  # it grows as chunks are published
@@ -280,25 +284,29 @@ class PlaybackService:
             )
             return direct or uri + query
 
-        body = rewrite_uris(text, resolve).encode()
+        body = _INDEXES[PurePosixPath(path).suffix](text, resolve).encode()
         _remember(self._signed, cache_key, (now, body))
         return body
 
     async def _assembled_playlist(self, video: Video, path: str) -> str:
         """A chunked video's playlist, assembled from what its parts published: once per
         change of the video, not per request."""
-        version = (video.id, video.updated_at.isoformat())
-        playlists = self._assembled.get(version)
-        if playlists is None:
-            found = await self._videos.parts(video.id)
-            if found is None:
-                raise errors.NotFound(f"no such playback file: {path!r}")
-            playlists = assemble(*found).playlists
-            _remember(self._assembled, version, playlists, _CACHED_VIDEOS)
-        text = playlists.get(path)
+        assembly = await self._assembly(video)
+        text = None if assembly is None else assembly.playlists.get(path)
         if text is None:
             raise errors.NotFound(f"no such playback file: {path!r}")
         return text
+
+    async def _assembly(self, video: Video) -> Assembly | None:
+        version = (video.id, video.updated_at.isoformat())
+        assembly = self._assembled.get(version)
+        if assembly is None:
+            found = await self._videos.parts(video.id)
+            if found is None:
+                return None
+            assembly = assemble(*found)
+            _remember(self._assembled, version, assembly, _CACHED_VIDEOS)
+        return assembly
 
     async def _stored_playlist(self, key: str) -> str:
         text = self._stored.get(key)

@@ -30,6 +30,7 @@ from vodstack.domain.chunks import (
 from vodstack.domain.jobs import JobStatus, Lease, LeaseLost, Outcome, Settled, backoff
 from vodstack.domain.ladder import output_frame_rate, plan_ladder
 from vodstack.domain.media import EncoderChoice, PartResult, SourceInfo, TranscodeResult
+from vodstack.domain.pictures import STORYBOARD, Tile
 from vodstack.domain.videos import HLS_CONTENT_TYPES, output_prefix
 from vodstack.ports import JobStore, Storage, Transcoder
 
@@ -240,7 +241,11 @@ class Processor:
             await self._collect_garbage(lease)
             renditions = [dataclasses.asdict(r) for r in result.renditions]
             published = await self._jobs.publish(
-                lease, renditions, result.duration, result.encoder.name
+                lease,
+                renditions,
+                result.duration,
+                result.encoder.name,
+                cover_time=result.cover_time,
             )
             return Settled(Outcome.PUBLISHED) if published else None
 
@@ -303,7 +308,7 @@ class Processor:
             # attempt may be listed (as it went) until this publish replaces it.
             if part.kind is PartKind.CHUNK:
                 await self._collect_part_garbage(lease, part, prefix)
-            published = await publish(result.rungs, True, result.encoder.name)
+            published = await publish(result.rungs, True, result.encoder.name, result.tiles)
             if published and part.kind is PartKind.AUDIO:
                 await self._collect_part_garbage(lease, part, prefix)
             return Settled(Outcome.PUBLISHED) if published else None
@@ -347,7 +352,7 @@ class Processor:
     async def _collect_part_garbage(self, lease: Lease, part: PartSpec, prefix: str) -> None:
         """Remove what this part's earlier attempts left."""
         for epoch in range(1, lease.epoch):
-            for rung in part.rungs:
+            for rung in _part_folders(part):
                 sub = part_folder(part, epoch)
                 try:
                     await self._storage.delete_prefix(f"{prefix}/{rung}/{sub}/")
@@ -370,7 +375,7 @@ class Processor:
         if part is not None:
             if part.kind is PartKind.CHUNK:
                 prefix = output_prefix(lease.video_id, lease.output_epoch)
-                for rung in part.rungs:
+                for rung in _part_folders(part):
                     sub = part_folder(part, lease.epoch)
                     await _quietly_delete(self._storage, f"{prefix}/{rung}/{sub}/")
             return
@@ -378,6 +383,12 @@ class Processor:
             await self._storage.delete_prefix(output_prefix(lease.video_id, lease.epoch) + "/")
         except Exception as exc:
             log.warning("could not remove epoch %s of %s: %s", lease.epoch, lease.video_id, exc)
+
+
+def _part_folders(part: PartSpec) -> tuple[str, ...]:
+    """The folders a part's attempt writes a sub-folder of: its rungs', and a chunk's
+    storyboard's (a chunk of a rung without a storyboard leaves it empty)."""
+    return part.rungs if part.kind is PartKind.AUDIO else (*part.rungs, STORYBOARD)
 
 
 async def _quietly_delete(storage: Storage, prefix: str) -> None:
@@ -400,19 +411,27 @@ class _PartPublisher:
     prefix: str
     uploaded: set[tuple[str, str]] = dataclasses.field(default_factory=set)
 
-    async def publish(self, rungs: Sequence[RungOutput], complete: bool, encoder: str) -> bool:
+    async def publish(
+        self,
+        rungs: Sequence[RungOutput],
+        complete: bool,
+        encoder: str,
+        tiles: Sequence[Tile] = (),
+    ) -> bool:
         sub = part_folder(self.part, self.lease.epoch)
-        for rung in rungs:
-            for name in (rung.init, *(s[0] for s in rung.segments)):
-                if (rung.rung, name) not in self.uploaded:
-                    key = f"{self.prefix}/{rung.rung}/{sub}/{name}"
-                    await self.put(self.out_dir / rung.rung / name, key)
-                    self.uploaded.add((rung.rung, name))
+        files = [(r.rung, name) for r in rungs for name in (r.init, *(s[0] for s in r.segments))]
+        files += sorted({(STORYBOARD, t.sheet) for t in tiles})
+        for folder, name in files:
+            if (folder, name) not in self.uploaded:
+                key = f"{self.prefix}/{folder}/{sub}/{name}"
+                await self.put(self.out_dir / folder / name, key)
+                self.uploaded.add((folder, name))
         output = PartOutput(
             self.part.key,
             tuple(dataclasses.replace(r, folder=sub) for r in rungs),
             complete,
             encoder,
+            tuple(dataclasses.replace(t, sheet=f"{sub}/{t.sheet}") for t in tiles),
         )
         return await self.jobs.publish_part(self.lease, output)
 
