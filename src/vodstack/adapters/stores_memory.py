@@ -638,9 +638,7 @@ class MemoryVideoStore:
             if stored.upload.video_id == video_id:
                 stored.upload = dataclasses.replace(stored.upload, video_id=None)
         self._db.videos.pop(video_id, None)
-        self._db.captions = {
-            k: c for k, c in self._db.captions.items() if c.video_id != video_id
-        }
+        self._db.captions = {k: c for k, c in self._db.captions.items() if c.video_id != video_id}
 
     def _with_job(self, video: Video) -> Video:
         return self._db.with_job(video)

@@ -76,9 +76,10 @@ _TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}(?:\s+(.*?))?\s*$")
 _ASS_OVERRIDE = re.compile(r"\{\\[^}]*\}")  # {\an8} and the like, which SRT files carry
 
 
-def parse_captions(data: bytes) -> list[Cue]:
-    """The cues of an SRT or WebVTT file, in the file's order. Raises CaptionError."""
-    lines = _text(data).split("\n")
+def parse_captions(data: bytes, limit: int = MAX_CAPTION_BYTES) -> list[Cue]:
+    """The cues of an SRT or WebVTT file of at most ``limit`` bytes, in the file's order.
+    Raises CaptionError."""
+    lines = _text(data, limit).split("\n")
     number = 0
     webvtt = lines[0].startswith("WEBVTT")
     if webvtt:
@@ -100,9 +101,9 @@ def parse_captions(data: bytes) -> list[Cue]:
     return cues
 
 
-def _text(data: bytes) -> str:
-    if len(data) > MAX_CAPTION_BYTES:
-        raise CaptionError(f"the file is larger than {MAX_CAPTION_BYTES // 2**20} MiB")
+def _text(data: bytes, limit: int) -> str:
+    if len(data) > limit:
+        raise CaptionError(f"the file is larger than {limit / 2**20:g} MiB")
     if not data.strip(b"\xef\xbb\xbf \t\r\n"):
         raise CaptionError("the file is empty")
     if b"\x00" in data:

@@ -14,6 +14,7 @@ HLS_CONTENT_TYPES = {
     ".m4s": "video/iso.segment",
     ".mp4": "video/mp4",
     ".ts": "video/mp2t",
+    ".vtt": "text/vtt",
 }
 
 
