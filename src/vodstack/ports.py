@@ -504,6 +504,13 @@ class Transcoder(Protocol):
         """Raises InvalidMedia, with a reason a person understands, for unusable input."""
         ...
 
+    async def extract_subtitles(
+        self, source: Path, tracks: Sequence[int], out_dir: Path
+    ) -> dict[int, Path]:
+        """The source's subtitle ``tracks`` (``0:s:N``) as WebVTT files in ``out_dir``, by
+        track, from one ffmpeg run that decodes no picture. Raises TranscodeFailed."""
+        ...
+
     async def transcode(
         self,
         source: Path,

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 
-from vodstack.domain.ffmpeg_args import SEGMENT_SECONDS
+from vodstack.domain.ffmpeg_args import SEGMENT_SECONDS, input_options
 
 MAX_CAPTION_BYTES = 2 * 2**20
 MAX_NAME_LENGTH = 64
@@ -158,7 +159,7 @@ def _seconds(parts: Sequence[str | None], line: int) -> float:
 
 def _clean(line: str) -> str:
     # "-->" would end the cue's text in WebVTT, where it marks a timing line.
-    return _ASS_OVERRIDE.sub("", line.rstrip()).replace("-->", "->")
+    return _ASS_OVERRIDE.sub("", line).rstrip().replace("-->", "->")
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -229,6 +230,25 @@ def subtitle_segments(cues: Sequence[Cue], duration: float, timeline_start: floa
         inside = [c for c in ordered if c.start < end and (c.end > start or c.start >= start)]
         segments.append(header + _render_cues(inside))
     return segments
+
+
+# --- a source's own subtitles ------------------------------------------------------------
+
+
+def subtitle_file(out_dir: Path, track: int) -> Path:
+    return out_dir / f"out_{track}.vtt"
+
+
+def subtitle_command(ffmpeg: str, source: Path, tracks: Sequence[int], out_dir: Path) -> list[str]:
+    """One ffmpeg run that writes each of the source's subtitle ``tracks`` (``0:s:N``) as
+    WebVTT: it demuxes the file and decodes only the subtitles, never a picture."""
+    options = [arg for key, value in input_options(source).items() for arg in (f"-{key}", value)]
+    command = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *options]
+    command += ["-i", str(source)]
+    for track in tracks:
+        command += ["-map", f"0:s:{track}", "-c:s", "webvtt", "-f", "webvtt"]
+        command.append(str(subtitle_file(out_dir, track)))
+    return command
 
 
 # --- languages and names -----------------------------------------------------------------
