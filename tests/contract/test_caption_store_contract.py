@@ -31,7 +31,8 @@ async def test_captions_are_listed_oldest_first_and_each_change_bumps_the_video(
     assert [c.id for c in listed] == [f"c{2:031x}", f"c{1:031x}"]
     assert listed[0] == _caption(video_id, 2, clock.now.replace(second=1))
     video = await stores.videos.get(video_id)
-    assert video is not None and video.updated_at == clock.now
+    assert video is not None
+    assert video.updated_at == clock.now
 
     clock.advance(1)
     assert await stores.captions.remove(video_id, f"c{2:031x}", clock.now)
@@ -39,7 +40,8 @@ async def test_captions_are_listed_oldest_first_and_each_change_bumps_the_video(
     assert not await stores.captions.remove(video_id, f"c{3:031x}", clock.now)  # another's
     assert [c.id for c in await stores.captions.list(video_id)] == [f"c{1:031x}"]
     video = await stores.videos.get(video_id)
-    assert video is not None and video.updated_at == clock.now
+    assert video is not None
+    assert video.updated_at == clock.now
 
 
 async def test_a_missing_video_gets_no_caption(stores: Stores, clock: FakeClock) -> None:
@@ -78,4 +80,5 @@ async def test_the_source_tracks_replace_an_earlier_attempts_and_keep_the_owners
     assert sorted(c.id for c in listed) == sorted(f"c{n:031x}" for n in (2, 3, 5))
     assert {c.origin for c in listed if c.id == f"c{5:031x}"} == {CaptionOrigin.UPLOAD}
     video = await stores.videos.get(video_id)
-    assert video is not None and video.updated_at == clock.now
+    assert video is not None
+    assert video.updated_at == clock.now

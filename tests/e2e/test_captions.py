@@ -77,12 +77,14 @@ def test_the_source_track_and_an_added_srt_play_as_subtitles(
         f'DEFAULT=NO,AUTOSELECT=YES,URI="captions/{added["id"]}/index.m3u8"',
     ]
     variants = [line for line in lines if line.startswith("#EXT-X-STREAM-INF:")]
-    assert variants and all(v.endswith(',SUBTITLES="subs"') for v in variants)
+    assert variants
+    assert all(v.endswith(',SUBTITLES="subs"') for v in variants)
 
     base = url.rsplit("/", 1)[0]
     playlist_url = f"{base}/captions/{added['id']}/index.m3u8"
     playlist = parse_media_playlist(httpx.get(playlist_url, timeout=10).raise_for_status().text)
-    assert playlist.ended and [s.uri for s in playlist.segments] == ["seg_00000.vtt"]
+    assert playlist.ended
+    assert [s.uri for s in playlist.segments] == ["seg_00000.vtt"]
     segment = httpx.get(f"{base}/captions/{added['id']}/seg_00000.vtt", timeout=10)
     assert segment.raise_for_status().headers["content-type"].startswith("text/vtt")
     assert "X-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000" in segment.text

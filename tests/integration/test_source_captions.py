@@ -42,9 +42,7 @@ async def test_the_probe_lists_the_track_and_ffmpeg_writes_it_with_its_times(
     source = media(SAMPLE)
     transcoder = FfmpegTranscoder(imageio_ffmpeg.get_ffmpeg_exe(), "libx264")
     info = await transcoder.probe(source)
-    assert [(t.index, t.language, t.title) for t in info.subtitles] == [
-        (0, "eng", "Subs Label")
-    ]
+    assert [(t.index, t.language, t.title) for t in info.subtitles] == [(0, "eng", "Subs Label")]
     files = await transcoder.extract_subtitles(source, [0], tmp_path)
     cues = parse_captions(files[0].read_bytes())
     expected = _srt_cues(source)
@@ -77,4 +75,5 @@ async def test_the_worker_makes_the_track_a_caption_of_the_video(
     stored = parse_captions(storage.objects[caption_key(video_id, caption.id)])
     assert [(c.start, c.text) for c in stored] == [(0.0, "This is the first subtitle.")]
     video = await stores.videos.get(video_id)
-    assert video is not None and video.warnings == ()
+    assert video is not None
+    assert video.warnings == ()
