@@ -13,6 +13,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -332,7 +333,9 @@ class Processor:
             language,
             source_caption_name(track.title, language, track.index),
             CaptionOrigin.SOURCE,
-            self._jobs.now(),
+            # A microsecond apart, so that captions, listed oldest first, keep the order of
+            # the source's tracks.
+            self._jobs.now() + timedelta(microseconds=track.index),
         )
         await asyncio.to_thread(path.write_text, render_webvtt(cues), "utf-8")
         await self._put(path, caption_key(lease.video_id, caption.id))
