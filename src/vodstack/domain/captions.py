@@ -309,9 +309,11 @@ def check_language(tag: str) -> str:
 
 def check_name(name: str) -> str:
     name = " ".join(name.split())
-    if not name or len(name) > MAX_NAME_LENGTH or '"' in name:
+    controls = any(ord(c) < 32 or ord(c) == 127 for c in name)
+    if not name or len(name) > MAX_NAME_LENGTH or '"' in name or controls:
         raise CaptionError(
-            f"a caption's name is 1 to {MAX_NAME_LENGTH} characters, without double quotes"
+            f"a caption's name is 1 to {MAX_NAME_LENGTH} characters, without double quotes "
+            "or control characters"
         )
     return name
 
