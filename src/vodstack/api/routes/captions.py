@@ -22,8 +22,10 @@ async def add_caption(
     video_id: str,
     captions: Captions,
     user: CurrentUser,
-    language: Annotated[str, Form(max_length=35, description="a BCP 47 tag: en, pt-BR, und")],
-    name: Annotated[str, Form(max_length=64, description="what players list it as")],
+    language: Annotated[
+        str, Form(min_length=1, max_length=35, description="a BCP 47 tag: en, pt-BR, und")
+    ],
+    name: Annotated[str, Form(min_length=1, max_length=64, description="what players list it as")],
     file: Annotated[UploadFile, File(description="an SRT or WebVTT file, at most 2 MiB")],
 ) -> CaptionPublic:
     """A text track from an SRT or WebVTT file; players list it from the next playlist on."""
