@@ -13,15 +13,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN useradd --create-home --uid 10001 vodstack
 
-# ffmpeg comes with the pinned imageio-ffmpeg wheel: no system packages needed.
+# ffmpeg comes with the pinned imageio-ffmpeg wheel: no system packages needed. setup.py
+# puts hls.js into the package: npm's copy, which is the lockfile's version, so the build
+# need not fetch it.
 WORKDIR /build
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
+COPY web/package.json web/package-lock.json ./web/
+COPY --from=web /build/web/node_modules/hls.js ./web/node_modules/hls.js
 COPY src ./src
 RUN pip install --no-cache-dir . && cd / && rm -rf /build
 
-# The server looks for web/node_modules/hls.js under its working directory.
 WORKDIR /app
-COPY --from=web /build/web/node_modules/hls.js ./web/node_modules/hls.js
 RUN mkdir data && chown vodstack:vodstack data
 
 USER vodstack

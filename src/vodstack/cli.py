@@ -472,6 +472,28 @@ def open_video(
         webbrowser.open(url)
 
 
+@app.command()
+def download(
+    video_id: str,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="where to write it (default: its uploaded name, here)"),
+    ] = None,
+    server: ServerOption = None,
+) -> None:
+    """Download a video's original file, as it was uploaded (yours, or any with an admin key)."""
+
+    async def run() -> tuple[Path, int]:
+        async with _client(server) as client:
+            video = await client.video(video_id)
+            out = output or Path(Path(str(video["filename"])).name or f"{video_id}.source")
+            path = f"/v1/videos/{quote(video_id, safe='')}/source"
+            return out, await client.download(path, out)
+
+    out, size = _run_api(run())
+    console.print(f"downloaded {size} bytes to {out}", highlight=False)
+
+
 def _run_api(coro: Any) -> Any:
     try:
         return asyncio.run(coro)

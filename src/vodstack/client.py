@@ -179,6 +179,25 @@ class VodstackClient:
             raise _api_error(response)
         return response.content
 
+    async def download(self, path: str, out: Path) -> int:
+        """Stream a file the API serves or redirects to (S3 presigned) into ``out``, whole
+        or not at all; its size. The key is never sent on to another origin."""
+        partial = out.with_name(out.name + ".partial")
+        size = 0
+        try:
+            async with self._http.stream("GET", path, follow_redirects=True) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _api_error(response)
+                with partial.open("wb") as file:
+                    async for piece in response.aiter_bytes(1 << 20):
+                        file.write(piece)
+                        size += len(piece)
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
+        return size
+
     async def _request(
         self, method: str, url: str, repeatable: bool, **kwargs: Any
     ) -> httpx.Response:

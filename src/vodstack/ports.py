@@ -492,6 +492,16 @@ class JobSource(Protocol):
         ...
 
 
+class FrameGrabber(Protocol):
+    """One frame of a published rendition as a JPEG: the thumbnails' maker."""
+
+    async def grab(self, media: Path, offset: float, width: int, out: Path) -> None:
+        """Write the frame ``offset`` seconds into ``media`` (an init segment followed by
+        one media segment), scaled down to at most ``width`` wide, to ``out``. Raises
+        TranscodeFailed when it cannot."""
+        ...
+
+
 ProgressCallback = Callable[[float], None]
 CommandCallback = Callable[[list[str], EncoderChoice], Awaitable[None]]
 OutputCallback = Callable[[RungOutput], Awaitable[None]]

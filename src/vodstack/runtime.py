@@ -122,6 +122,7 @@ def open_transcoder(settings: Settings) -> Transcoder:
         settings.encoder,
         stall_timeout=settings.stall_seconds,
         budget=media_budget(settings),
+        mp4_rendition=settings.mp4_rendition,
     )
 
 

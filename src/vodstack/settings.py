@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,14 @@ S3_MAX_PART_SIZE = 5 * GiB
 S3_MAX_PARTS = 10_000
 ADMIN_KEY_FILE = "admin.key"
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# A CSP host source (scheme, host with an optional leading wildcard, port, path), a bare
+# scheme such as https:, or *; never a quoted keyword, a semicolon or a comma.
+_FRAME_SOURCE = re.compile(
+    r"^(\*|[a-z][a-z0-9+.-]*:"  # * or a scheme alone
+    r"|([a-z][a-z0-9+.-]*://)?(\*\.)?[a-z0-9.-]+(:(\d+|\*))?"  # [scheme://][*.]host[:port]
+    r"(/[^\s;,'\"]*)?)$",  # [path]
+    re.IGNORECASE,
+)
 
 
 class Settings(BaseSettings):
@@ -77,6 +86,11 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default=["*"], description="origins whose pages may call the API and play videos"
     )
+    embed_frame_ancestors: str = Field(
+        default="*",
+        description="the sites whose pages may frame the embed player (/embed/ID): CSP "
+        "sources separated by spaces, such as 'https://blog.example.com https://*.example.org'",
+    )
 
     lease_seconds: float = Field(default=60, gt=0)
     heartbeat_seconds: float = Field(default=15, gt=0)
@@ -87,6 +101,11 @@ class Settings(BaseSettings):
     )
     stall_seconds: float = Field(
         default=120, gt=0, description="kill ffmpeg after this long without progress"
+    )
+    mp4_rendition: bool = Field(
+        default=False,
+        description="also publish the top rung, with its audio, as one MP4 to download "
+        "(copied from its segments, not encoded again); videos encoded in one piece only",
     )
 
     webhook_allow_private: bool = Field(
@@ -176,6 +195,11 @@ class Settings(BaseSettings):
     playback_tokens_per_minute: int = Field(
         default=600, ge=1, description="per caller, per process"
     )
+    new_thumbnails_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="pictures made (not those already kept) per client address, per process",
+    )
     abandoned_upload_hours: float = Field(
         default=72, gt=0, description="unfinished uploads older than this are aborted"
     )
@@ -192,6 +216,22 @@ class Settings(BaseSettings):
         if value.lower() not in _LOG_LEVELS:
             raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
         return value.lower()
+
+    @field_validator("embed_frame_ancestors")
+    @classmethod
+    def _frame_sources(cls, value: str) -> str:
+        # The value goes into a Content-Security-Policy header as it is: a quote or a
+        # semicolon would let it say more than which sites may frame the player.
+        sources = value.split()
+        if not sources:
+            raise ValueError("expected one or more sites separated by spaces, or *")
+        for source in sources:
+            if not _FRAME_SOURCE.match(source):
+                raise ValueError(
+                    f"{source!r} is not a site: give sources such as https://blog.example.com "
+                    "or https://*.example.org, separated by spaces, with no quotes or semicolons"
+                )
+        return " ".join(sources)
 
     @field_validator("database_url")
     @classmethod

@@ -26,7 +26,7 @@ from starlette.routing import Match, Route
 
 from tests.conftest import SYSTEM
 from tests.support.uploads import complete_in_one_part
-from vodstack.adapters.transcoder_fake import FakeTranscoder
+from vodstack.adapters.transcoder_fake import FakeFrameGrabber, FakeTranscoder
 from vodstack.api import create_app
 from vodstack.api import routes as routes_package
 from vodstack.api.routes.pages import find_hls_js
@@ -78,7 +78,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         webhook_delivery=False,
         _env_file=None,
     )
-    app = create_app(settings)
+    # The fake ladder's segments hold no frames: pictures are the fake's stand-in.
+    app = create_app(settings, frames=FakeFrameGrabber())
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(app.router.lifespan_context(app))
         clients = {"anonymous": _client(app, None)}
@@ -197,9 +198,9 @@ async def _ready_video(client: httpx.AsyncClient, visibility: str) -> str:
 
 
 async def _transcode(settings: Settings) -> None:
-    """Every queued video, made ready by the fake transcoder."""
+    """Every queued video, made ready by the fake transcoder, with an MP4 to download."""
     async with open_backends(settings) as backends:
-        await build_worker(backends, transcoder=FakeTranscoder(), once=True).run()
+        await build_worker(backends, transcoder=FakeTranscoder(mp4=True), once=True).run()
 
 
 async def _part_url(client: httpx.AsyncClient, upload_id: str) -> tuple[str, str]:
@@ -260,6 +261,19 @@ PRIVATE_VIDEO: list[Row] = [
     ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/index.m3u8?token={t}", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/seg_00000.vtt", None, _everyone(403)),
     ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/seg_00000.vtt?token={t}", None, _everyone(200)),
+    # Its pictures play by the rules of playback: the owner's key, or a token; its
+    # original is its owner's alone.
+    ("GET", "/v1/videos/{v}/thumbnail.jpg", None, _keyed(404, 404, 200, 200, 200, 403)),
+    (
+        "GET",
+        "/v1/videos/{v}/thumbnail.jpg?width=160&time=1&token={t}",
+        None,
+        _keyed(200, 200, 200, 200, 200, 403),
+    ),
+    ("GET", "/v1/videos/{v}/source", None, _keyed(401, 404, 200, 200, 200, 403)),
+    # The MP4 download plays by the rules of playback: the owner's key, or a token.
+    ("GET", "/v1/videos/{v}/download.mp4", None, _keyed(404, 404, 200, 200, 200, 403)),
+    ("GET", "/v1/videos/{v}/download.mp4?token={t}", None, _keyed(200, 200, 200, 200, 200, 403)),
     # The same page for any id (test_the_player_page_tells_nothing_about_the_video).
     ("GET", "/videos/{v}", None, _everyone(200)),
     ("DELETE", "/v1/videos/{v}", None, _keyed(401, 404, 204, 204, 403, 403)),
@@ -279,6 +293,9 @@ PUBLIC_VIDEO: list[Row] = [
     ("DELETE", "/v1/videos/{v}/captions/{c}", None, _keyed(401, 403, 204, 204, 403, 403)),
     ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/index.m3u8", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/seg_00000.vtt", None, _everyone(200)),
+    ("GET", "/v1/videos/{v}/thumbnail.jpg", None, _keyed(200, 200, 200, 200, 200, 403)),
+    ("GET", "/v1/videos/{v}/source", None, _keyed(401, 403, 200, 200, 200, 403)),
+    ("GET", "/v1/videos/{v}/download.mp4", None, _keyed(200, 200, 200, 200, 200, 403)),
     # Only the published epoch is served, to anyone.
     ("GET", "/v1/videos/{v}/hls/e2/master.m3u8", None, _everyone(404)),
     ("GET", "/videos/{v}", None, _everyone(200)),
@@ -760,6 +777,7 @@ PATHS = [
     ("POST", "/v1/videos/{x}/retry"),
     ("GET", "/v1/videos/{x}/playback"),
     ("POST", "/v1/videos/{x}/playback-tokens"),
+    ("GET", "/v1/videos/{x}/download.mp4"),
     ("GET", "/v1/videos/{v}/hls/e1/{x}"),
     ("GET", "/v1/videos/{v}/hls/e1/720p/{x}"),
     ("GET", "/v1/videos/{v}/hls/e{x}/master.m3u8"),

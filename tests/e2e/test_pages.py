@@ -3,11 +3,13 @@ headers, and what happens without hls.js. The pages themselves run in tests/brow
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from vodstack.api import create_app
 from vodstack.api.routes import pages
@@ -26,7 +28,11 @@ async def web(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.mark.parametrize(
     ("path", "script"),
-    [("/", "library.js"), ("/upload", "upload.js"), ("/videos/" + "ab12" * 8, "player.js")],
+    [
+        ("/", "library.js"),
+        ("/upload", "upload.js"),
+        ("/videos/" + "ab12" * 8, "player.js"),
+    ],
 )
 async def test_pages_are_served_with_their_module_and_security_headers(
     web: httpx.AsyncClient, path: str, script: str
@@ -38,7 +44,7 @@ async def test_pages_are_served_with_their_module_and_security_headers(
     assert "<script>" not in response.text  # no inline script: the CSP forbids them
     csp = response.headers["content-security-policy"]
     assert "script-src 'self';" in csp
-    assert "media-src 'self' blob:" in csp
+    assert "media-src 'self' blob: data:" in csp
     assert "worker-src 'self' blob:" in csp
     assert "frame-ancestors 'none'" in csp
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -88,6 +94,11 @@ def test_hls_js_is_found_above_the_package(tmp_path: Path, monkeypatch: pytest.M
     planted.parent.mkdir(parents=True)
     planted.write_text("/* hls.js */")
     assert pages.find_hls_js(package_web) == planted
+    # A built package carries its own, which comes first.
+    vendored = package_web / "vendor" / "hls.min.js"
+    vendored.parent.mkdir()
+    vendored.write_text("/* hls.js, vendored */")
+    assert pages.find_hls_js(package_web) == vendored
 
 
 async def test_the_player_shows_a_videos_warnings_as_text(web: httpx.AsyncClient) -> None:
@@ -98,3 +109,77 @@ async def test_the_player_shows_a_videos_warnings_as_text(web: httpx.AsyncClient
     assert "item.textContent = warning" in script
     assert "innerHTML" not in script  # a warning holds a file's own words
     assert ".video-warnings" in (await web.get("/static/app.css")).text
+
+
+async def test_the_embed_page_may_be_framed_by_the_sites_the_setting_names(tmp_path: Path) -> None:
+    sites = "https://blog.example.com https://*.example.org"
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        public_url="http://testserver",
+        embed_frame_ancestors=sites,
+        _env_file=None,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+            embed = await web.get("/embed/" + "ab12" * 8)
+            player = await web.get("/videos/" + "ab12" * 8)
+    assert embed.status_code == 200
+    assert 'src="/static/embed.js"' in embed.text
+    assert "<script>" not in embed.text
+    assert f"frame-ancestors {sites}" in embed.headers["content-security-policy"]
+    assert "x-frame-options" not in embed.headers
+    # Every other page stays unframeable.
+    assert "frame-ancestors 'none'" in player.headers["content-security-policy"]
+    assert player.headers["x-frame-options"] == "DENY"
+
+
+async def test_the_embed_page_may_be_framed_anywhere_by_default(web: httpx.AsyncClient) -> None:
+    embed = await web.get("/embed/" + "ab12" * 8)
+    assert "frame-ancestors *" in embed.headers["content-security-policy"]
+    assert (await web.get("/embed/not-an-id")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "sites",
+    ["'self'", "https://a.example; script-src *", "https://a.example,https://b.example", ""],
+)
+def test_a_frame_ancestors_setting_that_is_not_a_list_of_sites_is_refused(
+    tmp_path: Path, sites: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(data_dir=tmp_path, embed_frame_ancestors=sites, _env_file=None)
+    assert "embed_frame_ancestors" in str(refused.value)
+    assert "separated by spaces" in str(refused.value)
+
+
+async def test_thumbnails_and_storyboards_may_come_from_where_media_does(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        public_url="http://testserver",
+        cdn_url="https://cdn.example.net/media",
+        _env_file=None,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+            csp = (await web.get("/")).headers["content-security-policy"]
+    assert "img-src 'self' http://testserver https://cdn.example.net;" in csp
+
+
+@pytest.mark.parametrize("path", ["/", "/upload", "/videos/" + "ab12" * 8, "/embed/" + "ab12" * 8])
+async def test_every_control_has_a_label_and_no_page_has_inline_styles(
+    web: httpx.AsyncClient, path: str
+) -> None:
+    page = (await web.get(path)).text
+    labelled = set(re.findall(r'<label[^>]* for="([^"]+)"', page))
+    for tag, attributes in re.findall(r"<(input|select|textarea)\b([^>]*)>", page):
+        found = re.search(r'\bid="([^"]+)"', attributes)
+        assert found, f"a <{tag}> without an id cannot be labelled: {attributes}"
+        assert found.group(1) in labelled or "aria-label=" in attributes, found.group(1)
+    assert " style=" not in page  # the CSP allows no inline styles
+    assert "<style" not in page

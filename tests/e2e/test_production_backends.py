@@ -18,7 +18,8 @@ import pytest
 
 from tests.conftest import media
 from tests.support.aws import Moto
-from tests.support.processes import VODSTACK, Server, start_split, upload_file
+from tests.support.hls import iframe_playlist_problems
+from tests.support.processes import VODSTACK, Server, run_cli, start_split, upload_file
 from tests.support.split import SOURCE, cut
 from tests.support.stack import postgres_database, production_env, with_api_key
 
@@ -102,6 +103,8 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(
             fetched = httpx.get(url)
             assert fetched.status_code == 200
             assert len(fetched.content) > 100
+    _check_trick_play(master_url, master.text, moto_host)
+    _check_pictures_and_original(stack, video_id, clip, moto_host)
     # The message was deleted once the job was committed: nothing is left to redeliver.
     sqs = stack.moto.sqs()
     attributes = sqs.get_queue_attributes(
@@ -112,6 +115,52 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(
         "ApproximateNumberOfMessages": "0",
         "ApproximateNumberOfMessagesNotVisible": "0",
     }
+
+
+def _check_trick_play(master_url: str, master: str, moto_host: str) -> None:
+    """Every rung of the chunked video has an I-frame playlist that keeps Apple's rules, and
+    each of its byte ranges, fetched from S3 as a player would, is a fragment's header."""
+    base = master_url.rsplit("/", 1)[0]
+    uris = [
+        line.split('URI="', 1)[1].split('"', 1)[0]
+        for line in master.splitlines()
+        if line.startswith("#EXT-X-I-FRAME-STREAM-INF:")
+    ]
+    texts = {uri: httpx.get(f"{base}/{uri}").text for uri in uris}
+    assert iframe_playlist_problems(master, texts) == []
+    for text in texts.values():
+        lines = text.splitlines()
+        ranges = [line.partition(":")[2] for line in lines if line.startswith("#EXT-X-BYTERANGE:")]
+        length, _, offset = ranges[-1].partition("@")
+        url = lines[lines.index(f"#EXT-X-BYTERANGE:{ranges[-1]}") + 1]
+        assert urlparse(url).netloc == moto_host
+        last = int(offset) + int(length) - 1
+        piece = httpx.get(url, headers={"Range": f"bytes={offset}-{last}"})
+        assert piece.status_code == 206
+        assert piece.content[4:8] == b"moof"
+
+
+def _check_pictures_and_original(stack: Stack, video_id: str, clip: Path, moto_host: str) -> None:
+    """The poster is made once, then kept in S3 and served from there; the original comes
+    from S3 through a presigned URL, as it was uploaded."""
+    poster_url = f"{stack.play.url}/v1/videos/{video_id}/thumbnail.jpg?width=320"
+    made = httpx.get(poster_url)
+    assert made.status_code == 200, made.text
+    assert made.headers["content-type"] == "image/jpeg"
+    assert made.content.startswith(b"\xff\xd8")
+    kept = httpx.get(poster_url)
+    assert kept.status_code == 302
+    assert urlparse(kept.headers["location"]).netloc == moto_host
+    assert httpx.get(kept.headers["location"]).content == made.content
+    source = httpx.get(f"{stack.play.url}/v1/videos/{video_id}/source", headers=stack.play.headers)
+    assert source.status_code == 302
+    assert "X-Amz-Signature=" in source.headers["location"]
+    assert httpx.get(source.headers["location"]).content == clip.read_bytes()
+    # The CLI follows the redirect without sending its key on to S3.
+    copy = clip.with_name("copy.webm")
+    done = run_cli(stack.play, "download", video_id, "--output", str(copy))
+    assert done.returncode == 0, done.stderr
+    assert copy.read_bytes() == clip.read_bytes()
 
 
 def _check_split_across_workers(stack: Stack, video_id: str, moto_host: str) -> None:

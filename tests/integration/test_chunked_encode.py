@@ -6,14 +6,17 @@ stay on the 2 s grid across the boundaries."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import subprocess
 from pathlib import Path
 
+import av
 import imageio_ffmpeg
 
 from tests.conftest import media
 from tests.support.hls import timestamps
+from vodstack.adapters.ffmpeg import read_rung_output
 from vodstack.adapters.probe import probe
 from vodstack.domain.chunks import plan_chunks, stitch
 from vodstack.domain.ffmpeg_args import (
@@ -39,6 +42,20 @@ def _encode(source: Path, out: Path, spec: TranscodeSpec) -> None:
     subprocess.run(command, check=True, timeout=120, capture_output=True)
 
 
+def _check_first_frames(out: Path, rung: str) -> None:
+    """What the chunk publishes for its rung's I-frame playlist: for every segment, a byte
+    range from its moof that decodes, after the init segment, to one key frame."""
+    output = read_rung_output(out, rung)
+    assert output is not None
+    init = (out / rung / INIT_NAME).read_bytes()
+    assert len(output.iframes) == len(output.segments)
+    for (name, _, _), (offset, length) in zip(output.segments, output.iframes, strict=True):
+        piece = (out / rung / name).read_bytes()[offset : offset + length]
+        assert piece[4:8] == b"moof"
+        with av.open(io.BytesIO(init + piece), mode="r") as container:
+            assert [frame.key_frame for frame in container.decode(video=0)] == [True]
+
+
 def test_chunks_encoded_apart_stitch_into_one_continuous_rung(tmp_path: Path) -> None:
     source = media(CLIP)
     info = probe(source)
@@ -51,6 +68,7 @@ def test_chunks_encoded_apart_stitch_into_one_continuous_rung(tmp_path: Path) ->
         folder = tmp_path / f"chunk{chunk.index}"
         _encode(source, folder, TranscodeSpec(info, [rung], frame_rate, LIBX264, chunk=chunk))
         folders.append(folder / rung.name)
+        _check_first_frames(folder, rung.name)
 
     inits = {(folder / INIT_NAME).read_bytes() for folder in folders}
     assert len(inits) == 1, "every chunk must write the same init segment"

@@ -23,10 +23,16 @@ def split_plan(source: SourceInfo = SOURCE_40S, **policy: int | float) -> VideoP
 
 
 def part_output(
-    plan: VideoPlan, key: str, attempt: int = 1, segments: int | None = None
+    plan: VideoPlan,
+    key: str,
+    attempt: int = 1,
+    segments: int | None = None,
+    *,
+    iframes: bool = False,
 ) -> PartOutput:
     """What a part of ``plan`` publishes: 6 s segments numbered as in the whole rung, 1000
-    bytes a second per rung (the audio: 100). ``segments``: only that many, still going."""
+    bytes a second per rung (the audio: 100). ``segments``: only that many, still going.
+    ``iframes``: each video segment's first frame is 600 bytes, 100 bytes in."""
     part = plan.part(key)
     first = round(part.start / 6)
     spans = [(n, min(6.0, part.end - n * 6)) for n in range(first, math.ceil(part.end / 6))]
@@ -43,6 +49,7 @@ def part_output(
                 (f"seg_{n:05d}.m4s", s, round(s * (100 if name == AUDIO else 1000)))
                 for n, s in spans
             ),
+            iframes=((100, 600),) * len(spans) if iframes and name != AUDIO else (),
         )
         for name in part.rungs
     )

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.hls import attributes, iframe_playlist_problems
 from tests.support.parts import SOURCE_40S, part_output, split_plan
 from vodstack.domain.chunks import (
     Chunk,
     PartKind,
+    PartOutput,
     VideoPlan,
     assemble,
     plan_chunks,
@@ -222,3 +224,66 @@ def test_the_video_status_follows_its_assembly() -> None:
     ready = progress_of(assemble(plan, every), 40.0)
     assert ready.video_status is VideoStatus.READY
     assert ready.transition is Transition.ASSEMBLE
+
+
+def test_each_rung_has_an_i_frame_playlist_of_its_chunks_first_frames() -> None:
+    plan = _plan()
+    keys = ("c0t1", "c1t1", "c2t1", "audio", "c0t2", "c1t2", "c2t2")
+    done = assemble(plan, {k: _output(plan, k, iframes=True) for k in keys})
+    assert iframe_playlist_problems(done.playlists["master.m3u8"], done.playlists) == []
+    text = done.playlists["480p/iframes.m3u8"]
+    assert text.splitlines()[6:14] == [
+        "#EXT-X-I-FRAMES-ONLY",
+        '#EXT-X-MAP:URI="c0a1/init.mp4"',
+        "#EXTINF:6.000000,",
+        "#EXT-X-BYTERANGE:600@100",
+        "c0a1/seg_00000.m4s",
+        "#EXTINF:6.000000,",
+        "#EXT-X-BYTERANGE:600@100",
+        "c1a1/seg_00001.m4s",
+    ]
+    assert text.count("#EXT-X-BYTERANGE:") == 7
+    assert text.endswith("#EXT-X-ENDLIST\n")
+    trick = [line for line in done.playlists["master.m3u8"].splitlines() if "I-FRAME" in line]
+    # 600 bytes an I-frame: once every 6 s on average over 40 s, but the last segment's
+    # comes 4 s after the one before, the peak rate (1200 b/s).
+    assert trick[0] == (
+        "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1200,AVERAGE-BANDWIDTH=840,"
+        'CODECS="avc1.640028",RESOLUTION=1920x1080,URI="1080p/iframes.m3u8"'
+    )
+    assert [attributes(line)["URI"].split("/")[0] for line in trick] == [
+        "1080p",
+        "720p",
+        "480p",
+        "240p",
+    ]
+
+
+def test_a_growing_rung_has_a_growing_i_frame_playlist() -> None:
+    plan = _plan()
+    outputs = {k: _output(plan, k, iframes=True) for k in ("c0t1", "audio")}
+    text = assemble(plan, outputs).playlists["480p/iframes.m3u8"]
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text
+    assert "#EXT-X-ENDLIST" not in text
+
+
+def test_a_rung_published_without_first_frames_has_no_i_frame_playlist() -> None:
+    """What older versions published says nothing of the segments' first frames: such a
+    rung still plays, without trick play."""
+    plan = _plan()
+    outputs = {k: _output(plan, k, iframes=True) for k in ("c0t1", "audio", "c1t1")}
+    older = PartOutput.to_json(_output(plan, "c2t1"))
+    for rung in older["rungs"]:
+        del rung["iframes"]
+    outputs["c2t1"] = PartOutput.from_json(json.loads(json.dumps(older)))
+    assembly = assemble(plan, outputs)
+    assert "480p/index.m3u8" in assembly.playlists
+    assert "480p/iframes.m3u8" not in assembly.playlists
+    assert "I-FRAME" not in assembly.playlists["master.m3u8"]
+
+
+def test_first_frames_survive_the_database() -> None:
+    plan = _plan()
+    output = _output(plan, "c1t1", iframes=True)
+    assert PartOutput.from_json(json.loads(json.dumps(output.to_json()))) == output
+    assert output.rungs[0].iframes == ((100, 600), (100, 600))

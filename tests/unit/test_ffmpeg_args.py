@@ -13,6 +13,7 @@ from vodstack.domain.ffmpeg_args import (
     audio_command,
     build_command,
     filter_graph,
+    mp4_command,
     nvenc_trial_command,
     uses_cuda_frames,
 )
@@ -306,3 +307,16 @@ def test_stills_are_thinned_to_a_frame_per_keyframe_and_one_before_each_segment_
     plain = build_command("ffmpeg", Path("/in"), OUT, spec(source(1280, 720)))
     assert "-fps_mode" not in plain
     assert "select=" not in filter_graph(spec(source(1280, 720)))
+
+
+def test_the_mp4_copy_opens_only_our_own_hls_output_and_encodes_nothing() -> None:
+    command = mp4_command("ffmpeg", Path("/out/720p/index.m3u8"), Path("/out/download.mp4"))
+    start = command.index("-format_whitelist")
+    assert command[start : start + 8] == [
+        *("-format_whitelist", "hls,mov", "-protocol_whitelist", "file"),
+        *("-f", "hls", "-i", "/out/720p/index.m3u8"),
+    ]
+    assert command[-7:] == [
+        *("-c", "copy", "-movflags", "+faststart"),
+        *("-f", "mp4", "/out/download.mp4"),
+    ]

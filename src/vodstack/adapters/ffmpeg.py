@@ -30,13 +30,28 @@ from vodstack.adapters.subtitles import extract_subtitles
 from vodstack.domain.budgets import MediaLimits
 from vodstack.domain.chunks import AUDIO, Chunk, PartKind, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.ffmpeg_args import (
+    MP4_NAME,
     PLAYLIST_NAME,
     ProgressParser,
     TranscodeSpec,
     audio_command,
     build_command,
+    mp4_command,
     nvenc_trial_command,
     rung_playlist,
+)
+from vodstack.domain.iframes import (
+    HEAD_BYTES,
+    IFRAMES_NAME,
+    MAX_HEAD_BYTES,
+    ByteRange,
+    IFrame,
+    ShortHead,
+    VideoTrack,
+    iframe_playlist,
+    iframe_range,
+    iframe_stream,
+    video_track,
 )
 from vodstack.domain.ladder import output_frame_rate, plan_ladder
 from vodstack.domain.media import (
@@ -49,6 +64,8 @@ from vodstack.domain.media import (
 )
 from vodstack.domain.playlist import (
     MASTER_NAME,
+    IFrameStream,
+    MediaPlaylist,
     codecs_from_init,
     master_playlist,
     measure_bandwidth,
@@ -117,6 +134,7 @@ class FfmpegTranscoder:
         encoder: str = "auto",
         stall_timeout: float = 120.0,
         budget: MediaBudget | None = None,
+        mp4_rendition: bool = False,
     ) -> None:
         if encoder not in _ENCODERS:
             raise ValueError(f"encoder must be one of {', '.join(_ENCODERS)}, not {encoder!r}")
@@ -124,6 +142,7 @@ class FfmpegTranscoder:
         self.encoder = encoder
         self.stall_timeout = stall_timeout
         self.budget = budget or MediaBudget()
+        self.mp4_rendition = mp4_rendition
         self._lock = asyncio.Lock()
 
     async def probe(self, source: Path) -> SourceInfo:
@@ -194,9 +213,13 @@ class FfmpegTranscoder:
             renditions, encoded, files = await asyncio.to_thread(
                 _measure, out_dir, rungs, spec.frame_rate
             )
+            iframes, iframe_files = await asyncio.to_thread(_write_iframes, out_dir, renditions)
         except (OSError, ValueError) as exc:
             raise errors.TranscodeFailed(f"ffmpeg's output is incomplete: {exc}") from exc
-        await asyncio.to_thread(_write_master, out_dir, renditions)
+        files += iframe_files
+        if self.mp4_rendition:
+            files.append(await self._remux_mp4(out_dir, renditions, encoded))
+        await asyncio.to_thread(_write_master, out_dir, renditions, iframes)
         return TranscodeResult(
             command=command,
             encoder=capabilities.encoder,
@@ -205,6 +228,25 @@ class FfmpegTranscoder:
             master_playlist=MASTER_NAME,
             files=sorted([Path(MASTER_NAME), *files]),
         )
+
+    async def _remux_mp4(
+        self, out_dir: Path, renditions: Sequence[Rendition], duration: float
+    ) -> Path:
+        """The top rung, with its audio, as one MP4 to download, copied from its segments.
+        It may be larger than any file an encode may write, but not than the rung's files
+        with an index; and it is our own output, so a failure here is one to retry, never
+        the source's verdict."""
+        top = max(renditions, key=lambda r: (r.width * r.height, r.bandwidth))
+        rung_bytes = await asyncio.to_thread(_folder_bytes, (out_dir / top.playlist).parent)
+        confinement = dataclasses.replace(
+            self.budget.encode(duration, True), file_bytes=2 * rung_bytes + 64 * 2**20
+        )
+        command = mp4_command(self.ffmpeg, out_dir / top.playlist, out_dir / MP4_NAME)
+        try:
+            await self._run(command, duration, _ignore, confinement)
+        except errors.InvalidMedia as exc:
+            raise errors.TranscodeFailed(f"the MP4 to download was not written: {exc}") from exc
+        return Path(MP4_NAME)
 
     async def transcode_part(
         self,
@@ -438,6 +480,14 @@ async def _filters(ffmpeg: str) -> set[str]:
     return names
 
 
+def _ignore(fraction: float) -> None:
+    """The copy into an MP4 takes a moment after the encode; the job's progress is 1 by then."""
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
+
+
 def _make_folders(out_dir: Path, rungs: Sequence[Rung]) -> None:
     for rung in rungs:
         (out_dir / rung.name).mkdir(parents=True, exist_ok=True)
@@ -494,6 +544,8 @@ def read_rung_output(out_dir: Path, rung: str, *, partial: bool = False) -> Rung
             return None
         raise ValueError(f"no segments for {rung}")
     init = (folder / playlist.map_uri).read_bytes()
+    track = video_track(init)
+    frames = None if track is None else _iframes(folder, playlist, track, rung)
     return RungOutput(
         rung=rung,
         folder="",
@@ -504,9 +556,73 @@ def read_rung_output(out_dir: Path, rung: str, *, partial: bool = False) -> Rung
         segments=tuple(
             (s.uri, s.duration, (folder / s.uri).stat().st_size) for s in playlist.segments
         ),
+        iframes=tuple((f.offset, f.length) for f in frames or ()),
     )
 
 
-def _write_master(out_dir: Path, renditions: Sequence[Rendition]) -> None:
+def _write_iframes(
+    out_dir: Path, renditions: Sequence[Rendition]
+) -> tuple[list[IFrameStream], list[Path]]:
+    """Each rendition's I-frame playlist, beside its media playlist: byte ranges of its
+    segments. The master's entries for them, and the files written."""
+    streams: list[IFrameStream] = []
+    files: list[Path] = []
+    for rendition in renditions:
+        folder = out_dir / rendition.name
+        playlist = parse_media_playlist((out_dir / rendition.playlist).read_text())
+        if playlist.map_uri is None:
+            raise ValueError(f"the playlist of {rendition.name} has no init segment")
+        track = video_track((folder / playlist.map_uri).read_bytes())
+        if track is None:
+            raise ValueError(f"the init segment of {rendition.name} has no video track")
+        frames = _iframes(folder, playlist, track, rendition.name)
+        if frames is None:
+            continue
+        (folder / IFRAMES_NAME).write_text(iframe_playlist(playlist.map_uri, frames))
+        uri = f"{rendition.name}/{IFRAMES_NAME}"
+        size = (rendition.width, rendition.height)
+        streams.append(iframe_stream(uri, frames, rendition.codecs, size))
+        files.append(Path(rendition.name, IFRAMES_NAME))
+    return streams, files
+
+
+def _iframes(
+    folder: Path, playlist: MediaPlaylist, track: VideoTrack, rung: str
+) -> list[IFrame] | None:
+    """Each segment's first frame; None when one cannot be found. Trick play is an extra:
+    a fragment this cannot read costs the rung its I-frame playlist, not the video its
+    encode."""
+    frames = []
+    for segment in playlist.segments:
+        try:
+            found = segment_iframe(folder / segment.uri, track)
+        except ValueError as exc:
+            log.warning("no I-frame playlist for %s: %s", rung, exc)
+            return None
+        frames.append(IFrame(segment.uri, segment.duration, found.offset, found.length))
+    return frames
+
+
+def segment_iframe(path: Path, track: VideoTrack) -> ByteRange:
+    """Where the segment's first frame is, from a bounded read of its head (the moof and
+    the mdat header): never the whole segment."""
+    wanted = HEAD_BYTES
+    with path.open("rb") as file:
+        head = file.read(wanted)
+        while True:
+            try:
+                return iframe_range(head, track)
+            except ShortHead as short:
+                if len(head) < wanted or short.needed > MAX_HEAD_BYTES:
+                    raise ValueError(
+                        f"{path.name} ends before its first video frame is described"
+                    ) from None
+                wanted = short.needed
+                head += file.read(wanted - len(head))
+
+
+def _write_master(
+    out_dir: Path, renditions: Sequence[Rendition], iframes: Sequence[IFrameStream] = ()
+) -> None:
     """Written last: a master playlist means every rendition it lists is complete."""
-    (out_dir / MASTER_NAME).write_text(master_playlist(renditions).render())
+    (out_dir / MASTER_NAME).write_text(master_playlist(renditions, iframes=iframes).render())

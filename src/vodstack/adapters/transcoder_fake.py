@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vodstack import errors
 from vodstack.domain.chunks import AUDIO, PartSpec, RungOutput, VideoPlan
+from vodstack.domain.ffmpeg_args import MP4_NAME
 from vodstack.domain.media import (
     EncoderChoice,
     PartResult,
@@ -59,7 +60,8 @@ class FakeTranscoder:
     """``invalid``: probe raises InvalidMedia with this reason. ``fail``: transcode raises
     TranscodeFailed with this message, ``fail_times`` times (None: always). ``block``:
     transcode waits until cancelled, then sets ``cancelled``. ``seconds``: how long a
-    transcode takes."""
+    transcode takes. ``mp4``: it writes an MP4 to download too, as ffmpeg does when
+    ``VODSTACK_MP4_RENDITION`` is on."""
 
     info: SourceInfo = FAKE_SOURCE
     invalid: str | None = None
@@ -67,6 +69,7 @@ class FakeTranscoder:
     fail_times: int | None = None
     block: bool = False
     seconds: float = 0.0
+    mp4: bool = False
     probed: list[Path] = field(default_factory=list)
     transcoded: list[Path] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
@@ -110,7 +113,7 @@ class FakeTranscoder:
         await self._misbehave()
         on_progress(0.5)
         await asyncio.sleep(self.seconds)
-        result = _write_ladder(source, info, out_dir)
+        result = _write_ladder(source, info, out_dir, self.mp4)
         on_progress(1.0)
         return result
 
@@ -162,7 +165,7 @@ class FakeTranscoder:
             raise errors.TranscodeFailed(self.fail)
 
 
-def _write_ladder(source: Path, info: SourceInfo, out_dir: Path) -> TranscodeResult:
+def _write_ladder(source: Path, info: SourceInfo, out_dir: Path, mp4: bool) -> TranscodeResult:
     rendition = Rendition(
         name=_RUNG,
         width=1280,
@@ -184,6 +187,9 @@ def _write_ladder(source: Path, info: SourceInfo, out_dir: Path) -> TranscodeRes
     files = [Path(MASTER_NAME)] + [
         Path(_RUNG, name) for name in ("index.m3u8", "init.mp4", "seg_00000.m4s")
     ]
+    if mp4:
+        (out_dir / MP4_NAME).write_bytes(b"fake mp4 file")
+        files.append(Path(MP4_NAME))
     return TranscodeResult(
         command=["fake-ffmpeg", "-i", str(source), str(out_dir)],
         encoder=FAKE_ENCODER,
@@ -192,3 +198,19 @@ def _write_ladder(source: Path, info: SourceInfo, out_dir: Path) -> TranscodeRes
         master_playlist=MASTER_NAME,
         files=sorted(files),
     )
+
+
+# A JPEG's start and end markers around words: the fake ladder's segments hold no frames.
+FAKE_PICTURE = b"\xff\xd8 a frame of the fake ladder \xff\xd9"
+
+
+class FakeFrameGrabber:
+    """The FrameGrabber for a ladder the fake transcoder made: the same stand-in picture
+    for every frame; ``grabs`` counts the frames asked for."""
+
+    def __init__(self) -> None:
+        self.grabs: list[tuple[float, int]] = []
+
+    async def grab(self, media: Path, offset: float, width: int, out: Path) -> None:
+        self.grabs.append((offset, width))
+        await asyncio.to_thread(out.write_bytes, FAKE_PICTURE)

@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from vodstack import __version__
+from vodstack.adapters.ffmpeg import default_ffmpeg
+from vodstack.adapters.frames import FfmpegFrameGrabber
 from vodstack.adapters.storage import open_storage
 from vodstack.adapters.storage_instrumented import instrumented
 from vodstack.adapters.webhook_http import HttpWebhookSender
@@ -33,7 +35,7 @@ from vodstack.api.routes import (
     videos,
     webhooks,
 )
-from vodstack.ports import PartReceiver, Queue, Storage
+from vodstack.ports import FrameGrabber, PartReceiver, Queue, Storage
 from vodstack.runtime import (
     Backends,
     build_worker,
@@ -47,6 +49,7 @@ from vodstack.services.direct_uploads import DirectUploadService
 from vodstack.services.playback import PlaybackService
 from vodstack.services.probes import Probes
 from vodstack.services.ratelimit import RateLimiter
+from vodstack.services.thumbnails import ThumbnailService
 from vodstack.services.uploads import UploadService
 from vodstack.services.videos import VideoService
 from vodstack.services.webhooks import WebhookService
@@ -65,15 +68,17 @@ def create_app(
     *,
     storage: Storage | None = None,
     queue: Queue | None = None,
+    frames: FrameGrabber | None = None,
 ) -> FastAPI:
     """``workers`` > 0 runs that many job slots inside this process (the all-in-one mode).
-    ``storage`` and ``queue`` replace the configured ones (tests pass in-memory twins)."""
+    ``storage``, ``queue`` and ``frames`` replace the configured ones (tests pass in-memory
+    twins)."""
     storage = instrumented(storage or open_storage(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_backends(settings, storage=storage, queue=queue) as backends:
-            services = build_services(backends)
+            services = build_services(backends, frames)
             if backends.embedded:
                 await services.accounts.ensure_first_admin(settings.data_dir)
             app.state.services = services
@@ -134,13 +139,14 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestObserver)  # added last: outermost, so it sees every answer
 
 
-def build_services(backends: Backends) -> Services:
+def build_services(backends: Backends, frames: FrameGrabber | None = None) -> Services:
     """Every service the routes call, over the process's backends."""
     settings, stores, storage = backends.settings, backends.stores, backends.storage
     signing_key = ensure_signing_key(settings)
     playback = PlaybackService(
         stores.videos, storage, settings, signing_key, captions=stores.captions
     )
+    frames = frames or FfmpegFrameGrabber(default_ffmpeg(settings))
     uploads = UploadService(stores.uploads, stores.videos, storage, settings, backends.signal)
     videos = VideoService(
         stores.videos, stores.jobs, storage, backends.signal, changed=playback.forget
@@ -154,6 +160,12 @@ def build_services(backends: Backends) -> Services:
         videos=videos,
         playback=playback,
         captions=CaptionService(stores.captions, videos, storage, changed=playback.forget),
+        thumbnails=ThumbnailService(
+            playback,
+            storage,
+            frames,
+            RateLimiter(settings.new_thumbnails_per_minute, "new thumbnails"),
+        ),
         upload_limit=RateLimiter(settings.uploads_per_minute, "uploads"),
         token_limit=RateLimiter(settings.playback_tokens_per_minute, "playback tokens"),
     )

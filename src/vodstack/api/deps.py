@@ -17,6 +17,7 @@ from vodstack.services.captions import CaptionService
 from vodstack.services.direct_uploads import DirectUploadService, Uploader
 from vodstack.services.playback import PlaybackService
 from vodstack.services.ratelimit import RateLimiter
+from vodstack.services.thumbnails import ThumbnailService
 from vodstack.services.uploads import UploadService
 from vodstack.services.videos import VideoService
 from vodstack.settings import Settings
@@ -34,6 +35,7 @@ class Services:
     videos: VideoService
     playback: PlaybackService
     captions: CaptionService
+    thumbnails: ThumbnailService
     upload_limit: RateLimiter
     token_limit: RateLimiter
 
@@ -90,6 +92,10 @@ def _videos(request: Request) -> VideoService:
     return _services(request).videos
 
 
+def _thumbnails(request: Request) -> ThumbnailService:
+    return _services(request).thumbnails
+
+
 def _playback(request: Request) -> PlaybackService:
     return _services(request).playback
 
@@ -120,4 +126,5 @@ Videos = Annotated[VideoService, Depends(_videos)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 PlaybackDep = Annotated[PlaybackService, Depends(_playback)]
 Captions = Annotated[CaptionService, Depends(_captions)]
+Thumbnails = Annotated[ThumbnailService, Depends(_thumbnails)]
 ServicesDep = Annotated[Services, Depends(_services)]

@@ -18,9 +18,11 @@ from fractions import Fraction
 from typing import Any
 
 from vodstack.domain.ffmpeg_args import SEGMENT_SECONDS
+from vodstack.domain.iframes import IFRAMES_NAME, IFrame, iframe_playlist, iframe_stream
 from vodstack.domain.media import Rendition, Rung, SourceInfo
 from vodstack.domain.playlist import (
     AudioGroup,
+    IFrameStream,
     MediaPlaylist,
     MediaSegment,
     master_playlist,
@@ -256,7 +258,9 @@ def plan_video(
 class RungOutput:
     """One rendition's share of a part: where its files are (a folder under the rung's own,
     named after the part's attempt, so a stale worker's files are never the ones listed),
-    and each segment with its duration and size."""
+    and each segment with its duration and size, and where its first frame is, which
+    the rung's I-frame playlist names (none for the audio, nor in what older versions
+    published: such a rung has no I-frame playlist)."""
 
     rung: str
     folder: str  # e.g. "c3a2", under "720p/"
@@ -265,6 +269,7 @@ class RungOutput:
     codecs: str
     target_duration: int
     segments: tuple[tuple[str, float, int], ...]  # (file name, seconds, bytes)
+    iframes: tuple[tuple[int, int], ...] = ()  # per segment, (offset, length) in it
 
     def playlist(self) -> MediaPlaylist:
         """As the rung's playlist, relative to the rung's folder."""
@@ -275,6 +280,17 @@ class RungOutput:
             ),
             f"{self.folder}/{self.init}",
         )
+
+    def iframe_list(self) -> list[IFrame] | None:
+        """Its segments' first frames, relative to the rung's folder; None if not known."""
+        if len(self.iframes) != len(self.segments) or not self.segments:
+            return None
+        return [
+            IFrame(f"{self.folder}/{name}", seconds, offset, length)
+            for (name, seconds, _), (offset, length) in zip(
+                self.segments, self.iframes, strict=True
+            )
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +313,13 @@ class PartOutput:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PartOutput:
         rungs = tuple(
-            RungOutput(**{**r, "segments": tuple(tuple(s) for s in r["segments"])})
+            RungOutput(
+                **{
+                    **r,
+                    "segments": tuple(tuple(s) for s in r["segments"]),
+                    "iframes": tuple(tuple(i) for i in r.get("iframes", ())),
+                }
+            )
             for r in data["rungs"]
         )
         return cls(data["key"], rungs, data["complete"], data.get("encoder"))
@@ -337,6 +359,7 @@ def assemble(plan: VideoPlan, outputs: Mapping[str, PartOutput]) -> Assembly:
     audio_output = audio.rungs[0] if audio is not None and audio.rungs else None
     playlists: dict[str, str] = {}
     renditions: list[Rendition] = []
+    iframes: list[IFrameStream] = []
     pending: list[str] = []
     for tier, names in enumerate(plan.tiers, start=1):
         for name in names:
@@ -348,6 +371,10 @@ def assemble(plan: VideoPlan, outputs: Mapping[str, PartOutput]) -> Assembly:
             stitched = stitch([o.playlist() for o in found], complete=complete)
             playlists[f"{name}/index.m3u8"] = stitched.render()
             renditions.append(_rendition(plan, plan.rung(name), found, audio_output))
+            trick = _iframes(plan.rung(name), found, complete)
+            if trick is not None:
+                playlists[f"{name}/{IFRAMES_NAME}"], stream = trick
+                iframes.append(stream)
     needs_audio = plan.source.has_audio
     if audio_output is not None:
         playlists[f"{AUDIO}/index.m3u8"] = stitch(
@@ -357,7 +384,7 @@ def assemble(plan: VideoPlan, outputs: Mapping[str, PartOutput]) -> Assembly:
     playable = bool(renditions) and (heard or not needs_audio)
     if playable:
         playlists["master.m3u8"] = master_playlist(
-            renditions, audio=_AUDIO_GROUP if needs_audio else None
+            renditions, audio=_AUDIO_GROUP if needs_audio else None, iframes=iframes
         ).render()
     complete = all(p.key in outputs and outputs[p.key].complete for p in plan.parts)
     return Assembly(
@@ -399,6 +426,22 @@ def _rendition(
         frame_rate=float(plan.frame_rate),
         playlist=f"{rung.name}/index.m3u8",
     )
+
+
+def _iframes(
+    rung: Rung, found: Sequence[RungOutput], complete: bool
+) -> tuple[str, IFrameStream] | None:
+    """The rung's I-frame playlist and its master entry, if every chunk so far says where
+    its segments' first frames are."""
+    frames: list[IFrame] = []
+    for output in found:
+        listed = output.iframe_list()
+        if listed is None:
+            return None
+        frames += listed
+    text = iframe_playlist(f"{found[0].folder}/{found[0].init}", frames, ended=complete)
+    uri = f"{rung.name}/{IFRAMES_NAME}"
+    return text, iframe_stream(uri, frames, found[0].codecs, (rung.width, rung.height))
 
 
 def _done(plan: VideoPlan, outputs: Mapping[str, PartOutput]) -> float:

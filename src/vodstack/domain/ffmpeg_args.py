@@ -154,6 +154,21 @@ def audio_command(
     ]
 
 
+MP4_NAME = "download.mp4"
+
+
+def mp4_command(ffmpeg: str, playlist: Path, output: Path) -> list[str]:
+    """One rung's published HLS output (its video and its audio) copied into a single
+    progressive MP4, moov first so it plays while it downloads; nothing is encoded again.
+    The input is our own output, opened only as HLS of fMP4 files on local disk."""
+    command = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+    command += ["-progress", "pipe:1", "-nostats"]
+    command += ["-format_whitelist", "hls,mov", "-protocol_whitelist", "file"]
+    command += ["-f", "hls", "-i", str(playlist)]
+    command += ["-map", "0:v:0", "-map", "0:a:0?", "-map_metadata", "-1", "-map_chapters", "-1"]
+    return [*command, "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(output)]
+
+
 def chunk_args(chunk: Chunk) -> list[str]:
     """A chunk's output options: its place on the whole video's timeline, its first segment
     number, and fragments that carry their own decode time (``frag_discont``) rather than

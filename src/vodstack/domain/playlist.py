@@ -81,6 +81,25 @@ class VariantStream:
 
 
 @dataclass(frozen=True, slots=True)
+class IFrameStream:
+    """One ``#EXT-X-I-FRAME-STREAM-INF`` entry: a rung's I-frame playlist, for trick play.
+    No AUDIO or FRAME-RATE: an I-frame stream has neither."""
+
+    uri: str
+    bandwidth: int
+    average_bandwidth: int
+    codecs: str  # the video codec only
+    resolution: tuple[int, int]
+
+    def render(self) -> str:
+        return (
+            f"#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH={self.bandwidth},"
+            f'AVERAGE-BANDWIDTH={self.average_bandwidth},CODECS="{self.codecs}",'
+            f'RESOLUTION={self.resolution[0]}x{self.resolution[1]},URI="{self.uri}"\n'
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AudioGroup:
     """One audio rendition that every variant refers to: the audio is encoded once, not
     once per rung. The variants' BANDWIDTH and CODECS include it."""
@@ -102,6 +121,7 @@ class MasterPlaylist:
     version: int = HLS_VERSION
     independent_segments: bool = True
     audio: AudioGroup | None = None
+    iframes: tuple[IFrameStream, ...] = ()
 
     def render(self) -> str:
         head = f"#EXTM3U\n#EXT-X-VERSION:{self.version}\n"
@@ -109,20 +129,29 @@ class MasterPlaylist:
             head += "#EXT-X-INDEPENDENT-SEGMENTS\n"
         if self.audio is not None:
             head += self.audio.render()
-        return head + "".join(v.render() for v in self.variants)
+        variants = "".join(v.render() for v in self.variants)
+        return head + variants + "".join(i.render() for i in self.iframes)
 
 
 def master_playlist(
-    renditions: Sequence[Rendition], audio: AudioGroup | None = None
+    renditions: Sequence[Rendition],
+    audio: AudioGroup | None = None,
+    iframes: Sequence[IFrameStream] = (),
 ) -> MasterPlaylist:
     """Players start with the first variant listed, before they have measured anything, so a
     middle rung goes first (not the top one, which would stall a slow link, nor the bottom
-    one, which would look poor on a fast link); the rest follow highest to lowest."""
+    one, which would look poor on a fast link); the rest follow highest to lowest. I-frame
+    streams are listed after the variants, highest first."""
     ordered = sorted(renditions, key=lambda r: (r.width * r.height, r.bandwidth), reverse=True)
     if ordered:
         ordered.insert(0, ordered.pop((len(ordered) - 1) // 2))
     group = None if audio is None else audio.group_id
-    return MasterPlaylist(variants=tuple(_variant(r, group) for r in ordered), audio=audio)
+    trick = sorted(iframes, key=lambda i: (i.resolution[0] * i.resolution[1], i.bandwidth))
+    return MasterPlaylist(
+        variants=tuple(_variant(r, group) for r in ordered),
+        audio=audio,
+        iframes=tuple(reversed(trick)),
+    )
 
 
 def _variant(rendition: Rendition, audio: str | None = None) -> VariantStream:

@@ -29,10 +29,12 @@ from vodstack.domain.captions import (
     subtitle_segments,
 )
 from vodstack.domain.chunks import assemble
-from vodstack.domain.ffmpeg_args import CHUNK_TIMELINE_OFFSET
+from vodstack.domain.ffmpeg_args import CHUNK_TIMELINE_OFFSET, MP4_NAME
 from vodstack.domain.playlist import (
     MASTER_NAME,
+    MediaPlaylist,
     SubtitleRendition,
+    parse_media_playlist,
     rewrite_uris,
     with_subtitles,
 )
@@ -87,6 +89,7 @@ class HlsFile:
     source: Path | str | bytes  # a file to send, a URL to redirect to, or the bytes
     content_type: str
     cache_control: str
+    filename: str | None = None  # sent as a download, saved under this name
 
 
 class PlaybackService:
@@ -121,18 +124,25 @@ class PlaybackService:
     ) -> Playback:
         """The master URL, for whoever may play the video: anyone for a public or unlisted
         one; for a private one, the bearer of a valid ``token``, or its manager."""
-        require_scope(actor, Scope.READ)
-        video = await self._video(video_id)
-        if video is None:
-            raise errors.VideoNotFound(f"no video with id {video_id!r}")
-        if video.visibility is not Visibility.PRIVATE:
-            return self._playback(_ready(video), None)
-        if token is not None:
-            grant = verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
-            return self._playback(_ready(video), grant)
-        if can_manage(actor, video.owner_id):
-            return self._playback(_ready(video), self._grant(video.id, TOKEN_SECONDS))
-        raise errors.VideoNotFound(f"no video with id {video_id!r}")
+        return self._playback(*await self.viewable(video_id, actor, token, ip))
+
+    async def download(
+        self, video_id: str, actor: Actor, token: str | None = None, ip: str | None = None
+    ) -> HlsFile:
+        """The video as one MP4 file, for whoever may play it (as ``playback`` decides)."""
+        video, grant = await self.viewable(video_id, actor, token, ip)
+        if video.chunked:
+            raise errors.NotFound(
+                "this video has no MP4 download: videos encoded in chunks have none yet"
+            )
+        key = f"{output_prefix(video.id, _epoch(video))}/{MP4_NAME}"
+        if await self._storage.head(key) is None:
+            raise errors.NotFound(
+                "this video has no MP4 download: the server has VODSTACK_MP4_RENDITION off"
+            )
+        source = await self._storage.locate(key, self.url_lifetime(grant))
+        cache = PLAYLIST_CACHE if grant is None else PRIVATE_PLAYLIST_CACHE
+        return HlsFile(source, "video/mp4", cache, attachment_name(video.title, video.filename))
 
     async def issue_token(
         self, video: Video, expires_in: int, viewer: str | None = None, ip: str | None = None
@@ -161,7 +171,7 @@ class PlaybackService:
         if video is None:
             raise errors.VideoNotFound(f"no video with id {video_id!r}")
         grant = None
-        if video.visibility is Visibility.PRIVATE:
+        if video.visibility is Visibility.PRIVATE:  # no key opens it: players carry the token
             if token is None:
                 raise errors.SignatureInvalid("this video needs a playback token")
             grant = verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
@@ -173,7 +183,7 @@ class PlaybackService:
         if path.startswith("captions/"):
             return await self._caption_file(video, path, token if grant else None)
         key = f"{output_prefix(video.id, epoch)}/{path}"
-        lifetime = self._url_lifetime(grant)
+        lifetime = self.url_lifetime(grant)
         if suffix == ".m3u8":
             body = await self._playlist(video, key, path, token if grant else None, lifetime)
             cache = PLAYLIST_CACHE if grant is None else PRIVATE_PLAYLIST_CACHE
@@ -183,6 +193,28 @@ class PlaybackService:
         source = await self._storage.locate(key, lifetime)
         cache = SEGMENT_CACHE if grant is None else PRIVATE_SEGMENT_CACHE
         return HlsFile(source, HLS_CONTENT_TYPES[suffix], cache)
+
+    async def viewable(
+        self, video_id: str, actor: Actor, token: str | None = None, ip: str | None = None
+    ) -> tuple[Video, PlaybackGrant | None]:
+        """A playing video, for whoever may play it: anyone for a public or unlisted one;
+        for a private one, the bearer of a valid ``token``, or its manager. The grant is
+        the token's, or a new one for the manager; None for a video that needs none."""
+        require_scope(actor, Scope.READ)
+        video = await self._video(video_id)
+        if video is None:
+            raise errors.VideoNotFound(f"no video with id {video_id!r}")
+        grant = self._access(video, actor, token, ip)
+        return _ready(video), grant
+
+    async def media_playlist(self, video: Video, path: str) -> MediaPlaylist:
+        """A published media playlist (``path`` under the epoch, e.g. ``720p/index.m3u8``)
+        as stored, or as assembled for a chunked video: URIs relative to its folder."""
+        if video.chunked:
+            text = await self._assembled_playlist(video, path)
+        else:
+            text = await self._stored_playlist(f"{output_prefix(video.id, _epoch(video))}/{path}")
+        return parse_media_playlist(text)
 
     def forget(self, video_id: str) -> None:
         """The video changed (its visibility, or it was deleted): look it up again."""
@@ -202,6 +234,19 @@ class PlaybackService:
             self._ready.pop(video_id, None)
         return video
 
+    def _access(
+        self, video: Video, actor: Actor, token: str | None, ip: str | None
+    ) -> PlaybackGrant | None:
+        """Whether the video plays for this caller: None for a public or unlisted one; for a
+        private one, the bearer's valid ``token``, or a new grant for its manager."""
+        if video.visibility is not Visibility.PRIVATE:
+            return None
+        if token is not None:
+            return verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
+        if can_manage(actor, video.owner_id):
+            return self._grant(video.id, TOKEN_SECONDS)
+        raise errors.VideoNotFound(f"no video with id {video.id!r}")
+
     def _grant(
         self, video_id: str, seconds: int, viewer: str | None = None, ip: str | None = None
     ) -> PlaybackGrant:
@@ -214,7 +259,7 @@ class PlaybackService:
         token = playback_token(grant, self._key)
         return Playback(f"{master}?token={quote(token)}", _at(grant.expires), token)
 
-    def _url_lifetime(self, grant: PlaybackGrant | None) -> int:
+    def url_lifetime(self, grant: PlaybackGrant | None) -> int:
         """Presigned segment URLs outlive neither the setting nor the token."""
         lifetime = self._settings.playback_url_seconds
         if grant is not None:
@@ -346,6 +391,17 @@ class PlaybackService:
             text = (await self._storage.read_bytes(key, _PLAYLIST_LIMIT)).decode()
             _remember(self._stored, key, text)
         return text
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9 ._()-]+")
+
+
+def attachment_name(title: str, filename: str) -> str:
+    """A file name to save the MP4 as, from the video's title (or its upload's name): only
+    characters that are safe in a header and on every file system, never a path."""
+    stem = title.strip() or PurePosixPath(filename.replace("\\", "/")).stem
+    safe = _UNSAFE_NAME.sub("_", stem).strip(" ._")[:100].strip(" ._")
+    return f"{safe or 'video'}.mp4"
 
 
 def _ready(video: Video) -> Video:

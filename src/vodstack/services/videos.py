@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
@@ -13,6 +14,9 @@ from vodstack.domain.chunks import assemble
 from vodstack.domain.jobs import JobEvent, JobView, explain
 from vodstack.domain.videos import Encoding, Video, VideoChanges, VideoStatus, ready_in
 from vodstack.ports import JobSignal, JobStore, Storage, VideoStore
+
+# A download link to the original lasts this long: long enough for a large file to finish.
+SOURCE_URL_SECONDS = 6 * 3600
 
 
 class VideoService:
@@ -70,6 +74,14 @@ class VideoService:
         if not can_manage(actor, video.owner_id):
             raise errors.Forbidden("only the video's owner or an admin may do that")
         return video
+
+    async def source(self, video_id: str, actor: Actor) -> tuple[Video, Path | str | bytes]:
+        """The original file as uploaded, for its owner (or an admin): where storage has
+        it, a URL that expires, or its bytes."""
+        video = await self.managed(video_id, actor, Scope.READ)
+        if video.status is VideoStatus.UPLOADING:
+            raise errors.Conflict("the upload is not complete: there is no source yet")
+        return video, await self._storage.locate(video.source_key, SOURCE_URL_SECONDS)
 
     async def timeline(
         self, video_id: str, actor: Actor

@@ -1,14 +1,20 @@
 // The player: the video's status until it plays (playable: its first chunks are in, the
-// rest is being encoded; or ready), then hls.js with a quality menu, live
-// playback stats and the job timeline. Tests read window.vodstackPlayer.
+// rest is being encoded; or ready), then hls.js with a quality menu, captions, a seek bar
+// that previews the storyboard, live playback stats and the job timeline; the share link,
+// the embed code and the owner's controls around it. Tests read window.vodstackPlayer.
 import { api, describeError, el, formatBitrate, formatTime, poll, showMessage, statusBadge } from './api.js';
+import { renderManage, renderShare, wireCopyButtons } from './manage.js';
+import { seekBar } from './seek.js';
+import { HLS_MISSING, THUMBNAIL_WIDTHS, captionsMenu, loadStoryboard, startStream, thumbnailUrl, tokenOf } from './stream.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
 const message = $('message');
 const videoId = decodeURIComponent(location.pathname.split('/')[2] ?? '');
-const HLS_MISSING = 'This server is missing hls.js, so videos cannot play. Run `make` in the vodstack checkout (it installs web/node_modules), then reload this page.';
-const player = { hls: null, levelsLoaded: new Set(), errors: [] };
+const player = {
+  hls: null, levelsLoaded: new Set(), errors: [],
+  posterUrl: null, storyboard: 0, previewShownFor: null, previewImage: null, captionTracks: [],
+};
 window.vodstackPlayer = player;
 
 function renderVideo(info) {
@@ -26,6 +32,10 @@ function renderVideo(info) {
   }
   if (info.status === 'failed') showMessage(message, `Transcoding failed: ${info.error || 'no reason was recorded'}`);
   renderWarnings(info.warnings || []);
+  $('description').textContent = info.description || '';
+  $('description').hidden = !info.description;
+  renderShare(videoId, info);
+  renderManage(videoId, info, video, renderVideo);
 }
 
 // What processing found that does not stop the video from playing, such as a truncated
@@ -102,13 +112,14 @@ function watch() {
     await renderTimeline().catch((error) => console.error(error));
     if ((info.status === 'ready' || info.status === 'playable') && !playing) {
       playing = true;
-      await play();
+      await play(info);
     }
+    loadPreviews(info);
     return info.status !== 'failed' && info.status !== 'ready';
   }, 1000);
 }
 
-async function play() {
+async function play(info) {
   let playback;
   try {
     playback = await api(`/v1/videos/${encodeURIComponent(videoId)}/playback`);
@@ -116,55 +127,43 @@ async function play() {
     showMessage(message, `Cannot play the video: ${describeError(error)}`);
     return;
   }
-  const Hls = window.Hls;
-  if (!Hls) return showMessage(message, HLS_MISSING);
-  if (!Hls.isSupported()) {
-    // Safari plays HLS itself.
-    if (video.canPlayType('application/vnd.apple.mpegurl')) {
-      video.src = playback.master_url;
-      $('stage').hidden = false;
-    } else showMessage(message, 'This browser cannot play HLS: it has no Media Source Extensions.');
-    return;
+  $('stage').hidden = false;
+  masterUrl = playback.master_url;
+  // Before playback starts: the owner's chosen frame, at the size the stage is shown. A
+  // server that makes no thumbnails names none.
+  if (info.thumbnail_url) {
+    const width = THUMBNAIL_WIDTHS.find((w) => w >= video.clientWidth * devicePixelRatio) ?? 1280;
+    player.posterUrl = thumbnailUrl(info, { width: Math.max(640, width), token: tokenOf(masterUrl) });
+    video.poster = player.posterUrl;
   }
-  // From the start, not from the live edge: a playable video's playlists are EVENT
-  // playlists that grow as its chunks are published.
-  const hls = new Hls({ startPosition: 0 });
-  player.hls = hls;
+  const hls = startStream(video, playback.master_url, player, message, { onFatal: () => clearInterval(statsTimer) });
+  if (!hls) return;
+  const Hls = window.Hls;
   hls.on(Hls.Events.MANIFEST_PARSED, () => buildQualityMenu(hls));
   hls.on(Hls.Events.LEVEL_SWITCHED, () => syncQualityMenu(hls));
   hls.on(Hls.Events.FRAG_LOADED, (_, { frag }) => {
     // An audio fragment's level is its audio track's index, not a rendition's.
     if (frag.type === 'main' && frag.sn !== 'initSegment') player.levelsLoaded.add(frag.level);
   });
-  hls.on(Hls.Events.ERROR, (_, data) => onError(hls, data));
-  video.addEventListener('error', () => {
-    const detail = video.error?.message || `media error code ${video.error?.code}`;
-    player.errors.push({ fatal: true, type: 'mediaElement', details: detail });
-    showMessage(message, `The video element failed: ${detail}`);
-  });
-  hls.loadSource(playback.master_url);
-  hls.attachMedia(video);
-  $('stage').hidden = false;
+  captionsMenu(hls, $('captions'), player);
+  seek = seekBar({ video, range: $('seek-range'), preview: $('preview'), tile: $('preview-tile'), label: $('preview-time') }, player);
+  $('seek').hidden = false;
   $('controls').hidden = false;
   $('stats').hidden = false;
   statsTimer = setInterval(() => renderStats(hls), 500);
 }
 
 let statsTimer;
-let mediaRecoveries = 0;
+let masterUrl;
+let seek;
+let storyboardAsked = false;
 
-function onError(hls, data) {
-  player.errors.push({ fatal: data.fatal, type: data.type, details: data.details, message: data.error?.message ?? null });
-  if (!data.fatal) return;
-  // hls.js has already retried network errors by now; a decode error is worth one retry.
-  if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 1) {
-    mediaRecoveries += 1;
-    hls.recoverMediaError();
-    return;
-  }
-  showMessage(message, `Playback stopped: ${data.details}${data.error?.message ? ` (${data.error.message})` : ''}. Reload the page to try again.`);
-  clearInterval(statsTimer);
-  hls.destroy();
+// The storyboard is made with the thumbnails, once the whole video is in: asked for then,
+// and only of a server that makes them.
+function loadPreviews(info) {
+  if (storyboardAsked || !seek || info.status !== 'ready' || !info.thumbnail_url) return;
+  storyboardAsked = true;
+  loadStoryboard(masterUrl).then((cues) => seek.setCues(cues));
 }
 
 function levelName(level) {
@@ -214,5 +213,6 @@ if (!videoId) {
   showMessage(message, 'No video id in the address.');
 } else {
   if (!window.Hls) showMessage(message, HLS_MISSING);
+  wireCopyButtons();
   watch();
 }

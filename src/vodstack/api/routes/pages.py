@@ -1,6 +1,7 @@
-"""The web app: library, upload and player pages and their static files, straight from the
-package (no build step). hls.js is the one third-party script: npm installs it into the
-checkout's ``web/node_modules`` and it is served from there as a vendored file."""
+"""The web app: library, upload, player and embed pages and their static files, straight
+from the package (no build step). hls.js is the one third-party script: building the
+package puts the version web/package-lock.json pins into ``web/vendor`` (setup.py); a
+checkout also finds the one npm installed into ``web/node_modules``."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from vodstack.ports import Storage
 from vodstack.settings import Settings
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+VENDORED_HLS_JS = WEB_DIR / "vendor" / "hls.min.js"
 HLS_JS = Path("web", "node_modules", "hls.js", "dist", "hls.min.js")
 HLS_JS_MISSING = "hls.js is not installed: run `make` in the vodstack checkout (it runs npm ci)"
 
 # Flat on purpose: a name that matches can never climb out of WEB_DIR.
 _STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*\.(css|js|svg)$")
+_HTML = "text/html; charset=utf-8"
 _TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -52,6 +55,16 @@ async def player_page(video_id: str, request: Request) -> Response:
     return _page("player.html", request)
 
 
+@router.api_route("/embed/{video_id}", methods=["GET", "HEAD"])
+async def embed_page(video_id: str, request: Request) -> Response:
+    """The bare player that other sites may frame (and only those the setting names): the
+    one page without frame-ancestors 'none'."""
+    if not _VIDEO_ID.match(video_id):
+        raise errors.VideoNotFound(f"no video with id {video_id!r}")
+    headers = {**security_headers(request, framed=True), "Cache-Control": "no-cache"}
+    return FileResponse(WEB_DIR / "embed.html", media_type=_HTML, headers=headers)
+
+
 @router.api_route("/static/vendor/hls.min.js", methods=["GET", "HEAD"])
 async def hls_js(request: Request) -> Response:
     found = find_hls_js()
@@ -69,9 +82,13 @@ async def static_file(name: str, request: Request) -> Response:
 
 
 def find_hls_js(start: Path = WEB_DIR) -> Path | None:
-    """The checkout's hls.min.js. Walking up from the package finds it in an editable
-    install wherever the server is started from; the working directory covers a regular
-    install started in the checkout."""
+    """The package's own hls.min.js (a wheel, or a checkout whose package was built), else
+    the checkout's. Walking up from the package finds it in an editable install wherever
+    the server is started from; the working directory covers a regular install started in
+    the checkout."""
+    vendored = start / VENDORED_HLS_JS.relative_to(WEB_DIR)
+    if vendored.is_file():
+        return vendored
     cwd = Path.cwd().resolve()
     for folder in (*start.parents, cwd, *cwd.parents):
         candidate = folder / HLS_JS
@@ -80,51 +97,57 @@ def find_hls_js(start: Path = WEB_DIR) -> Path | None:
     return None
 
 
-def security_headers(request: Request) -> dict[str, str]:
-    """The same for every page of a running server, so it is built once."""
-    found: dict[str, str] | None = getattr(request.app.state, "security_headers", None)
-    if found is None:
+def security_headers(request: Request, framed: bool = False) -> dict[str, str]:
+    """The same for every page of a running server (``framed``: for the embed page), so
+    each is built once."""
+    built: dict[bool, dict[str, str]] | None = getattr(request.app.state, "security_headers", None)
+    if built is None:
         services = request.app.state.services
-        found = request.app.state.security_headers = _security_headers(
-            services.settings, services.storage
-        )
-    return found
+        built = request.app.state.security_headers = {
+            kind: _security_headers(services.settings, services.storage, kind)
+            for kind in (False, True)
+        }
+    return built[framed]
 
 
-def _security_headers(settings: Settings, storage: Storage) -> dict[str, str]:
+def _security_headers(settings: Settings, storage: Storage, framed: bool) -> dict[str, str]:
     # Part URLs, playlists and segments are absolute URLs on the public URL, on S3 (as
     # clients reach it) or on a CDN, none of which need be the page's own origin.
     stored_at = storage.public_url("sources/x/source", 60) or ""
     s3 = settings.s3_public_endpoint_url or settings.s3_endpoint_url or ""
     origins = [_origin(u) for u in (settings.public_url, stored_at, s3, settings.cdn_url or "")]
     extra = " ".join(dict.fromkeys(o for o in origins if o))
+    ancestors = settings.embed_frame_ancestors if framed else "'none'"
     policy = "; ".join(
         [
             "default-src 'self'",
             "script-src 'self'",
             "style-src 'self'",
-            "img-src 'self'",
+            # Thumbnails are API URLs; storyboard sheets sit beside the segments.
+            f"img-src 'self' {extra}".strip(),
             f"connect-src 'self' {extra}".strip(),
             # hls.js feeds the video element a MediaSource (blob:) from a worker it builds
-            # from a blob: URL.
-            f"media-src 'self' blob: {extra}".strip(),
+            # from a blob: URL, and gives each caption track an empty <track> (data:) that
+            # it fills with cues itself.
+            f"media-src 'self' blob: data: {extra}".strip(),
             "worker-src 'self' blob:",
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",
-            "frame-ancestors 'none'",
+            f"frame-ancestors {ancestors}",
         ]
     )
-    return {
+    headers = {
         "Content-Security-Policy": policy,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
-        "X-Frame-Options": "DENY",
     }
+    # X-Frame-Options cannot name sites; frame-ancestors supersedes it wherever it is known.
+    return headers if framed else {**headers, "X-Frame-Options": "DENY"}
 
 
 def _page(name: str, request: Request) -> Response:
-    return _send(WEB_DIR / name, "text/html; charset=utf-8", request)
+    return _send(WEB_DIR / name, _HTML, request)
 
 
 def _send(path: Path, media_type: str, request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -15,6 +16,7 @@ from vodstack.api.deps import (
     CurrentUser,
     PlaybackDep,
     ServicesDep,
+    Thumbnails,
     Videos,
     client_ip,
 )
@@ -25,6 +27,7 @@ from vodstack.api.schemas import (
     error_responses,
 )
 from vodstack.domain.videos import HLS_CONTENT_TYPES
+from vodstack.services.playback import HlsFile
 
 router = APIRouter(
     prefix="/v1/videos", tags=["playback"], responses=error_responses(404, 409, 422, 503)
@@ -44,6 +47,14 @@ _HLS_FILE: dict[int | str, dict[str, Any]] = {
     206: {"description": "The requested byte range of a segment"},
     302: {"description": "The segment, where storage or the CDN serves it"},
     **error_responses(403),
+}
+
+
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The MP4 file, as an attachment", "content": {"video/mp4": {}}},
+    206: {"description": "The requested byte range of it"},
+    307: {"description": "The file, where storage serves it"},
+    **error_responses(401, 403),
 }
 
 
@@ -97,10 +108,89 @@ async def hls_file(
     token: Token = None,
 ) -> Response:
     found = await service.hls_file(video_id, epoch, path, token, client_ip(request))
+    return file_response(found)
+
+
+@router.get(
+    "/{video_id}/thumbnail.jpg",
+    response_model=None,
+    response_class=Response,
+    openapi_extra=OPTIONAL_KEY,
+    responses={
+        200: {"description": "The picture", "content": {"image/jpeg": {}}},
+        302: {"description": "The picture, where storage serves it"},
+        **error_responses(400, 403),
+    },
+)
+async def thumbnail(
+    video_id: str,
+    request: Request,
+    thumbnails: Thumbnails,
+    caller: Caller,
+    width: Annotated[
+        int | None, Query(description="160, 320, 640 (the default) or 1280 pixels")
+    ] = None,
+    time: Annotated[
+        float | None, Query(description="seconds into the video; without it, the poster")
+    ] = None,
+    token: Token = None,
+) -> Response:
+    """A frame of the video as a JPEG, for whoever may play it: a private video's
+    pictures need its playback token (in a page) or its owner's key."""
+    found = await thumbnails.thumbnail(video_id, caller, width, time, token, client_ip(request))
+    return file_response(found)
+
+
+def file_response(found: HlsFile) -> Response:
+    """A file to send (answering Range requests, with sendfile), a URL to redirect to, or
+    bytes; one with a file name as a download under that name."""
     headers = {"Cache-Control": found.cache_control}
+    if found.filename is not None:
+        headers["Content-Disposition"] = content_disposition(found.filename)
     if isinstance(found.source, Path):
         # FileResponse answers Range requests and sends the file with sendfile.
         return FileResponse(found.source, media_type=found.content_type, headers=headers)
     if isinstance(found.source, str):
         return RedirectResponse(found.source, status_code=302, headers=headers)
     return Response(found.source, media_type=found.content_type, headers=headers)
+
+
+@router.get(
+    "/{video_id}/download.mp4",
+    response_model=None,
+    response_class=Response,
+    responses=_DOWNLOAD,
+    openapi_extra=OPTIONAL_KEY,
+)
+async def download_mp4(
+    video_id: str, request: Request, service: PlaybackDep, caller: Caller, token: Token = None
+) -> Response:
+    """The video as one MP4 (its top rung, with sound), where the server publishes one
+    (``VODSTACK_MP4_RENDITION``): for whoever may play it."""
+    return file_response(await service.download(video_id, caller, token, client_ip(request)))
+
+
+@router.get(
+    "/{video_id}/source",
+    response_model=None,
+    response_class=Response,
+    responses={
+        200: {"description": "The original file, as uploaded"},
+        302: {"description": "The original, where storage serves it (a URL that expires)"},
+        **error_responses(401, 403),
+    },
+)
+async def source(video_id: str, videos: Videos, user: CurrentUser) -> Response:
+    """The original upload, for its owner or an admin."""
+    video, located = await videos.source(video_id, user)
+    content_type = video.content_type or "application/octet-stream"
+    return file_response(HlsFile(located, content_type, "private, no-store", video.filename))
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment under the uploader's file name (RFC 6266): a plain ASCII name for
+    every client, and the exact one, percent-encoded, for those that read ``filename*``."""
+    plain = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    return f"attachment; filename=\"{plain or 'video'}\"; filename*=UTF-8''{quote(filename)}"
