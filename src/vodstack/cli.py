@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from vodstack.client import ApiError, VodstackClient
+from vodstack.client import ApiError, Form, VodstackClient
 from vodstack.domain.accounts import Visibility
 from vodstack.errors import ConfigurationError
 from vodstack.settings import Settings
@@ -280,12 +280,14 @@ def _client(server: str | None, concurrency: int = 4) -> VodstackClient:
     )
 
 
-def _call(server: str | None, method: str, path: str, body: Any = None) -> Any:
+def _call(
+    server: str | None, method: str, path: str, body: Any = None, form: Form | None = None
+) -> Any:
     """One API call with the configured key; an API error is said in one line."""
 
     async def run() -> Any:
         async with _client(server) as client:
-            return await client.call(method, path, body)
+            return await client.call(method, path, body, form=form)
 
     return _run_api(run())
 
@@ -520,9 +522,9 @@ def _print_warnings(warnings: list[str]) -> None:
         console.print("[bold yellow]warning:[/]", escape(warning), highlight=False)
 
 
-# The keys commands and `users list`, and the webhooks commands, in modules of their own;
+# The keys commands and `users list`, the webhooks and captions commands, in modules of their own;
 # importing them registers them.
-from vodstack import cli_keys, cli_webhooks  # noqa: E402, F401
+from vodstack import cli_captions, cli_keys, cli_webhooks  # noqa: E402, F401
 
 
 def main() -> None:

@@ -105,6 +105,14 @@ class ResumeRecords:
         self._path(server, file).unlink(missing_ok=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A multipart form: its text fields, and its files as (filename, bytes, type)."""
+
+    fields: dict[str, str]
+    files: dict[str, tuple[str, bytes, str]]
+
+
 class VodstackClient:
     def __init__(
         self,
@@ -142,14 +150,24 @@ class VodstackClient:
     # --- JSON API --------------------------------------------------------------------
 
     async def call(
-        self, method: str, path: str, body: Any = None, *, repeatable: bool | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        repeatable: bool | None = None,
+        form: Form | None = None,
     ) -> Any:
         """``repeatable``: sending the request twice does no harm, so a 503 is waited out
         too (default: for the idempotent methods). A 429 always is: the rate limiter
-        refuses a request before it does anything."""
+        refuses a request before it does anything. ``form``: a multipart form of fields
+        and files, sent instead of a JSON body."""
         if repeatable is None:
             repeatable = method.upper() in IDEMPOTENT_METHODS
-        response = await self._request(method, path, repeatable, json=body)
+        sent: dict[str, Any] = {"json": body}
+        if form is not None:
+            sent = {"data": form.fields, "files": form.files}
+        response = await self._request(method, path, repeatable, **sent)
         if response.status_code >= 400:
             raise _api_error(response)
         return None if response.status_code == 204 else response.json()

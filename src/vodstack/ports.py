@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from vodstack.domain.accounts import Actor, ApiKey, User
+from vodstack.domain.captions import Caption
 from vodstack.domain.chunks import PartOutput, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.direct_uploads import DirectUpload
 from vodstack.domain.jobs import JobCounts, JobEvent, JobState, JobStatus, JobView, Lease, Settled
@@ -56,6 +57,12 @@ class JobStore(Protocol):
     async def warn(self, lease: Lease, warnings: Sequence[str]) -> bool:
         """The video gets these warnings (replacing any earlier attempt's), fenced by the
         lease like ``record``; False: the lease was lost."""
+        ...
+
+    async def source_captions(self, lease: Lease, captions: Sequence[Caption]) -> bool:
+        """The video's captions from its source become ``captions`` (replacing any earlier
+        attempt's; the owner's own stay), fenced by the lease like ``record``. False: the
+        lease was lost."""
         ...
 
     async def publish(
@@ -164,6 +171,23 @@ class VideoStore(Protocol):
     async def delete(self, video_id: str, now: datetime) -> None:
         """The video, its job and timeline; its upload stays, marked with no video. Its
         ``video.deleted`` event is written in the same transaction."""
+        ...
+
+
+class CaptionStore(Protocol):
+    """Videos' text tracks. A change bumps the video's ``updated_at``, the version that
+    the play side caches a video's playlists under. A video's go with it."""
+
+    async def add(self, caption: Caption) -> bool:
+        """False if the video is gone."""
+        ...
+
+    async def list(self, video_id: str) -> list[Caption]:
+        """Oldest first."""
+        ...
+
+    async def remove(self, video_id: str, caption_id: str, now: datetime) -> bool:
+        """Whether the video had that caption."""
         ...
 
 
@@ -288,6 +312,7 @@ class Stores:
     accounts: AccountStore
     webhooks: WebhookStore
     direct_uploads: DirectUploadStore
+    captions: CaptionStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,6 +512,13 @@ class Transcoder(Protocol):
 
     async def probe(self, source: Path) -> SourceInfo:
         """Raises InvalidMedia, with a reason a person understands, for unusable input."""
+        ...
+
+    async def extract_subtitles(
+        self, source: Path, tracks: Sequence[int], out_dir: Path
+    ) -> dict[int, Path]:
+        """The source's subtitle ``tracks`` (``0:s:N``) as WebVTT files in ``out_dir``, by
+        track, from one ffmpeg run that decodes no picture. Raises TranscodeFailed."""
         ...
 
     async def transcode(

@@ -42,6 +42,15 @@ KEYS = ("reader", "uploader", "revoked", "expired")
 # A direct-upload token of the owner's, which has not started its upload yet.
 CALLERS = PEOPLE + KEYS + ("direct",)
 BODY = b"a tiny video, transcoded by the fake transcoder"
+SRT = b"1\n00:00:00,500 --> 00:00:01,500\nHello\n"
+
+
+@dataclass(frozen=True)
+class CaptionForm:
+    """A row's multipart body: a caption file and its fields."""
+
+    fields: tuple[tuple[str, str], ...] = (("language", "en"), ("name", "English"))
+    file: bytes = SRT
 
 
 @dataclass
@@ -56,6 +65,7 @@ class World:
     part_query: str  # the signed query of the open upload's part 1 URL
     webhook: str  # the owner's webhook
     delivery: str  # one of its deliveries
+    captions: dict[str, str]  # a caption of each ready video, by video id
 
 
 @pytest.fixture
@@ -93,6 +103,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await _transcode(settings)
         listed = await owner.get(f"/v1/webhooks/{webhook}/deliveries")
         delivery = listed.json()["deliveries"][0]["id"]
+        captions = {v: await _caption(owner, v) for v in (public, private)}
         yield World(
             app,
             settings,
@@ -104,7 +115,18 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             part_query,
             webhook,
             delivery,
+            captions,
         )
+
+
+async def _caption(client: httpx.AsyncClient, video_id: str) -> str:
+    form = CaptionForm()
+    added = await client.post(
+        f"/v1/videos/{video_id}/captions", data=dict(form.fields), files={"file": form.file}
+    )
+    assert added.status_code == 201, added.text
+    caption_id: str = added.json()["id"]
+    return caption_id
 
 
 async def _webhook(client: httpx.AsyncClient) -> str:
@@ -232,6 +254,13 @@ PRIVATE_VIDEO: list[Row] = [
     ("GET", "/v1/videos/{v}/hls/e1/720p/init.mp4", None, _everyone(403)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s", None, _everyone(403)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s?token={t}", None, _everyone(200)),
+    ("GET", "/v1/videos/{v}/captions", None, _keyed(404, 404, 200, 200, 200, 403)),
+    ("POST", "/v1/videos/{v}/captions", CaptionForm(), _keyed(401, 404, 201, 201, 403, 403)),
+    ("DELETE", "/v1/videos/{v}/captions/{c}", None, _keyed(401, 404, 204, 204, 403, 403)),
+    ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/index.m3u8", None, _everyone(403)),
+    ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/index.m3u8?token={t}", None, _everyone(200)),
+    ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/seg_00000.vtt", None, _everyone(403)),
+    ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/seg_00000.vtt?token={t}", None, _everyone(200)),
     # Its pictures play by the rules of playback: the owner's key, or a token; its
     # original is its owner's alone.
     ("GET", "/v1/videos/{v}/thumbnail.jpg", None, _keyed(404, 404, 200, 200, 200, 403)),
@@ -261,6 +290,11 @@ PUBLIC_VIDEO: list[Row] = [
     ("GET", "/v1/videos/{v}/hls/e1/master.m3u8", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/index.m3u8", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s", None, _everyone(200)),
+    ("GET", "/v1/videos/{v}/captions", None, _keyed(200, 200, 200, 200, 200, 403)),
+    ("POST", "/v1/videos/{v}/captions", CaptionForm(), _keyed(401, 403, 201, 201, 403, 403)),
+    ("DELETE", "/v1/videos/{v}/captions/{c}", None, _keyed(401, 403, 204, 204, 403, 403)),
+    ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/index.m3u8", None, _everyone(200)),
+    ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/seg_00000.vtt", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/thumbnail.jpg", None, _keyed(200, 200, 200, 200, 200, 403)),
     ("GET", "/v1/videos/{v}/source", None, _keyed(401, 403, 200, 200, 200, 403)),
     ("GET", "/v1/videos/{v}/download.mp4", None, _keyed(200, 200, 200, 200, 200, 403)),
@@ -360,11 +394,12 @@ MATRIX: list[tuple[str, Row]] = (
 async def test_authorization_matrix(world: World, video: str, row: Row) -> None:
     method, path, body, statuses = row
     content = body if isinstance(body, bytes) else None
+    sent: dict[str, Any] = {"json": body} if content is None else {"content": content}
+    if isinstance(body, CaptionForm):
+        sent = {"data": dict(body.fields), "files": {"file": body.file}}
     for caller, expected in zip(CALLERS, statuses, strict=True):
         url = await _url(world, video, method, path)
-        response = await world.clients[caller].request(
-            method, url, json=None if content is not None else body, content=content
-        )
+        response = await world.clients[caller].request(method, url, **sent)
         assert response.status_code == expected, (caller, response.text)
         if expected >= 400:
             assert set(response.json()["error"]) == {"code", "message"}
@@ -375,6 +410,7 @@ async def _url(world: World, video: str, method: str, path: str) -> str:
     video_id = world.private if video == "private" else world.public
     upload_id, webhook_id = world.upload, world.webhook
     key_id = ""
+    caption_id = world.captions.get(video_id, "")
     if method == "DELETE":  # each caller gets its own target: deleting is for good
         owner = world.clients["owner"]
         if "{k}" in path:
@@ -386,6 +422,8 @@ async def _url(world: World, video: str, method: str, path: str) -> str:
         else:
             video_id = await _ready_video(owner, video)
             await _transcode(world.settings)
+            if "{c}" in path:
+                caption_id = await _caption(owner, video_id)
     grant = PlaybackGrant(video_id, int(time.time()) + 600)
     token = playback_token(grant, ensure_signing_key(world.settings))
     return path.format(
@@ -397,6 +435,7 @@ async def _url(world: World, video: str, method: str, path: str) -> str:
         k=key_id,
         w=webhook_id,
         d=world.delivery,
+        c=caption_id,
     )
 
 
@@ -484,6 +523,7 @@ _EXAMPLE = {
     "k": "3" * 16,
     "w": "3" * 32,
     "d": "msg_" + "4" * 32,
+    "c": "5" * 32,
 }
 
 
@@ -581,10 +621,12 @@ def test_every_row_reaches_one_route(app: FastAPI) -> None:
 async def test_a_deleted_video_leaves_nothing_in_storage(world: World) -> None:
     objects = world.settings.data_dir / "objects"
     assert list((objects / "outputs" / world.public).rglob("*.m4s"))
+    assert list((objects / "captions" / world.public).glob("*.vtt"))
     response = await world.clients["owner"].delete(f"/v1/videos/{world.public}")
     assert response.status_code == 204
     assert not (objects / "outputs" / world.public).exists()
     assert not (objects / "sources" / world.public).exists()
+    assert not (objects / "captions" / world.public).exists()
     assert (await world.clients["owner"].get(f"/v1/videos/{world.public}")).status_code == 404
 
 
@@ -627,6 +669,23 @@ async def test_a_token_opens_the_whole_ladder_and_nothing_else(world: World) -> 
     )
     assert played.status_code == 200
     assert played.json()["expires_at"] == issued["expires_at"]
+
+
+async def test_a_token_reaches_the_captions_through_the_master(world: World) -> None:
+    anonymous = world.clients["anonymous"]
+    issued = await _token(world, world.private, expires_in=600)
+    master = (await anonymous.get(issued["master_url"])).text
+    caption = world.captions[world.private]
+    uri = f"captions/{caption}/index.m3u8?token={quote(issued['token'])}"
+    assert f'URI="{uri}"' in master
+    base = issued["master_url"].split("?")[0].rsplit("/", 1)[0]
+    playlist = await anonymous.get(f"{base}/{uri}")
+    assert playlist.status_code == 200
+    segments = [line for line in playlist.text.splitlines() if line.startswith("seg_")]
+    assert segments == [f"seg_00000.vtt?token={quote(issued['token'])}"]
+    segment = await anonymous.get(f"{base}/captions/{caption}/{segments[0]}")
+    assert segment.status_code == 200
+    assert "Hello" in segment.text
 
 
 def _master(world: World, video_id: str) -> str:
@@ -725,6 +784,10 @@ PATHS = [
     ("GET", "/v1/videos/{v}/hls/e1/{x}"),
     ("GET", "/v1/videos/{v}/hls/e1/720p/{x}"),
     ("GET", "/v1/videos/{v}/hls/e{x}/master.m3u8"),
+    ("GET", "/v1/videos/{v}/hls/e1/captions/{x}/index.m3u8"),
+    ("GET", "/v1/videos/{x}/captions"),
+    ("POST", "/v1/videos/{x}/captions"),
+    ("DELETE", "/v1/videos/{v}/captions/{x}"),
     ("GET", "/v1/uploads/{x}"),
     ("POST", "/v1/uploads/{x}/parts"),
     ("POST", "/v1/uploads/{x}/complete"),

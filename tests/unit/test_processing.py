@@ -16,8 +16,10 @@ from tests.support.parts import SOURCE_40S
 from vodstack.adapters.part_signing import PartSigner
 from vodstack.adapters.storage_memory import MemoryStorage
 from vodstack.adapters.stores_memory import memory_stores
-from vodstack.adapters.transcoder_fake import FakeTranscoder
+from vodstack.adapters.transcoder_fake import FAKE_SOURCE, FakeTranscoder
+from vodstack.domain.captions import CaptionOrigin, caption_key
 from vodstack.domain.jobs import Outcome
+from vodstack.domain.media import SubtitleTrack
 from vodstack.domain.videos import VideoStatus, source_key
 from vodstack.ports import Stores
 from vodstack.services.processing import ChunkPolicy, Processor
@@ -195,3 +197,45 @@ async def test_a_truncated_source_is_published_with_its_warning(
     assert video.warnings == ("the file is truncated: 0.9 s of 1.6 s could be decoded",)
     kinds = [e.kind for e in await stores.jobs.events(video_id)]
     assert kinds[:4] == ["queued", "claimed", "warned", "probed"]
+
+
+async def test_the_sources_text_subtitles_become_captions_on_either_path(
+    stores: Stores, storage: MemoryStorage, clock: Clock, tmp_path: Path
+) -> None:
+    """One piece or split into chunks, the job that probes stores the source's text tracks
+    and warns of the picture ones it cannot show; a broken track is named, not fatal."""
+    tracks = (
+        SubtitleTrack(0, "subrip", "fre", None),
+        SubtitleTrack(1, "hdmv_pgs_subtitle", "eng", None),
+        SubtitleTrack(2, "ass", None, "Signs"),
+        SubtitleTrack(3, "webvtt", "eng", "Broken"),
+    )
+    texts = {
+        0: "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nBonjour\n",
+        2: "WEBVTT\n\n00:00:03.000 --> 00:00:04.000\nEXIT\n",
+        3: "WEBVTT\n\n00:00:05.000 --> 00:00:04.000\nbackwards\n",
+    }
+    for policy, info in ((None, FAKE_SOURCE), (ChunkPolicy(), SOURCE_40S)):
+        video_id = await _queued(stores, storage, clock)
+        transcoder = FakeTranscoder(
+            info=dataclasses.replace(info, subtitles=tracks), subtitle_texts=texts
+        )
+        processor = Processor(stores.jobs, storage, transcoder, tmp_path, LEASE, 0.05, policy)
+        lease = await stores.jobs.claim("w", video_id)
+        assert lease is not None
+        assert (await processor.run(lease)).outcome in (Outcome.PUBLISHED, Outcome.SPLIT)
+        captions = await stores.captions.list(video_id)
+        assert [(c.language, c.name, c.origin) for c in captions] == [
+            ("fr", "French", CaptionOrigin.SOURCE),
+            ("und", "Signs", CaptionOrigin.SOURCE),
+        ]
+        stored = storage.objects[caption_key(video_id, captions[0].id)]
+        assert stored == b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nBonjour\n\n"
+        video = await stores.videos.get(video_id)
+        assert video is not None
+        assert video.warnings == (
+            "1 subtitle track of the source hold pictures, not text, and cannot be shown "
+            "as captions",
+            "subtitle track 4 cannot be used: line 3: the cue ends (00:00:04.000) before it "
+            "starts (00:00:05.000)",
+        )

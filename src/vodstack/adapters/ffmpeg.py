@@ -28,6 +28,7 @@ from vodstack import errors
 from vodstack.adapters.probe import probe_contained
 from vodstack.adapters.sandbox import Confinement, network_isolation, signal_name
 from vodstack.adapters.storyboard import Storyboard, make_storyboard, write_vtt
+from vodstack.adapters.subtitles import extract_subtitles
 from vodstack.domain.budgets import MediaLimits
 from vodstack.domain.chunks import AUDIO, Chunk, PartKind, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.ffmpeg_args import (
@@ -151,6 +152,13 @@ class FfmpegTranscoder:
         budget = self.budget
         return await probe_contained(
             source, budget.limits, budget.memory_bytes, budget.probe_timeout
+        )
+
+    async def extract_subtitles(
+        self, source: Path, tracks: Sequence[int], out_dir: Path
+    ) -> dict[int, Path]:
+        return await extract_subtitles(
+            self.ffmpeg, source, tracks, out_dir, self.budget.memory_bytes
         )
 
     async def capabilities(self) -> Capabilities:

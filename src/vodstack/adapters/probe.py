@@ -43,7 +43,7 @@ from vodstack.domain import budgets
 from vodstack.domain.budgets import MediaLimits
 from vodstack.domain.ffmpeg_args import input_options
 from vodstack.domain.ladder import display_size
-from vodstack.domain.media import Gap, SourceInfo
+from vodstack.domain.media import Gap, SourceInfo, SubtitleTrack
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,24 @@ def _source_info(
         declared_duration=held.declared,
         stream_count=len(container.streams),
         stills=held.stills,
+        subtitles=_subtitle_tracks(container),
     )
+
+
+def _subtitle_tracks(container: InputContainer) -> tuple[SubtitleTrack, ...]:
+    """Every subtitle stream, text or picture: the worker extracts the text ones."""
+    tracks = []
+    for index, stream in enumerate(container.streams.subtitles):
+        tags = {key.lower(): value for key, value in (stream.metadata or {}).items()}
+        tracks.append(
+            SubtitleTrack(
+                index=index,
+                codec=stream.codec_context.name if stream.codec_context else "unknown",
+                language=(tags.get("language") or "").strip()[:35] or None,
+                title=(tags.get("title") or "").strip()[:200] or None,
+            )
+        )
+    return tuple(tracks)
 
 
 def _sample_aspect_ratio(video: VideoStream) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from vodstack.domain.accounts import (
     full_scopes,
     is_administrator,
 )
+from vodstack.domain.captions import Caption, CaptionOrigin
 from vodstack.domain.chunks import PartOutput, VideoPlan, assemble, describe_plan, replaces
 from vodstack.domain.direct_uploads import DirectUpload
 from vodstack.domain.jobs import (
@@ -123,6 +124,7 @@ class MemoryDatabase:
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     deliveries: dict[str, _Delivery] = field(default_factory=dict)  # in the order written
     direct_uploads: dict[str, DirectUpload] = field(default_factory=dict)
+    captions: dict[str, Caption] = field(default_factory=dict)  # in the order added
 
     def event(self, job: _Job, at: datetime, kind: str, *, worker: str | None, reason: str) -> None:
         self.events.append(
@@ -191,6 +193,7 @@ def memory_stores(
         accounts=MemoryAccountStore(db),
         webhooks=MemoryWebhookStore(db),
         direct_uploads=MemoryDirectUploadStore(db),
+        captions=MemoryCaptionStore(db),
     )
 
 
@@ -301,6 +304,21 @@ class MemoryJobStore:
         reason = warned_reason(warnings)
         event = JobEvent(now, WARNED, job.status.value, job.epoch, lease.owner, reason, None)
         self._db.events.append((job.video_id, event))
+        return True
+
+    async def source_captions(self, lease: Lease, captions: Sequence[Caption]) -> bool:
+        job = self._held(lease, Transition.HEARTBEAT, owner=True)
+        if job is None:
+            return False
+        now = self._clock()
+        job.updated_at = now
+        kept = {
+            k: c
+            for k, c in self._db.captions.items()
+            if c.video_id != lease.video_id or c.origin is not CaptionOrigin.SOURCE
+        }
+        self._db.captions = kept | {c.id: c for c in captions}
+        self._db.set_video(lease.video_id, now)
         return True
 
     async def publish(
@@ -620,6 +638,7 @@ class MemoryVideoStore:
             if stored.upload.video_id == video_id:
                 stored.upload = dataclasses.replace(stored.upload, video_id=None)
         self._db.videos.pop(video_id, None)
+        self._db.captions = {k: c for k, c in self._db.captions.items() if c.video_id != video_id}
 
     def _with_job(self, video: Video) -> Video:
         return self._db.with_job(video)
@@ -802,4 +821,30 @@ class MemoryDirectUploadStore:
         if direct is None or direct.used_at is not None:
             return False
         self._db.direct_uploads[direct_id] = dataclasses.replace(direct, used_at=now)
+        return True
+
+
+class MemoryCaptionStore:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+
+    async def add(self, caption: Caption) -> bool:
+        if caption.video_id not in self._db.videos:
+            return False
+        if caption.id in self._db.captions:
+            raise errors.Conflict("the change conflicts with what is stored")
+        self._db.captions[caption.id] = caption
+        self._db.set_video(caption.video_id, caption.created_at)
+        return True
+
+    async def list(self, video_id: str) -> list[Caption]:
+        found = [c for c in self._db.captions.values() if c.video_id == video_id]
+        return sorted(found, key=lambda c: (c.created_at, c.id))
+
+    async def remove(self, video_id: str, caption_id: str, now: datetime) -> bool:
+        caption = self._db.captions.get(caption_id)
+        if caption is None or caption.video_id != video_id:
+            return False
+        del self._db.captions[caption_id]
+        self._db.set_video(video_id, now)
         return True

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,23 @@ class FakeTranscoder:
     transcoded: list[Path] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    # What ``extract_subtitles`` writes for each subtitle track; a track not here is
+    # written as no file at all.
+    subtitle_texts: dict[int, str] = field(default_factory=dict)
+
+    async def extract_subtitles(
+        self, source: Path, tracks: Sequence[int], out_dir: Path
+    ) -> dict[int, Path]:
+        return await asyncio.to_thread(self._write_subtitles, tracks, out_dir)
+
+    def _write_subtitles(self, tracks: Sequence[int], out_dir: Path) -> dict[int, Path]:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for track in tracks:
+            if track in self.subtitle_texts:
+                written[track] = out_dir / f"out_{track}.vtt"
+                written[track].write_text(self.subtitle_texts[track])
+        return written
 
     async def probe(self, source: Path) -> SourceInfo:
         self.probed.append(source)

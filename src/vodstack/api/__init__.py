@@ -24,6 +24,7 @@ from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
 from vodstack.api.middleware import RequestObserver
 from vodstack.api.routes import (
+    captions,
     direct_uploads,
     health,
     keys,
@@ -43,6 +44,7 @@ from vodstack.runtime import (
     webhook_delivery,
 )
 from vodstack.services.accounts import AccountService
+from vodstack.services.captions import CaptionService
 from vodstack.services.direct_uploads import DirectUploadService
 from vodstack.services.playback import PlaybackService
 from vodstack.services.probes import Probes
@@ -112,6 +114,7 @@ def create_app(
     if role in ("all", "play"):
         app.include_router(videos.router)
         app.include_router(playback.router)
+        app.include_router(captions.router)
         app.include_router(webhooks.router)
     if role == "all":  # the pages use both the upload and the play API
         app.include_router(pages.router)
@@ -140,19 +143,23 @@ def build_services(backends: Backends, frames: FrameGrabber | None = None) -> Se
     """Every service the routes call, over the process's backends."""
     settings, stores, storage = backends.settings, backends.stores, backends.storage
     signing_key = ensure_signing_key(settings)
-    playback = PlaybackService(stores.videos, storage, settings, signing_key)
+    playback = PlaybackService(
+        stores.videos, storage, settings, signing_key, captions=stores.captions
+    )
     frames = frames or FfmpegFrameGrabber(default_ffmpeg(settings))
     uploads = UploadService(stores.uploads, stores.videos, storage, settings, backends.signal)
+    videos = VideoService(
+        stores.videos, stores.jobs, storage, backends.signal, changed=playback.forget
+    )
     return Services(
         settings=settings,
         storage=storage,
         accounts=AccountService(stores.accounts),
         uploads=uploads,
         direct_uploads=DirectUploadService(stores.direct_uploads, uploads, settings, signing_key),
-        videos=VideoService(
-            stores.videos, stores.jobs, storage, backends.signal, changed=playback.forget
-        ),
+        videos=videos,
         playback=playback,
+        captions=CaptionService(stores.captions, videos, storage, changed=playback.forget),
         thumbnails=ThumbnailService(
             playback,
             storage,

@@ -13,6 +13,7 @@ from vodstack.domain.accounts import Anonymous, User
 from vodstack.domain.direct_uploads import is_direct_token
 from vodstack.ports import Storage
 from vodstack.services.accounts import AccountService
+from vodstack.services.captions import CaptionService
 from vodstack.services.direct_uploads import DirectUploadService, Uploader
 from vodstack.services.playback import PlaybackService
 from vodstack.services.ratelimit import RateLimiter
@@ -33,6 +34,7 @@ class Services:
     direct_uploads: DirectUploadService
     videos: VideoService
     playback: PlaybackService
+    captions: CaptionService
     thumbnails: ThumbnailService
     upload_limit: RateLimiter
     token_limit: RateLimiter
@@ -98,6 +100,10 @@ def _playback(request: Request) -> PlaybackService:
     return _services(request).playback
 
 
+def _captions(request: Request) -> CaptionService:
+    return _services(request).captions
+
+
 def _storage(request: Request) -> Storage:
     return _services(request).storage
 
@@ -119,5 +125,6 @@ Uploads = Annotated[UploadService, Depends(_uploads)]
 Videos = Annotated[VideoService, Depends(_videos)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 PlaybackDep = Annotated[PlaybackService, Depends(_playback)]
+Captions = Annotated[CaptionService, Depends(_captions)]
 Thumbnails = Annotated[ThumbnailService, Depends(_thumbnails)]
 ServicesDep = Annotated[Services, Depends(_services)]

@@ -177,6 +177,17 @@ class EncodingPublic(_Schema):
     ready_in_seconds: int | None = Field(description="about how long until ready")
 
 
+class CaptionPublic(_Schema):
+    id: str
+    language: str = Field(description="a BCP 47 language tag, such as en or pt-BR")
+    name: str = Field(description="what players show in their list of text tracks")
+    origin: str = Field(description="source: a subtitle track of the upload; upload: added")
+
+
+class CaptionList(_Schema):
+    captions: list[CaptionPublic]
+
+
 class VideoPublic(_Schema):
     id: str
     title: str
@@ -206,6 +217,10 @@ class VideoPublic(_Schema):
     encoding: EncodingPublic | None = Field(
         default=None,
         description="a video encoded in chunks, while it is not ready: what is to come",
+    )
+    captions: list[CaptionPublic] | None = Field(
+        default=None,
+        description="its text tracks (only when one video is asked for)",
     )
 
 

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from vodstack.clock import Clock, utc_now
 from vodstack.db.accounts import SqlAccountStore
+from vodstack.db.captions import SqlCaptionStore
 from vodstack.db.direct_uploads import SqlDirectUploadStore
 from vodstack.db.jobs import SqlJobStore
 from vodstack.db.uploads import SqlUploadStore
@@ -22,4 +23,5 @@ def sql_stores(engine: AsyncEngine, lease_seconds: float, clock: Clock = utc_now
         accounts=SqlAccountStore(engine),
         webhooks=SqlWebhookStore(engine),
         direct_uploads=SqlDirectUploadStore(engine),
+        captions=SqlCaptionStore(engine),
     )

@@ -19,9 +19,11 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vodstack.clock import Clock, utc_now
+from vodstack.db.captions import replace_source_captions
 from vodstack.db.session import reading, transaction
 from vodstack.db.tables import job_events, jobs, videos
 from vodstack.db.webhooks import video_changed
+from vodstack.domain.captions import Caption
 from vodstack.domain.chunks import (
     PartOutput,
     PartSpec,
@@ -380,6 +382,14 @@ class SqlJobStore:
             await lease_event(
                 conn, lease, now, WARNED, JobStatus.PROCESSING, warned_reason(warnings)
             )
+        return True
+
+    async def source_captions(self, lease: Lease, captions: Sequence[Caption]) -> bool:
+        now = self._clock()
+        async with transaction(self._engine) as conn:
+            if not await _still_held(conn, lease, now):
+                return False
+            await replace_source_captions(conn, lease.video_id, captions, now)
         return True
 
     async def publish(

@@ -250,3 +250,15 @@ webhook_attempts = Table(
     Column("excerpt", Text, nullable=False, default=""),
     Index(None, "delivery_id", "id"),
 )
+
+captions = Table(
+    "captions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("video_id", ID, ForeignKey("videos.id", ondelete="CASCADE"), nullable=False),
+    Column("language", String(35), nullable=False),  # a BCP 47 tag
+    Column("name", String(64), nullable=False),
+    Column("origin", String(16), nullable=False),  # "source" or "upload"
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "video_id", "created_at"),
+)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from vodstack.db.jobs import own_job
 from vodstack.db.session import reading, transaction
-from vodstack.db.tables import job_events, jobs, uploads, videos
+from vodstack.db.tables import captions, job_events, jobs, uploads, videos
 from vodstack.db.webhooks import video_deleted
 from vodstack.domain.accounts import Actor, User, Visibility, is_administrator
 from vodstack.domain.chunks import PartOutput, VideoPlan
@@ -79,6 +79,7 @@ class SqlVideoStore:
     async def delete(self, video_id: str, now: datetime) -> None:
         async with transaction(self._engine) as conn:
             await video_deleted(conn, video_id, now)
+            await conn.execute(delete(captions).where(captions.c.video_id == video_id))
             await conn.execute(delete(job_events).where(job_events.c.video_id == video_id))
             await conn.execute(delete(jobs).where(jobs.c.video_id == video_id))
             await conn.execute(

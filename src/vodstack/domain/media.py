@@ -25,6 +25,16 @@ class Gap:
 
 
 @dataclass(frozen=True, slots=True)
+class SubtitleTrack:
+    """A subtitle stream of the source, as its tags describe it."""
+
+    index: int  # among the source's subtitle streams: ffmpeg's ``0:s:INDEX``
+    codec: str
+    language: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SourceInfo:
     """A probed source. ``display_width``/``display_height`` are what a viewer sees: after
     the sample aspect ratio and the rotation are applied."""
@@ -57,6 +67,7 @@ class SourceInfo:
     # Stretches with no new picture longer than a keyframe interval: each is encoded as one
     # frame per interval, not filled at the full rate.
     stills: tuple[Gap, ...] = ()
+    subtitles: tuple[SubtitleTrack, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -66,6 +77,7 @@ class SourceInfo:
         values = dict(data)
         values["sample_aspect_ratio"] = tuple(values["sample_aspect_ratio"])
         values["stills"] = tuple(Gap(**g) for g in values.get("stills", ()))
+        values["subtitles"] = tuple(SubtitleTrack(**t) for t in values.get("subtitles", ()))
         return cls(**values)
 
 

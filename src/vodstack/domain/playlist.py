@@ -218,6 +218,44 @@ def _attribute(attributes: str, name: str) -> str | None:
     return None
 
 
+# --- subtitles: added to the master at serve time, since captions change after publishing ---
+
+SUBTITLES_GROUP = "subs"
+
+
+@dataclass(frozen=True, slots=True)
+class SubtitleRendition:
+    """One ``#EXT-X-MEDIA:TYPE=SUBTITLES`` entry: a caption's own media playlist."""
+
+    name: str
+    language: str
+    uri: str
+
+    def render(self) -> str:
+        name = self.name.replace('"', "'")
+        return (
+            f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLES_GROUP}",NAME="{name}",'
+            f'LANGUAGE="{self.language}",DEFAULT=NO,AUTOSELECT=YES,URI="{self.uri}"'
+        )
+
+
+def with_subtitles(master: str, subtitles: Sequence[SubtitleRendition]) -> str:
+    """The master playlist with the subtitle renditions listed before the first variant,
+    and every variant naming their group; unchanged when there are none."""
+    if not subtitles:
+        return master
+    out: list[str] = []
+    listed = False
+    for line in master.splitlines():
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            if not listed:
+                out += [s.render() for s in subtitles]
+                listed = True
+            line += f',SUBTITLES="{SUBTITLES_GROUP}"'
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def measure_bandwidth(
     segments: Sequence[tuple[float, int]], target_duration: int
 ) -> tuple[int, int]:

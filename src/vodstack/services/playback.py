@@ -20,18 +20,28 @@ from urllib.parse import quote
 
 from vodstack import errors
 from vodstack.domain.accounts import Actor, Scope, Visibility, can_manage, require_scope
+from vodstack.domain.captions import (
+    PLAYLIST_NAME,
+    Caption,
+    caption_key,
+    parse_captions,
+    subtitle_playlist,
+    subtitle_segments,
+)
 from vodstack.domain.chunks import Assembly, assemble
-from vodstack.domain.ffmpeg_args import MP4_NAME
+from vodstack.domain.ffmpeg_args import CHUNK_TIMELINE_OFFSET, MP4_NAME
 from vodstack.domain.pictures import rewrite_cue_uris
 from vodstack.domain.playlist import (
     MASTER_NAME,
     MediaPlaylist,
+    SubtitleRendition,
     parse_media_playlist,
     rewrite_uris,
+    with_subtitles,
 )
 from vodstack.domain.signing import PlaybackGrant, playback_token, verify_playback_token
 from vodstack.domain.videos import HLS_CONTENT_TYPES, Video, VideoStatus, output_prefix
-from vodstack.ports import Storage, VideoStore
+from vodstack.ports import CaptionStore, Storage, VideoStore
 from vodstack.settings import Settings
 
 K = TypeVar("K")
@@ -59,6 +69,10 @@ _RESIGN_SHARE = 0.1
 _PLAYABLE = frozenset({VideoStatus.PLAYABLE, VideoStatus.READY})
 # A playlist that still grows is cached for less than the 6 s a player waits to reload it.
 GROWING_PLAYLIST_SECONDS = 2
+# A stored caption is read and cut into segments once, then kept: a few MiB at most each.
+_CACHED_CAPTIONS = 64
+_CAPTION_LIMIT = 16 * 2**20
+_CAPTION_FILE = re.compile(r"^captions/([0-9a-f]{32})/(index\.m3u8|seg_(\d{5})\.vtt)$")
 _SAFE_PATH = re.compile(
     r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,100}(/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,100}){0,3}$"
 )
@@ -91,8 +105,10 @@ class PlaybackService:
         signing_key: bytes,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        captions: CaptionStore | None = None,
     ) -> None:
         self._videos = videos
+        self._captions = captions
         self._storage = storage
         self._settings = settings
         self._key = signing_key
@@ -103,6 +119,9 @@ class PlaybackService:
         self._signed: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
         self._ready: OrderedDict[str, tuple[float, Video]] = OrderedDict()
         self._assembled: OrderedDict[tuple[str, str], Assembly] = OrderedDict()
+        # By video and version: captions change the video's updated_at.
+        self._tracks: OrderedDict[tuple[str, str], list[Caption]] = OrderedDict()
+        self._segments: OrderedDict[tuple[str, float, float], list[str]] = OrderedDict()
 
     async def playback(
         self, video_id: str, actor: Actor, token: str | None = None, ip: str | None = None
@@ -165,6 +184,8 @@ class PlaybackService:
             raise errors.NotFound(
                 "that rendition is no longer published; fetch the playback URL again"
             )
+        if path.startswith("captions/"):
+            return await self._caption_file(video, path, token if grant else None)
         key = f"{output_prefix(video.id, epoch)}/{path}"
         lifetime = self.url_lifetime(grant)
         if suffix in _INDEXES:
@@ -257,8 +278,9 @@ class PlaybackService:
         otherwise they stay relative and resolve to this API. A token is carried on to
         every URI that resolves to this API."""
         now = self._clock()
-        # A chunked video's playlists change as its parts are published, and so does it.
-        version = video.updated_at.isoformat() if video.chunked else ""
+        # A chunked video's playlists change as its parts are published, and so does it; a
+        # master changes with the video's captions.
+        version = video.updated_at.isoformat() if video.chunked or path == MASTER else ""
         cache_key = (f"{key}@{version}", token or "")
         signed = self._signed.get(cache_key)
         if signed is not None and now - signed[0] < lifetime * _RESIGN_SHARE:
@@ -267,6 +289,8 @@ class PlaybackService:
             text = await self._assembled_playlist(video, path)
         else:
             text = await self._stored_playlist(key)
+        if path == MASTER:
+            text = with_subtitles(text, await self._subtitles(video))
         folder = key.rsplit("/", 1)[0]
         query = "" if token is None else f"?token={quote(token)}"
 
@@ -287,6 +311,67 @@ class PlaybackService:
         body = _INDEXES[PurePosixPath(path).suffix](text, resolve).encode()
         _remember(self._signed, cache_key, (now, body))
         return body
+
+    async def captions(self, video: Video) -> list[Caption]:
+        """The video's captions, looked up once per version of the video."""
+        if self._captions is None:
+            return []
+        version = (video.id, video.updated_at.isoformat())
+        found = self._tracks.get(version)
+        if found is None:
+            found = await self._captions.list(video.id)
+            _remember(self._tracks, version, found, _CACHED_VIDEOS)
+        return found
+
+    async def _subtitles(self, video: Video) -> list[SubtitleRendition]:
+        return [
+            SubtitleRendition(c.name, c.language, f"captions/{c.id}/{PLAYLIST_NAME}")
+            for c in await self.captions(video)
+        ]
+
+    async def _caption_file(self, video: Video, path: str, token: str | None) -> HlsFile:
+        """A caption's media playlist, or one of its WebVTT segments, cut to line up with
+        the video's own segments."""
+        match = _CAPTION_FILE.match(path)
+        caption = None
+        if match is not None:
+            caption = next((c for c in await self.captions(video) if c.id == match[1]), None)
+        if match is None or caption is None:
+            raise errors.NotFound(f"no such playback file: {path!r}")
+        cache = PLAYLIST_CACHE if token is None else PRIVATE_PLAYLIST_CACHE
+        duration = await self._duration(video)
+        if match[3] is None:
+            query = "" if token is None else f"?token={quote(token)}"
+            body = rewrite_uris(subtitle_playlist(duration), lambda uri: uri + query)
+            return HlsFile(body.encode(), HLS_CONTENT_TYPES[".m3u8"], cache)
+        segments = await self._caption_segments(video, caption, duration)
+        index = int(match[3])
+        if index >= len(segments):
+            raise errors.NotFound(f"no such playback file: {path!r}")
+        return HlsFile(segments[index].encode(), HLS_CONTENT_TYPES[".vtt"], cache)
+
+    async def _caption_segments(self, video: Video, caption: Caption, duration: float) -> list[str]:
+        # A split video's timestamps start CHUNK_TIMELINE_OFFSET in; the cues must too.
+        start = CHUNK_TIMELINE_OFFSET if video.chunked else 0.0
+        cache_key = (caption.id, duration, start)
+        segments = self._segments.get(cache_key)
+        if segments is None:
+            key = caption_key(video.id, caption.id)
+            data = await self._storage.read_bytes(key, _CAPTION_LIMIT)
+            try:
+                cues = parse_captions(data, limit=_CAPTION_LIMIT)
+            except ValueError as exc:
+                raise errors.NotFound(f"the caption cannot be read: {exc}") from exc
+            segments = subtitle_segments(cues, duration, start)
+            _remember(self._segments, cache_key, segments, _CACHED_CAPTIONS)
+        return segments
+
+    async def _duration(self, video: Video) -> float:
+        """A split video that still encodes has no duration yet: its plan's is the one."""
+        if video.duration is not None:
+            return video.duration
+        found = await self._videos.parts(video.id)
+        return 0.0 if found is None else found[0].duration
 
     async def _assembled_playlist(self, video: Video, path: str) -> str:
         """A chunked video's playlist, assembled from what its parts published: once per

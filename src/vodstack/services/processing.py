@@ -13,11 +13,24 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from vodstack import errors, metrics, tracing
 from vodstack.domain.budgets import truncation_warning
+from vodstack.domain.captions import (
+    TEXT_SUBTITLE_CODECS,
+    Caption,
+    CaptionError,
+    CaptionOrigin,
+    caption_key,
+    parse_captions,
+    render_webvtt,
+    source_caption_id,
+    source_caption_name,
+    source_language,
+)
 from vodstack.domain.chunks import (
     PartKind,
     PartOutput,
@@ -29,7 +42,13 @@ from vodstack.domain.chunks import (
 )
 from vodstack.domain.jobs import JobStatus, Lease, LeaseLost, Outcome, Settled, backoff
 from vodstack.domain.ladder import output_frame_rate, plan_ladder
-from vodstack.domain.media import EncoderChoice, PartResult, SourceInfo, TranscodeResult
+from vodstack.domain.media import (
+    EncoderChoice,
+    PartResult,
+    SourceInfo,
+    SubtitleTrack,
+    TranscodeResult,
+)
 from vodstack.domain.pictures import STORYBOARD, Tile
 from vodstack.domain.videos import HLS_CONTENT_TYPES, output_prefix
 from vodstack.ports import JobStore, Storage, Transcoder
@@ -37,6 +56,8 @@ from vodstack.ports import JobStore, Storage, Transcoder
 log = logging.getLogger(__name__)
 
 UPLOAD_CONCURRENCY = 8
+# A source's subtitle track, as WebVTT: a film's is well under a megabyte.
+SOURCE_CAPTION_LIMIT = 16 * 2**20
 # A part's worker reads the source through a presigned URL for no longer than this.
 SOURCE_URL_SECONDS = 6 * 3600
 
@@ -255,7 +276,10 @@ class Processor:
             await self._storage.download_file(lease.source_key, source)
         info = await self._transcoder.probe(source)
         warning = truncation_warning(info.declared_duration, info.duration)
-        if warning is not None and not await self._jobs.warn(lease, [warning]):
+        warnings = [] if warning is None else [warning]
+        if info.subtitles:
+            warnings += await self._source_captions(lease, source, info, folder / "captions")
+        if warnings and not await self._jobs.warn(lease, warnings):
             raise LeaseLost("another worker took the job over")
         await self._record(
             lease,
@@ -265,6 +289,62 @@ class Processor:
             dataclasses.asdict(info),
         )
         return source, info
+
+    async def _source_captions(
+        self, lease: Lease, source: Path, info: SourceInfo, out_dir: Path
+    ) -> list[str]:
+        """The source's text subtitle tracks become the video's captions, each stored as
+        WebVTT; what the owner should know (a track left out) comes back as warnings."""
+        text = [t for t in info.subtitles if t.codec in TEXT_SUBTITLE_CODECS]
+        warnings = []
+        if len(text) < len(info.subtitles):
+            skipped = len(info.subtitles) - len(text)
+            warnings.append(
+                f"{skipped} subtitle track{'s' if skipped > 1 else ''} of the source "
+                "hold pictures, not text, and cannot be shown as captions"
+            )
+        if not text:
+            return warnings
+        try:
+            files = await self._transcoder.extract_subtitles(
+                source, [t.index for t in text], out_dir
+            )
+        except errors.TranscodeFailed as exc:
+            return [*warnings, f"the source's subtitles could not be read: {exc.message}"]
+        captions = []
+        for track in text:
+            path = files.get(track.index)
+            if path is None:
+                continue
+            try:
+                captions.append(await self._store_source_caption(lease, track, path))
+            except CaptionError as exc:
+                warnings.append(f"subtitle track {track.index + 1} cannot be used: {exc}")
+        if not await self._jobs.source_captions(lease, captions):
+            raise LeaseLost("another worker took the job over")
+        return warnings
+
+    async def _store_source_caption(
+        self, lease: Lease, track: SubtitleTrack, path: Path
+    ) -> Caption:
+        """The track's file, read back as the caption reader reads an upload (so that what
+        players get is checked WebVTT), stored. Raises CaptionError."""
+        data = await asyncio.to_thread(path.read_bytes)
+        cues = parse_captions(data, SOURCE_CAPTION_LIMIT)
+        language = source_language(track.language)
+        caption = Caption(
+            source_caption_id(lease.video_id, track.index),
+            lease.video_id,
+            language,
+            source_caption_name(track.title, language, track.index),
+            CaptionOrigin.SOURCE,
+            # A microsecond apart, so that captions, listed oldest first, keep the order of
+            # the source's tracks.
+            self._jobs.now() + timedelta(microseconds=track.index),
+        )
+        await asyncio.to_thread(path.write_text, render_webvtt(cues), "utf-8")
+        await self._put(path, caption_key(lease.video_id, caption.id))
+        return caption
 
     async def _encode_part(
         self, lease: Lease, part: PartSpec, folder: Path, attempt: _Attempt

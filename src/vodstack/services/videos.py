@@ -117,7 +117,7 @@ class VideoService:
         """The source and every output go, then the records. A worker still encoding it
         loses its lease with the job row and publishes nothing."""
         await self.managed(video_id, actor)
-        for prefix in (f"sources/{video_id}/", f"outputs/{video_id}/"):
+        for prefix in (f"sources/{video_id}/", f"outputs/{video_id}/", f"captions/{video_id}/"):
             await self._storage.delete_prefix(prefix)
         await self._videos.delete(video_id, self._clock())
         self._changed(video_id)

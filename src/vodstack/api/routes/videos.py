@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response, status
 
-from vodstack.api.deps import OPTIONAL_KEY, Caller, CurrentUser, Videos
+from vodstack.api.deps import OPTIONAL_KEY, Caller, Captions, CurrentUser, Videos
+from vodstack.api.routes.captions import caption_public
 from vodstack.api.schemas import (
     EncodingPublic,
     EventList,
@@ -31,9 +32,13 @@ async def list_videos(
 
 
 @router.get("/{video_id}", responses=error_responses(404), openapi_extra=OPTIONAL_KEY)
-async def get_video(video_id: str, videos: Videos, caller: Caller) -> VideoPublic:
+async def get_video(
+    video_id: str, videos: Videos, captions: Captions, caller: Caller
+) -> VideoPublic:
     video = await videos.visible(video_id, caller)
-    return _public(video, await videos.encoding(video))
+    public = _public(video, await videos.encoding(video))
+    public.captions = [caption_public(c) for c in await captions.list(video_id, caller)]
+    return public
 
 
 @router.patch("/{video_id}", responses=error_responses(400, 403, 404))
