@@ -100,7 +100,7 @@ async def test_a_split_videos_cues_land_on_its_offset_timeline() -> None:
         second = await playback.hls_file("v1", 1, f"captions/{CAPTION.id}/seg_00001.vtt")
         assert isinstance(first.source, bytes)
         assert isinstance(second.source, bytes)
-        assert first.content_type == "text/vtt"
+        assert first.content_type == "text/vtt; charset=utf-8"
         assert f"MPEGTS:{mpegts},LOCAL:00:00:00.000" in second.source.decode()
         assert "late" not in first.source.decode()
         assert "00:00:07.000 --> 00:00:07.500\nlate" in second.source.decode()
