@@ -90,11 +90,6 @@ def test_a_direct_upload_link_in_chromium(tmp_path: Path) -> None:
         assert linked[0]["status"] == "queued"
 
 
-# Strict: it runs, and fails, until the server makes thumbnails, storyboards and caption
-# tracks; once it does, this passes, and strict makes that a failure until the mark goes.
-@pytest.mark.xfail(
-    strict=True, reason="the server does not yet make thumbnails, storyboards or caption tracks"
-)
 def test_the_pages_around_the_stream_in_chromium(tmp_path: Path) -> None:
     node = _node()
     clip = _captioned_clip(tmp_path / "captioned.mkv")
