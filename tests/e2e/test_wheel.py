@@ -10,13 +10,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.support.processes import free_port
+from tests.support.processes import free_port, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 LOCKED = json.loads((REPO / "web" / "package-lock.json").read_text())["packages"]
@@ -49,7 +47,7 @@ def test_the_wheel_carries_the_locked_hls_js_and_serves_the_pages(tmp_path: Path
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, server, log)
+        wait_healthy(url, server, log, seconds=60)
         hls = httpx.get(f"{url}/static/vendor/hls.min.js")
         assert hls.status_code == 200, hls.text
         assert hls.headers["content-type"] == "text/javascript; charset=utf-8"
@@ -88,17 +86,3 @@ def _locked_hls_js_digest() -> bytes:
 def _run(*command: str) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, f"{' '.join(command[:3])} failed:\n{done.stderr[-4000:]}"
-
-
-def _wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"the installed vodstack serve did not start: {log.read_text()}")
-        time.sleep(0.2)

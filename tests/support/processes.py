@@ -131,7 +131,7 @@ def start_server(root: Path, *serve_args: str, **env_overrides: str) -> Iterator
         )
         server = Server(f"http://127.0.0.1:{port}", root / "data", env)
         try:
-            _wait_healthy(server.url, process, log_path)
+            wait_healthy(server.url, process, log_path)
             yield server
         finally:
             for child in [*server.workers, process]:
@@ -164,8 +164,10 @@ def upload_file(server: Server, path: Path) -> str:
     return video_id
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+def wait_healthy(
+    url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 30
+) -> None:
+    deadline = time.monotonic() + seconds
     while True:
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:

@@ -4,11 +4,10 @@ a JPEG, confined like every child that reads media (``adapters.sandbox``)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 from vodstack import errors
-from vodstack.adapters.sandbox import Confinement, network_isolation
+from vodstack.adapters.sandbox import Confinement, run_confined
 
 # A frame of one segment takes a fraction of a second: these stop only a run gone wrong.
 GRAB_SECONDS = 30.0
@@ -36,31 +35,12 @@ class FfmpegFrameGrabber:
         self.ffmpeg = ffmpeg
 
     async def grab(self, media: Path, offset: float, width: int, out: Path) -> None:
-        await asyncio.to_thread(network_isolation)  # tried once per process: not on the loop
         command = grab_command(self.ffmpeg, media, offset, width, out)
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *command,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-                preexec_fn=_CONFINEMENT.preexec(),
-            )
-        except OSError as exc:
-            raise errors.TranscodeFailed(f"cannot start ffmpeg: {exc.strerror}") from exc
-        try:
-            _, stderr = await asyncio.wait_for(process.communicate(), GRAB_SECONDS)
-        except TimeoutError:
-            raise errors.TranscodeFailed(
-                f"the frame was not ready within {GRAB_SECONDS:.0f} s"
-            ) from None
-        finally:  # also when the request is cancelled: no ffmpeg outlives it
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
-        if process.returncode != 0 or not await asyncio.to_thread(_written, out):
-            last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        returncode, stderr = await run_confined(
+            command, _CONFINEMENT, GRAB_SECONDS, "making the picture"
+        )
+        if returncode != 0 or not await asyncio.to_thread(_written, out):
+            last = stderr.strip().splitlines()[-1:] or ["no output"]
             raise errors.TranscodeFailed(f"the frame could not be decoded: {last[0][:300]}")
 
 

@@ -11,6 +11,8 @@ ended and says which limit it was.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import functools
 import logging
@@ -22,6 +24,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from vodstack import errors
 
 log = logging.getLogger(__name__)
 
@@ -145,3 +149,33 @@ def network_isolation() -> bool:
         return False
     log.info("media processes run without network access")
     return True
+
+
+async def run_confined(
+    command: list[str], confinement: Confinement, wall_seconds: float, doing: str
+) -> tuple[int, str]:
+    """A short child (a frame, the subtitles) to its end: its exit status and its stderr.
+    It is killed when it outlives ``wall_seconds`` (TranscodeFailed saying what it was
+    ``doing``) or when the awaiting task is cancelled, so that none outlives its caller."""
+    await asyncio.to_thread(network_isolation)  # tried once per process: not on the loop
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            preexec_fn=confinement.preexec(),
+            env={**os.environ, "MALLOC_ARENA_MAX": "2"},
+        )
+    except OSError as exc:
+        raise errors.TranscodeFailed(f"cannot start ffmpeg: {exc.strerror}") from exc
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), wall_seconds)
+    except TimeoutError:
+        raise errors.TranscodeFailed(f"{doing} took longer than {wall_seconds:.0f} s") from None
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+    return process.returncode or 0, stderr.decode(errors="replace")
