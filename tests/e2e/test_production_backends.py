@@ -104,6 +104,7 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(
             assert fetched.status_code == 200
             assert len(fetched.content) > 100
     _check_trick_play(master_url, master.text, moto_host)
+    _check_storyboard_and_captions(stack, video_id, master_url, moto_host)
     _check_pictures_and_original(stack, video_id, clip, moto_host)
     # The message was deleted once the job was committed: nothing is left to redeliver.
     sqs = stack.moto.sqs()
@@ -138,6 +139,38 @@ def _check_trick_play(master_url: str, master: str, moto_host: str) -> None:
         piece = httpx.get(url, headers={"Range": f"bytes={offset}-{last}"})
         assert piece.status_code == 206
         assert piece.content[4:8] == b"moof"
+
+
+def _check_storyboard_and_captions(
+    stack: Stack, video_id: str, master_url: str, moto_host: str
+) -> None:
+    """The chunked film's storyboard is assembled from its chunks' tiles, each sheet a
+    presigned S3 URL; an SRT added to it is stored in S3 and plays as a subtitle rendition
+    on the film's offset timeline."""
+    base = master_url.rsplit("/", 1)[0]
+    vtt = httpx.get(f"{base}/storyboard/storyboard.vtt")
+    assert vtt.status_code == 200, vtt.text
+    sheets = [line for line in vtt.text.splitlines() if "#xywh=" in line]
+    assert len(sheets) == 21  # 42 s, a tile every 2 s
+    assert {urlparse(s).netloc for s in sheets} == {moto_host}
+    sheet = httpx.get(sheets[-1].split("#", 1)[0])
+    assert sheet.status_code == 200
+    assert sheet.content.startswith(b"\xff\xd8")
+
+    added = httpx.post(
+        f"{stack.play.url}/v1/videos/{video_id}/captions",
+        data={"language": "de", "name": "Deutsch"},
+        files={"file": ("de.srt", b"1\n00:00:01,000 --> 00:00:02,500\nHallo\n", "text/plain")},
+        headers=stack.play.headers,
+    )
+    assert added.status_code == 201, added.text
+    caption = added.json()["id"]
+    master = httpx.get(master_url).text
+    assert f'URI="captions/{caption}/index.m3u8"' in master
+    segment = httpx.get(f"{base}/captions/{caption}/seg_00000.vtt")
+    assert segment.status_code == 200
+    assert "X-TIMESTAMP-MAP=MPEGTS:90000,LOCAL:00:00:00.000" in segment.text
+    assert "Hallo" in segment.text
 
 
 def _check_pictures_and_original(stack: Stack, video_id: str, clip: Path, moto_host: str) -> None:
