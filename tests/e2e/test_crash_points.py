@@ -238,6 +238,8 @@ def check_playable(stack: Stack, video_id: str, stored: int) -> None:
     for sheet in sheets:
         assert httpx.get(urljoin(vtt_url, sheet)).raise_for_status().content[:2] == b"\xff\xd8"
     named += 1 + len(sheets)
+    # Each rung's I-frame playlist, whose ranges are of the segments counted above.
+    named += master.count("#EXT-X-I-FRAME-STREAM-INF:")
     assert named == stored
 
 
