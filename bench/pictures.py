@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import shutil
 import statistics
@@ -35,6 +36,7 @@ from vodstack.adapters.frames import FfmpegFrameGrabber
 from vodstack.domain.ladder import plan_ladder
 from vodstack.domain.pictures import StoryboardPlan
 from vodstack.domain.playlist import parse_media_playlist
+from vodstack.domain.thumbnails import rendition_for
 from vodstack.settings import Settings
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
@@ -75,10 +77,12 @@ async def one_source(
         "storyboard_share": board / encode,
         "cover_time": result.cover_time,
     }
-    top = max(result.renditions, key=lambda r: r.width)
+    renditions = [dataclasses.asdict(r) for r in result.renditions]
     for width in (320, 1280):
+        # From the rendition the play API takes: the smallest at least as wide.
+        playlist = out / str(rendition_for(renditions, width)["playlist"])
         row[f"thumbnail_{width}_s"], row[f"kept_{width}_s"] = await thumbnail(
-            transcoder.ffmpeg, out / top.playlist, work, width, times
+            transcoder.ffmpeg, playlist, work, width, times
         )
     shutil.rmtree(out)
     return row
