@@ -369,9 +369,13 @@ class Storage(Protocol):
         """Delete every object under ``prefix``; returns how many."""
         ...
 
-    async def locate(self, key: str, expires_in: int) -> Path | str | bytes:
+    async def locate(
+        self, key: str, expires_in: int, download_as: str | None = None
+    ) -> Path | str | bytes:
         """How a reader gets the object: a local file to send (with ranges), a URL to
-        redirect to (a presigned S3 URL), or the bytes themselves. Raises ObjectNotFound."""
+        redirect to (a presigned S3 URL), or the bytes themselves. ``download_as``: a URL
+        makes the browser save it under that name (the caller sends the header for the
+        others). Raises ObjectNotFound."""
         ...
 
     def public_url(self, key: str, expires_in: int, private: bool = False) -> str | None:

@@ -188,7 +188,12 @@ def _check_pictures_and_original(stack: Stack, video_id: str, clip: Path, moto_h
     source = httpx.get(f"{stack.play.url}/v1/videos/{video_id}/source", headers=stack.play.headers)
     assert source.status_code == 302
     assert "X-Amz-Signature=" in source.headers["location"]
-    assert httpx.get(source.headers["location"]).content == clip.read_bytes()
+    original = httpx.get(source.headers["location"])
+    assert original.content == clip.read_bytes()
+    # S3 itself names the download after the upload, as the signed URL asks.
+    assert original.headers["content-disposition"].startswith(
+        f'attachment; filename="{clip.name}";'
+    )
     # The CLI follows the redirect without sending its key on to S3.
     copy = clip.with_name("copy.webm")
     done = run_cli(stack.play, "download", video_id, "--output", str(copy))

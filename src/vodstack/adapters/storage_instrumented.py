@@ -80,8 +80,10 @@ class InstrumentedStorage:
     async def delete_prefix(self, prefix: str) -> int:
         return await _measured("delete_prefix", self.inner.delete_prefix(prefix))
 
-    async def locate(self, key: str, expires_in: int) -> Path | str | bytes:
-        return await _measured("locate", self.inner.locate(key, expires_in))
+    async def locate(
+        self, key: str, expires_in: int, download_as: str | None = None
+    ) -> Path | str | bytes:
+        return await _measured("locate", self.inner.locate(key, expires_in, download_as))
 
     def public_url(self, key: str, expires_in: int, private: bool = False) -> str | None:
         # Pure computation, called per segment of every playlist served: not worth a sample.

@@ -132,7 +132,9 @@ class LocalStorage:
         await asyncio.to_thread(self._remove_dir, base)
         return count
 
-    async def locate(self, key: str, expires_in: int) -> Path | str | bytes:
+    async def locate(
+        self, key: str, expires_in: int, download_as: str | None = None
+    ) -> Path | str | bytes:
         path = self._path(key)
         if not path.is_file():
             raise errors.ObjectNotFound(f"no object at {key!r}")

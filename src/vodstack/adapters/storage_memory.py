@@ -90,7 +90,9 @@ class MemoryStorage:
             del self.objects[key]
         return len(doomed)
 
-    async def locate(self, key: str, expires_in: int) -> Path | str | bytes:
+    async def locate(
+        self, key: str, expires_in: int, download_as: str | None = None
+    ) -> Path | str | bytes:
         try:
             return self.objects[key]
         except KeyError:

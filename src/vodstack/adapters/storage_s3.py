@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from vodstack import errors
 from vodstack.adapters import aws
 from vodstack.domain.uploads import PartETag, StoredPart, check_completion, normalize_etag
+from vodstack.domain.videos import attachment
 from vodstack.ports import ObjectInfo, PresignedRequest
 
 if TYPE_CHECKING:
@@ -165,12 +166,26 @@ class S3Storage:
 
         return await self._call(delete_all)
 
-    async def locate(self, key: str, expires_in: int) -> Path | str | bytes:
+    async def locate(
+        self, key: str, expires_in: int, download_as: str | None = None
+    ) -> Path | str | bytes:
         if await self.head(key) is None:
             raise errors.ObjectNotFound(f"no object at {key!r}")
-        url = self.public_url(key, expires_in, private=True)
-        assert url is not None
-        return url
+        if download_as is None:
+            url = self.public_url(key, expires_in, private=True)
+            assert url is not None
+            return url
+        # S3 answers with the header this signed parameter names: the browser saves the
+        # object under the video's name, not under its key's last part.
+        return self._presigner.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._key(key),
+                "ResponseContentDisposition": attachment(download_as),
+            },
+            ExpiresIn=expires_in,
+        )
 
     def public_url(self, key: str, expires_in: int, private: bool = False) -> str | None:
         # A CDN URL is not signed: private videos' segments are always presigned.

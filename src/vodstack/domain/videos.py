@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 from vodstack.domain.accounts import Visibility
 
@@ -128,3 +129,13 @@ def output_prefix(video_id: str, epoch: int) -> str:
     """Each attempt writes under its own epoch, so a stale worker never touches the
     outputs that were published."""
     return f"outputs/{video_id}/e{epoch}"
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition that saves a download under the uploader's file name (RFC
+    6266): a plain ASCII name for every client, and the exact one, percent-encoded, for
+    those that read ``filename*``."""
+    plain = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    return f"attachment; filename=\"{plain or 'video'}\"; filename*=UTF-8''{quote(filename)}"

@@ -144,9 +144,10 @@ class PlaybackService:
             raise errors.NotFound(
                 "this video has no MP4 download: the server has VODSTACK_MP4_RENDITION off"
             )
-        source = await self._storage.locate(key, self.url_lifetime(grant))
+        name = attachment_name(video.title, video.filename)
+        source = await self._storage.locate(key, self.url_lifetime(grant), download_as=name)
         cache = PLAYLIST_CACHE if grant is None else PRIVATE_PLAYLIST_CACHE
-        return HlsFile(source, "video/mp4", cache, attachment_name(video.title, video.filename))
+        return HlsFile(source, "video/mp4", cache, name)
 
     async def issue_token(
         self, video: Video, expires_in: int, viewer: str | None = None, ip: str | None = None

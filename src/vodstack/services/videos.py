@@ -81,7 +81,10 @@ class VideoService:
         video = await self.managed(video_id, actor, Scope.READ)
         if video.status is VideoStatus.UPLOADING:
             raise errors.Conflict("the upload is not complete: there is no source yet")
-        return video, await self._storage.locate(video.source_key, SOURCE_URL_SECONDS)
+        located = await self._storage.locate(
+            video.source_key, SOURCE_URL_SECONDS, download_as=video.filename
+        )
+        return video, located
 
     async def timeline(
         self, video_id: str, actor: Actor

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -26,7 +25,7 @@ from vodstack.api.schemas import (
     PlaybackTokenPublic,
     error_responses,
 )
-from vodstack.domain.videos import HLS_CONTENT_TYPES
+from vodstack.domain.videos import HLS_CONTENT_TYPES, attachment
 from vodstack.services.playback import HlsFile
 
 router = APIRouter(
@@ -146,7 +145,7 @@ def file_response(found: HlsFile) -> Response:
     bytes; one with a file name as a download under that name."""
     headers = {"Cache-Control": found.cache_control}
     if found.filename is not None:
-        headers["Content-Disposition"] = content_disposition(found.filename)
+        headers["Content-Disposition"] = attachment(found.filename)
     if isinstance(found.source, Path):
         # FileResponse answers Range requests and sends the file with sendfile.
         return FileResponse(found.source, media_type=found.content_type, headers=headers)
@@ -185,12 +184,3 @@ async def source(video_id: str, videos: Videos, user: CurrentUser) -> Response:
     video, located = await videos.source(video_id, user)
     content_type = video.content_type or "application/octet-stream"
     return file_response(HlsFile(located, content_type, "private, no-store", video.filename))
-
-
-def content_disposition(filename: str) -> str:
-    """An attachment under the uploader's file name (RFC 6266): a plain ASCII name for
-    every client, and the exact one, percent-encoded, for those that read ``filename*``."""
-    plain = "".join(
-        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
-    )
-    return f"attachment; filename=\"{plain or 'video'}\"; filename*=UTF-8''{quote(filename)}"
