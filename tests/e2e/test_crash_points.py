@@ -26,7 +26,7 @@ import av
 import httpx
 import pytest
 
-from tests.support.aws import Moto
+from tests.support.aws import Moto, wait_for_empty_queue
 from tests.support.crash_points import STEPS
 from tests.support.processes import VODSTACK, Server, start_split, upload_file
 from tests.support.split import SOURCE, cut, split_clip
@@ -93,7 +93,7 @@ def test_a_worker_killed_at_each_step(stack: Stack, step: str) -> None:
     rescuer = stack.upload.start_worker()
     try:
         stack.play.wait_for(video_id, lambda v: v["status"] == "ready", timeout=120)
-        wait_for_empty_queue(stack)
+        wait_for_empty_queue(stack.moto, stack.queue_url)
     finally:
         stop(rescuer)
     events = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
@@ -164,7 +164,7 @@ def test_a_zombie_part_cannot_publish_its_chunk(stack: Stack) -> None:
         zombie_name = taken[0]["reason"].split(": attempt")[0]
         assert f"published {zombie_name}" in published
         _wait_for_no_keys(stack, video_id, "a1/", zombie_name)
-        wait_for_empty_queue(stack)
+        wait_for_empty_queue(stack.moto, stack.queue_url)
     finally:
         if zombie.poll() is None:
             os.killpg(zombie.pid, signal.SIGCONT)
@@ -241,20 +241,3 @@ def check_playable(stack: Stack, video_id: str, stored: int) -> None:
     # Each rung's I-frame playlist, whose ranges are of the segments counted above.
     named += master.count("#EXT-X-I-FRAME-STREAM-INF:")
     assert named == stored
-
-
-def wait_for_empty_queue(stack: Stack, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    sqs = stack.moto.sqs()
-    while True:
-        counts = sqs.get_queue_attributes(
-            QueueUrl=stack.queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-            ],
-        )["Attributes"]
-        if set(counts.values()) == {"0"}:
-            return
-        assert time.monotonic() < deadline, f"messages left in the queue: {counts}"
-        time.sleep(0.1)

@@ -105,3 +105,19 @@ def moto_server(extra_env: dict[str, str] | None = None) -> Iterator[Moto]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def wait_for_empty_queue(moto: Moto, queue_url: str, timeout: float = 60) -> None:
+    """Until no message is left in the queue, neither waiting nor in flight: a worker may
+    still be handling a redelivered one, which it deletes once it sees the job is done."""
+    deadline = time.monotonic() + timeout
+    sqs = moto.sqs()
+    while True:
+        counts = sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        if set(counts.values()) == {"0"}:
+            return
+        assert time.monotonic() < deadline, f"messages left in the queue: {counts}"
+        time.sleep(0.1)
