@@ -31,7 +31,7 @@ from typing import Any
 
 from tests.support import hostile
 
-from vodstack.adapters.ffmpeg import FfmpegTranscoder, _lowest, default_ffmpeg
+from vodstack.adapters.ffmpeg import FfmpegTranscoder, default_ffmpeg, storyboard_rung
 from vodstack.adapters.frames import FfmpegFrameGrabber
 from vodstack.domain.ladder import plan_ladder
 from vodstack.domain.pictures import StoryboardPlan
@@ -66,9 +66,9 @@ async def one_source(
         source, info, out, lambda _: None, max_seconds=min(info.duration, SECONDS)
     )
     encode = time.perf_counter() - started
-    low = _lowest(plan_ladder(info))
+    low = storyboard_rung(plan_ladder(info))
     plan = StoryboardPlan(0.0, result.duration, result.duration, low.width, low.height)
-    board = await median_seconds(lambda: transcoder._storyboard(out, low, plan), times)
+    board = await median_seconds(lambda: transcoder.storyboard(out, low, plan), times)
     row: dict[str, Any] = {
         "source": source.name,
         "media_s": result.duration,

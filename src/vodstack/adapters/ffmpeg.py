@@ -222,9 +222,9 @@ class FfmpegTranscoder:
         files += iframe_files
         if self.mp4_rendition:
             files.append(await self._remux_mp4(out_dir, renditions, encoded))
-        low = _lowest(rungs)
+        low = storyboard_rung(rungs)
         board_plan = StoryboardPlan(0.0, encoded, encoded, low.width, low.height)
-        board = await self._storyboard(out_dir, low, board_plan)
+        board = await self.storyboard(out_dir, low, board_plan)
         if board is not None:
             files += await asyncio.to_thread(write_vtt, out_dir, board, board_plan)
         await asyncio.to_thread(_write_master, out_dir, renditions, iframes)
@@ -307,15 +307,15 @@ class FfmpegTranscoder:
         if any(r is None for r in rungs):
             raise errors.TranscodeFailed(f"ffmpeg wrote no segments for {part.describe()}")
         outputs = tuple(r for r in rungs if r is not None)
-        low = _lowest(plan.rungs)
+        low = storyboard_rung(plan.rungs)
         if part.kind is PartKind.AUDIO or low.name not in part.rungs:
             return PartResult(command, capabilities.encoder, outputs)
         board_plan = StoryboardPlan(part.start, part.end, plan.duration, low.width, low.height)
-        board = await self._storyboard(out_dir, low, board_plan)
+        board = await self.storyboard(out_dir, low, board_plan)
         tiles = () if board is None else board.tiles
         return PartResult(command, capabilities.encoder, outputs, tiles)
 
-    async def _storyboard(
+    async def storyboard(
         self, out_dir: Path, rung: Rung, plan: StoryboardPlan
     ) -> Storyboard | None:
         """The tiles of ``plan`` from ``rung`` as encoded in ``out_dir``, their sheets in
@@ -524,7 +524,7 @@ def _folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
 
 
-def _lowest(rungs: Sequence[Rung]) -> Rung:
+def storyboard_rung(rungs: Sequence[Rung]) -> Rung:
     """The rung the storyboard is made from: the fewest pixels to decode."""
     return min(rungs, key=lambda r: r.width * r.height)
 

@@ -19,7 +19,6 @@ from vodstack.domain.ffmpeg_args import SEGMENT_SECONDS, input_options
 
 MAX_CAPTION_BYTES = 2 * 2**20
 MAX_NAME_LENGTH = 64
-PLAYLIST_NAME = "index.m3u8"
 SEGMENT_NAME = "seg_{:05d}.vtt"
 MPEGTS_CLOCK = 90_000
 # A source's text subtitles become WebVTT; pictures (DVD, Blu-ray, DVB) cannot be.

@@ -21,7 +21,6 @@ from urllib.parse import quote
 from vodstack import errors
 from vodstack.domain.accounts import Actor, Scope, Visibility, can_manage, require_scope
 from vodstack.domain.captions import (
-    PLAYLIST_NAME,
     Caption,
     caption_key,
     parse_captions,
@@ -29,7 +28,7 @@ from vodstack.domain.captions import (
     subtitle_segments,
 )
 from vodstack.domain.chunks import Assembly, assemble
-from vodstack.domain.ffmpeg_args import CHUNK_TIMELINE_OFFSET, MP4_NAME
+from vodstack.domain.ffmpeg_args import CHUNK_TIMELINE_OFFSET, MP4_NAME, PLAYLIST_NAME
 from vodstack.domain.pictures import rewrite_cue_uris
 from vodstack.domain.playlist import (
     MASTER_NAME,
@@ -139,7 +138,7 @@ class PlaybackService:
             raise errors.NotFound(
                 "this video has no MP4 download: videos encoded in chunks have none yet"
             )
-        key = f"{output_prefix(video.id, _epoch(video))}/{MP4_NAME}"
+        key = f"{output_prefix(video.id, playing_epoch(video))}/{MP4_NAME}"
         if await self._storage.head(key) is None:
             raise errors.NotFound(
                 "this video has no MP4 download: the server has VODSTACK_MP4_RENDITION off"
@@ -181,7 +180,7 @@ class PlaybackService:
                 raise errors.SignatureInvalid("this video needs a playback token")
             grant = verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
         _ready(video)
-        if epoch != _epoch(video):
+        if epoch != playing_epoch(video):
             raise errors.NotFound(
                 "that rendition is no longer published; fetch the playback URL again"
             )
@@ -218,7 +217,9 @@ class PlaybackService:
         if video.chunked:
             text = await self._assembled_playlist(video, path)
         else:
-            text = await self._stored_playlist(f"{output_prefix(video.id, _epoch(video))}/{path}")
+            text = await self._stored_playlist(
+                f"{output_prefix(video.id, playing_epoch(video))}/{path}"
+            )
         return parse_media_playlist(text)
 
     def forget(self, video_id: str) -> None:
@@ -258,7 +259,7 @@ class PlaybackService:
         return PlaybackGrant(video_id, int(self._wall_clock()) + seconds, viewer, ip)
 
     def _playback(self, video: Video, grant: PlaybackGrant | None) -> Playback:
-        master = f"{self._settings.public_url}{hls_path(video.id, _epoch(video), MASTER)}"
+        master = f"{self._settings.public_url}{hls_path(video.id, playing_epoch(video), MASTER)}"
         if grant is None:
             return Playback(master_url=master, expires_at=None)
         token = playback_token(grant, self._key)
@@ -436,6 +437,7 @@ def hls_path(video_id: str, epoch: int, path: str) -> str:
     return f"/v1/videos/{video_id}/hls/e{epoch}/{path}"
 
 
-def _epoch(video: Video) -> int:
+def playing_epoch(video: Video) -> int:
+    """The epoch a playing video is served from."""
     assert video.published_epoch is not None, "a ready video has a published epoch"
     return video.published_epoch

@@ -27,7 +27,7 @@ from vodstack.domain.thumbnails import (
 )
 from vodstack.domain.videos import Video, output_prefix
 from vodstack.ports import FrameGrabber, Storage
-from vodstack.services.playback import HlsFile, PlaybackService
+from vodstack.services.playback import HlsFile, PlaybackService, playing_epoch
 from vodstack.services.ratelimit import RateLimiter
 
 JPEG = "image/jpeg"
@@ -74,7 +74,7 @@ class ThumbnailService:
             at = rounded_time(_poster_time(video) if seconds is None else seconds, video.duration)
         except ValueError as exc:
             raise errors.InvalidRequest(str(exc)) from exc
-        key = thumbnail_key(output_prefix(video.id, _epoch(video)), width, at)
+        key = thumbnail_key(output_prefix(video.id, playing_epoch(video)), width, at)
         visibility = "private" if grant is not None else "public"
         cache = f"{visibility}, {POSTER_CACHE if seconds is None else PICTURE_CACHE}"
         if key in self._known or await self._storage.head(key) is not None:
@@ -113,7 +113,7 @@ class ThumbnailService:
         path = str(rendition["playlist"])
         playlist = await self._playback.media_playlist(video, path)
         where = frame_source(playlist, path.rpartition("/")[0], at)
-        prefix = output_prefix(video.id, _epoch(video))
+        prefix = output_prefix(video.id, playing_epoch(video))
         with tempfile.TemporaryDirectory(prefix="vodstack-thumbnail-") as folder:
             work = Path(folder)
             await self._storage.download_file(f"{prefix}/{where.init}", work / "init.mp4")
@@ -146,8 +146,3 @@ def _join(out: Path, *parts: Path) -> None:
         for part in parts:
             with part.open("rb") as piece:
                 shutil.copyfileobj(piece, joined)
-
-
-def _epoch(video: Video) -> int:
-    assert video.published_epoch is not None, "a playing video has a published epoch"
-    return video.published_epoch
