@@ -17,7 +17,7 @@ from vodstack.domain.ffmpeg_args import (
     nvenc_trial_command,
     uses_cuda_frames,
 )
-from vodstack.domain.ladder import output_frame_rate, plan_ladder
+from vodstack.domain.ladder import RateControl, output_frame_rate, plan_ladder
 from vodstack.domain.media import EncoderChoice, Gap, SourceInfo
 
 from .test_ladder import source
@@ -75,7 +75,9 @@ def test_command_global_options_and_input() -> None:
 
 
 def test_every_rung_gets_video_audio_and_its_own_hls_output() -> None:
-    command = build_command("ffmpeg", Path("/in/src.mp4"), OUT, spec(source(1920, 1080)))
+    info = source(1920, 1080)
+    fixed = replace(spec(info), rungs=plan_ladder(info, rate_control=RateControl.FIXED))
+    command = build_command("ffmpeg", Path("/in/src.mp4"), OUT, fixed)
     chunks = outputs(command)
     assert len(chunks) == 4
     for index, (chunk, name, rate) in enumerate(
@@ -86,6 +88,7 @@ def test_every_rung_gets_video_audio_and_its_own_hls_output() -> None:
         assert option(chunk, "-c:v") == "libx264"
         assert option(chunk, "-profile:v") == "high"
         assert option(chunk, "-b:v") == str(rate * 1000)
+        assert "-crf" not in chunk
         assert option(chunk, "-maxrate") == str(rate * 1100)
         assert option(chunk, "-bufsize") == str(rate * 2000)
         assert option(chunk, "-force_key_frames") == "expr:gte(t,n_forced*2)"
@@ -320,3 +323,18 @@ def test_the_mp4_copy_opens_only_our_own_hls_output_and_encodes_nothing() -> Non
         *("-c", "copy", "-movflags", "+faststart"),
         *("-f", "mp4", "/out/download.mp4"),
     ]
+
+
+def test_quality_rungs_are_capped_crf_on_both_encoders() -> None:
+    info = source(1920, 1080)
+    for encoder, quality in ((X264, "-crf"), (NVENC, "-cq")):
+        for chunk, rung in zip(
+            outputs(build_command("ffmpeg", Path("/in/s.mp4"), OUT, spec(info, encoder))),
+            plan_ladder(info),
+            strict=True,
+        ):
+            assert option(chunk, quality) == str(rung.crf)
+            assert option(chunk, "-maxrate") == str(rung.maxrate)
+            assert option(chunk, "-bufsize") == str(rung.bufsize)
+            # NVENC takes no target in constant-quality mode; x264 gets none to follow.
+            assert chunk.count("-b:v") == (1 if encoder is NVENC else 0)

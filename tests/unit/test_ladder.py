@@ -5,7 +5,7 @@ from fractions import Fraction
 
 import pytest
 
-from vodstack.domain.ladder import display_size, output_frame_rate, plan_ladder
+from vodstack.domain.ladder import RateControl, display_size, output_frame_rate, plan_ladder
 from vodstack.domain.media import SourceInfo
 
 
@@ -105,12 +105,40 @@ def test_ladder(info: SourceInfo, expected: list[tuple[str, int, int]]) -> None:
 
 
 def test_standard_bitrates_and_caps() -> None:
-    rungs = plan_ladder(source(1920, 1080))
-    assert [r.video_bitrate for r in rungs] == [5_000_000, 2_800_000, 1_400_000, 400_000]
-    assert [r.audio_bitrate for r in rungs] == [128_000, 128_000, 128_000, 64_000]
-    for rung in rungs:
-        assert rung.maxrate == rung.video_bitrate * 11 // 10
-        assert rung.bufsize == rung.video_bitrate * 2
+    for rate_control in RateControl:
+        rungs = plan_ladder(source(1920, 1080), rate_control=rate_control)
+        assert [r.video_bitrate for r in rungs] == [5_000_000, 2_800_000, 1_400_000, 400_000]
+        assert [r.audio_bitrate for r in rungs] == [128_000, 128_000, 128_000, 64_000]
+        for rung in rungs:
+            # Without an analysis, the fixed ladder's caps.
+            assert rung.maxrate == rung.video_bitrate * 11 // 10
+            assert rung.bufsize == rung.video_bitrate * 2
+            assert (rung.crf is None) == (rate_control is RateControl.FIXED)
+
+
+@pytest.mark.parametrize(
+    ("max_rung", "expected"),
+    [
+        (1080, ["1080p", "720p", "480p", "240p"]),
+        (1440, ["1440p", "1080p", "720p", "480p", "240p"]),
+        (2160, ["2160p", "1440p", "1080p", "720p", "480p", "240p"]),
+        (720, ["720p", "480p", "240p"]),
+    ],
+)
+def test_rungs_above_1080p_only_up_to_the_max_rung(max_rung: int, expected: list[str]) -> None:
+    rungs = plan_ladder(source(3840, 2160), max_rung=max_rung)
+    assert [r.name for r in rungs] == expected
+    # A portrait phone video is named by its short side too.
+    portrait = plan_ladder(source(2160, 3840), max_rung=max_rung)
+    assert [(r.name, r.width) for r in portrait] == [(r.name, r.height) for r in rungs]
+
+
+def test_a_source_between_1080p_and_the_max_rung_gets_its_own_size() -> None:
+    assert [r.name for r in plan_ladder(source(2200, 1238))] == ["1080p", "720p", "480p", "240p"]
+    own = plan_ladder(source(2200, 1238), max_rung=2160)
+    assert [r.name for r in own] == ["1238p", "1080p", "720p", "480p", "240p"]
+    with pytest.raises(ValueError, match="max_rung must be one of"):
+        plan_ladder(source(1920, 1080), max_rung=1000)
 
 
 def test_own_size_bitrate_scales_by_pixels_from_the_nearest_standard_rung() -> None:

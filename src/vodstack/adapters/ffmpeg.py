@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -36,6 +37,7 @@ from vodstack.domain.ffmpeg_args import (
     PLAYLIST_NAME,
     ProgressParser,
     TranscodeSpec,
+    analysis_command,
     audio_command,
     build_command,
     mp4_command,
@@ -55,7 +57,7 @@ from vodstack.domain.iframes import (
     iframe_stream,
     video_track,
 )
-from vodstack.domain.ladder import output_frame_rate, plan_ladder
+from vodstack.domain.ladder import DEFAULT_MAX_RUNG, RateControl, output_frame_rate, plan_ladder
 from vodstack.domain.media import (
     EncoderChoice,
     PartResult,
@@ -74,6 +76,7 @@ from vodstack.domain.playlist import (
     measure_bandwidth,
     parse_media_playlist,
 )
+from vodstack.domain.ratecontrol import Complexity, analysis_windows, bits_per_pixel
 from vodstack.ports import CommandCallback, OutputCallback, ProgressCallback
 from vodstack.settings import Settings
 
@@ -138,6 +141,8 @@ class FfmpegTranscoder:
         stall_timeout: float = 120.0,
         budget: MediaBudget | None = None,
         mp4_rendition: bool = False,
+        max_rung: int = DEFAULT_MAX_RUNG,
+        rate_control: RateControl = RateControl.QUALITY,
     ) -> None:
         if encoder not in _ENCODERS:
             raise ValueError(f"encoder must be one of {', '.join(_ENCODERS)}, not {encoder!r}")
@@ -146,7 +151,47 @@ class FfmpegTranscoder:
         self.stall_timeout = stall_timeout
         self.budget = budget or MediaBudget()
         self.mp4_rendition = mp4_rendition
+        self.max_rung = max_rung
+        self.rate_control = rate_control
         self._lock = asyncio.Lock()
+
+    async def plan_ladder(self, source: Path, info: SourceInfo) -> list[Rung]:
+        """The ladder for ``source``: with quality rate control, each rung's cap fitted to a
+        short analysis of it. An analysis that fails leaves the fixed caps, with a warning
+        in the log: it costs the video some bits, never its encode."""
+        plan = functools.partial(
+            plan_ladder, info, max_rung=self.max_rung, rate_control=self.rate_control
+        )
+        if self.rate_control is RateControl.FIXED:
+            return plan()
+        try:
+            complexity = await self.analyse(source, info, plan()[-1], source.parent / "analysis")
+        except errors.TranscodeFailed as exc:
+            log.warning("no rate analysis, the fixed caps stay: %s", exc)
+            return plan()
+        return plan(complexity=complexity)
+
+    async def analyse(
+        self, source: Path, info: SourceInfo, smallest: Rung, work_dir: Path
+    ) -> Complexity:
+        """What a few windows of the source cost at ``smallest``'s size and the analysis
+        rate factor: one ffmpeg, which decodes only the windows."""
+        capabilities = await self.capabilities()
+        frame_rate = output_frame_rate(info)
+        spec = TranscodeSpec(
+            info, [smallest], frame_rate, capabilities.encoder, capabilities.can_tonemap
+        )
+        windows = analysis_windows(info.duration)
+        await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
+        command = analysis_command(self.ffmpeg, source, work_dir, spec, windows)
+        seconds = sum(w.length for w in windows)
+        await self._run(command, seconds, _ignore_progress, self.budget.encode(seconds, True))
+        found = []
+        for index, window in enumerate(windows):
+            size = await asyncio.to_thread(os.path.getsize, work_dir / f"w{index}.h264")
+            frames = max(1, round(window.length * frame_rate))
+            found.append(bits_per_pixel(size, frames, smallest.width, smallest.height))
+        return Complexity(smallest.width, smallest.height, tuple(found))
 
     async def probe(self, source: Path) -> SourceInfo:
         budget = self.budget
@@ -193,11 +238,13 @@ class FfmpegTranscoder:
         on_progress: ProgressCallback,
         on_command: CommandCallback | None = None,
         *,
+        ladder: Sequence[Rung] | None = None,
         max_seconds: float | None = None,
     ) -> TranscodeResult:
-        """``max_seconds`` encodes only the start of the source; for tests."""
+        """``ladder``: the rungs ``plan_ladder`` chose, planned here if not given.
+        ``max_seconds`` encodes only the start of the source; for tests."""
         capabilities = await self.capabilities()
-        rungs = plan_ladder(info)
+        rungs = list(ladder) if ladder is not None else await self.plan_ladder(source, info)
         spec = TranscodeSpec(
             source=info,
             rungs=rungs,

@@ -8,6 +8,7 @@ frame rate, HDR tone mapping) runs once before a ``split``; each branch only sca
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vodstack.domain.media import EncoderChoice, Gap, Rung, SourceInfo
+from vodstack.domain.ratecontrol import ANALYSIS_CRF, Window
 
 if TYPE_CHECKING:
     from vodstack.domain.chunks import Chunk
@@ -154,6 +156,34 @@ def audio_command(
     ]
 
 
+def analysis_command(
+    ffmpeg: str, source: Path | str, out_dir: Path, spec: TranscodeSpec, windows: Sequence[Window]
+) -> list[str]:
+    """The rate control's analysis: each window of the source, through the same shared
+    filters as the encode, scaled to the smallest rung (``spec.rungs[0]``) and encoded at
+    ``ANALYSIS_CRF`` into ``out_dir/w<N>.h264``, whose size is what it found. One process;
+    each window is its own input, so only the windows are decoded."""
+    (rung,) = spec.rungs
+    command = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+    command += ["-progress", "pipe:1", "-nostats"]
+    for window in windows:
+        command += ["-ss", _number(window.start), "-t", _number(window.length), *_input(source)]
+    gop = str(max(1, round(spec.frame_rate * KEYFRAME_SECONDS)))
+    # Each window's timestamps start at zero, so stills are not thinned here: a window in
+    # one costs next to nothing either way.
+    plain = dataclasses.replace(spec, source=dataclasses.replace(spec.source, stills=()))
+    shared = ",".join(_shared_filters(plain, gpu=False))
+    scale = f"scale=w={rung.width}:h={rung.height}:out_range=tv,setsar=1,format=yuv420p"
+    graph = ";".join(f"[{i}:V:0]{shared},{scale}[w{i}]" for i in range(len(windows)))
+    command += ["-filter_complex", graph]
+    for index in range(len(windows)):
+        command += ["-map", f"[w{index}]", "-an", "-map_metadata", "-1"]
+        command += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(ANALYSIS_CRF)]
+        command += ["-g", gop, "-keyint_min", gop, "-sc_threshold", "0"]
+        command += ["-f", "h264", str(out_dir / f"w{index}.h264")]
+    return command
+
+
 MP4_NAME = "download.mp4"
 
 
@@ -259,9 +289,15 @@ def _tonemap(transfer: str) -> str:
 
 def video_args(rung: Rung, encoder: EncoderChoice, frame_rate: Fraction) -> list[str]:
     gop = str(max(1, round(frame_rate * KEYFRAME_SECONDS)))
-    rate = ["-b:v", str(rung.video_bitrate), "-maxrate", str(rung.maxrate)]
-    rate += ["-bufsize", str(rung.bufsize)]
+    cap = ["-maxrate", str(rung.maxrate), "-bufsize", str(rung.bufsize)]
     keyframes = ["-g", gop, "-keyint_min", gop, "-force_key_frames", FORCE_KEY_FRAMES]
+    if rung.crf is None:
+        rate = ["-b:v", str(rung.video_bitrate), *cap]
+    elif encoder.name == "h264_nvenc":
+        # NVENC's constant quality: VBR with no target, the quality index as x264's CRF.
+        rate = ["-cq", str(rung.crf), "-b:v", "0", *cap]
+    else:
+        rate = ["-crf", str(rung.crf), *cap]
     if encoder.name == "h264_nvenc":
         codec = ["-c:v", "h264_nvenc", "-preset", "p4", "-tune", "hq", "-rc", "vbr"]
         # Forced frames must be IDR (not just I) for the HLS muxer to cut there.

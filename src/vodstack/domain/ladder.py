@@ -6,26 +6,43 @@ so a rung is named by its short side: a portrait 1080x1920 video gets "1080p" to
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 from fractions import Fraction
 
 from vodstack.domain.media import Rung, SourceInfo
+from vodstack.domain.ratecontrol import Complexity, capped_quality
+
+
+class RateControl(StrEnum):
+    QUALITY = "quality"  # capped CRF: a constant quality, under a cap fitted to the source
+    FIXED = "fixed"  # each rung at its fixed bitrate, whatever the content
 
 
 @dataclass(frozen=True, slots=True)
 class StandardRung:
     short_side: int
-    video_bitrate: int
+    video_bitrate: int  # the fixed ladder's target; its cap is the quality ladder's too
+    crf: int  # the quality ladder's rate factor
 
 
-# The ladder of the original system, highest first.
+# The ladder of the original system, highest first, with the two rungs above 1080p that
+# phones and cameras record (Apple's HLS authoring spec puts H.264 2160p at 11.6 to 16.8
+# Mbps); those two are only planned when VODSTACK_MAX_RUNG allows them.
 STANDARD_RUNGS = (
-    StandardRung(1080, 5_000_000),
-    StandardRung(720, 2_800_000),
-    StandardRung(480, 1_400_000),
-    StandardRung(240, 400_000),
+    StandardRung(2160, 16_000_000, 23),
+    StandardRung(1440, 9_000_000, 23),
+    StandardRung(1080, 5_000_000, 22),
+    StandardRung(720, 2_800_000, 22),
+    StandardRung(480, 1_400_000, 22),
+    StandardRung(240, 400_000, 22),
 )
+MAX_RUNGS = tuple(r.short_side for r in STANDARD_RUNGS)
+DEFAULT_MAX_RUNG = 1080
+# Rungs above this are encoded as a later tier: they never delay the first playable moment.
+LATE_RUNG_ABOVE = 1080
 AUDIO_BITRATE = 128_000
 # Viewers on the smallest rung are on the worst links; stereo AAC-LC is still clean at 64k.
 LOW_AUDIO_BITRATE = 64_000
@@ -63,21 +80,37 @@ def display_aspect(source: SourceInfo) -> Fraction:
     return 1 / aspect if source.rotation % 180 == 90 else aspect
 
 
-def plan_ladder(source: SourceInfo) -> list[Rung]:
-    """The rungs for ``source``, highest first. Never upscales; sources above 1080p top out
-    at 1080p; a source whose short side is under 240 gets one rung at its own size."""
+def plan_ladder(
+    source: SourceInfo,
+    *,
+    max_rung: int = DEFAULT_MAX_RUNG,
+    rate_control: RateControl = RateControl.QUALITY,
+    complexity: Complexity | None = None,
+) -> list[Rung]:
+    """The rungs for ``source``, highest first. Never upscales; sources above ``max_rung``
+    top out there; a source whose short side is under 240 gets one rung at its own size.
+    With quality rate control each rung has its CRF, and its cap is fitted to what the
+    analysis (``complexity``) found; without one, the fixed ladder's caps stay."""
+    if max_rung not in MAX_RUNGS:
+        raise ValueError(f"max_rung must be one of {', '.join(map(str, MAX_RUNGS))}")
+    standard = [r for r in STANDARD_RUNGS if r.short_side <= max_rung]
     aspect = display_aspect(source)
     short = min(source.display_width, source.display_height)
-    fitting = [r for r in STANDARD_RUNGS if r.short_side <= short]
+    fitting = [r for r in standard if r.short_side <= short]
     if not fitting:
         own = _floor_even(short)
-        return [_rung(f"{own}p", own, aspect, _scaled_bitrate(own))]
-    rungs = [_rung(f"{r.short_side}p", r.short_side, aspect, r.video_bitrate) for r in fitting]
-    largest = fitting[0].short_side
-    if largest < STANDARD_RUNGS[0].short_side and short > largest * OWN_SIZE_MARGIN:
-        own = _floor_even(short)
-        rungs.insert(0, _rung(f"{own}p", own, aspect, _scaled_bitrate(own)))
-    return rungs
+        rungs = [_rung(f"{own}p", own, aspect, *_scaled(own))]
+    else:
+        rungs = [
+            _rung(f"{r.short_side}p", r.short_side, aspect, r.video_bitrate, r.crf) for r in fitting
+        ]
+        largest = fitting[0].short_side
+        if largest < standard[0].short_side and short > largest * OWN_SIZE_MARGIN:
+            own = _floor_even(short)
+            rungs.insert(0, _rung(f"{own}p", own, aspect, *_scaled(own)))
+    if rate_control is RateControl.FIXED:
+        return [dataclasses.replace(r, crf=None) for r in rungs]
+    return capped_quality(rungs, complexity, output_frame_rate(source))
 
 
 def output_frame_rate(source: SourceInfo) -> Fraction:
@@ -90,7 +123,7 @@ def output_frame_rate(source: SourceInfo) -> Fraction:
     return min(rate / divisor, Fraction(MAX_FRAME_RATE))
 
 
-def _rung(name: str, short_side: int, aspect: Fraction, video_bitrate: int) -> Rung:
+def _rung(name: str, short_side: int, aspect: Fraction, video_bitrate: int, crf: int) -> Rung:
     if aspect >= 1:
         width, height = _round_even(short_side * aspect), short_side
     else:
@@ -104,15 +137,17 @@ def _rung(name: str, short_side: int, aspect: Fraction, video_bitrate: int) -> R
         maxrate=int(video_bitrate * MAXRATE_FACTOR),
         bufsize=video_bitrate * BUFSIZE_FACTOR,
         audio_bitrate=audio,
+        crf=crf,
     )
 
 
-def _scaled_bitrate(short_side: int) -> int:
-    """Bitrate for a non-standard size: the nearest standard rung's (by ratio), scaled by
-    pixel count, which at equal aspect is the square of the short sides' ratio."""
+def _scaled(short_side: int) -> tuple[int, int]:
+    """Bitrate and CRF for a non-standard size: the nearest standard rung's (by ratio), the
+    bitrate scaled by pixel count, which at equal aspect is the square of the short sides'
+    ratio."""
     nearest = min(STANDARD_RUNGS, key=lambda r: abs(math.log(short_side / r.short_side)))
     bitrate = nearest.video_bitrate * (short_side / nearest.short_side) ** 2
-    return max(MIN_VIDEO_BITRATE, round(bitrate / 1000) * 1000)
+    return max(MIN_VIDEO_BITRATE, round(bitrate / 1000) * 1000), nearest.crf
 
 
 def _sar(sample_aspect_ratio: tuple[int, int]) -> Fraction:

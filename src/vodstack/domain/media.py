@@ -92,6 +92,9 @@ class Rung:
     maxrate: int
     bufsize: int
     audio_bitrate: int
+    # Capped quality-targeted encoding: this constant rate factor under ``maxrate``; None
+    # encodes at ``video_bitrate`` (the fixed ladder, and plans made before there was one).
+    crf: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
