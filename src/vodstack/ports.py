@@ -18,7 +18,7 @@ from vodstack.domain.captions import Caption
 from vodstack.domain.chunks import PartOutput, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.direct_uploads import DirectUpload
 from vodstack.domain.jobs import JobCounts, JobEvent, JobState, JobStatus, JobView, Lease, Settled
-from vodstack.domain.media import EncoderChoice, PartResult, SourceInfo, TranscodeResult
+from vodstack.domain.media import EncoderChoice, PartResult, Rung, SourceInfo, TranscodeResult
 from vodstack.domain.uploads import PartETag, StoredPart, Upload
 from vodstack.domain.videos import Video, VideoChanges
 from vodstack.domain.webhooks import Attempt, Endpoint, Outcome, WebhookDelivery
@@ -525,6 +525,11 @@ class Transcoder(Protocol):
         track, from one ffmpeg run that decodes no picture. Raises TranscodeFailed."""
         ...
 
+    async def plan_ladder(self, source: Path, info: SourceInfo) -> list[Rung]:
+        """The rungs ``source`` is encoded to, highest first, with their rate control
+        (which a short analysis of the source may fit). Raises InvalidMedia."""
+        ...
+
     async def transcode(
         self,
         source: Path,
@@ -532,10 +537,13 @@ class Transcoder(Protocol):
         out_dir: Path,
         on_progress: ProgressCallback,
         on_command: CommandCallback | None = None,
+        *,
+        ladder: Sequence[Rung] | None = None,
     ) -> TranscodeResult:
-        """One ffmpeg process: decode once, every rung, the master playlist last.
-        ``on_command`` hears the exact command line before it runs. Cancelling the awaiting
-        task kills ffmpeg. Raises TranscodeFailed (retryable)."""
+        """One ffmpeg process: decode once, every rung of ``ladder`` (or of the one
+        ``plan_ladder`` gives), the master playlist last. ``on_command`` hears the exact
+        command line before it runs. Cancelling the awaiting task kills ffmpeg. Raises
+        TranscodeFailed (retryable)."""
         ...
 
     async def transcode_part(

@@ -116,6 +116,7 @@ def readiness_checks(backends: Backends) -> dict[str, Check]:
 
 def open_transcoder(settings: Settings) -> Transcoder:
     from vodstack.adapters.ffmpeg import FfmpegTranscoder, default_ffmpeg
+    from vodstack.domain.ladder import RateControl
 
     return FfmpegTranscoder(
         default_ffmpeg(settings),
@@ -123,6 +124,8 @@ def open_transcoder(settings: Settings) -> Transcoder:
         stall_timeout=settings.stall_seconds,
         budget=media_budget(settings),
         mp4_rendition=settings.mp4_rendition,
+        max_rung=settings.max_rung,
+        rate_control=RateControl(settings.rate_control),
     )
 
 

@@ -102,6 +102,22 @@ class Settings(BaseSettings):
     stall_seconds: float = Field(
         default=120, gt=0, description="kill ffmpeg after this long without progress"
     )
+    max_rung: Literal[240, 480, 720, 1080, 1440, 2160] = Field(
+        default=1080,
+        description="the largest rung, by its short side; 1440 and 2160 are encoded after "
+        "the others, and cost about 1.8x and 4x the CPU of 1080p each",
+    )
+    rate_control: Literal["quality", "fixed"] = Field(
+        default="quality",
+        description="quality: each rung at a constant quality under a cap fitted to the "
+        "source (fewer bits for easy video); fixed: each rung at its fixed bitrate",
+    )
+    min_vmaf: float = Field(
+        default=40,
+        ge=0,
+        le=100,
+        description="a rung whose sampled VMAF is below this is not published",
+    )
     mp4_rendition: bool = Field(
         default=False,
         description="also publish the top rung, with its audio, as one MP4 to download "

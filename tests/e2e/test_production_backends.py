@@ -199,7 +199,7 @@ def _check_split_across_workers(stack: Stack, video_id: str, moto_host: str) -> 
     seeks in it with ranged GETs): no part downloads the whole source."""
     events = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
     kinds = [e["kind"] for e in events]
-    assert kinds[:4] == ["queued", "claimed", "probed", "split"]
+    assert kinds[:5] == ["queued", "claimed", "probed", "planned", "split"]
     claims = [e for e in events if e["kind"] == "claimed"][1:]
     assert len(claims) == kinds.count("ready") == 4  # 3 chunks (6, 12, 24 s), the audio
     assert len({e["worker"].rsplit("/", 1)[0] for e in claims}) == 2, "both workers took parts"

@@ -23,6 +23,7 @@ from tests.conftest import media
 from vodstack import errors
 from vodstack.adapters.ffmpeg import FfmpegTranscoder, default_ffmpeg
 from vodstack.adapters.probe import probe
+from vodstack.domain.ladder import RateControl
 from vodstack.domain.media import Rendition, TranscodeResult
 from vodstack.domain.playlist import parse_media_playlist
 from vodstack.ports import Transcoder
@@ -407,6 +408,10 @@ async def test_ffmpeg_errors_become_transcode_failed(
         await port.transcode(source, lying, tmp_path, lambda _: None)
 
 
+# A fake ffmpeg stands for the encode alone: the fixed ladder needs no analysis run first.
+FIXED = RateControl.FIXED
+
+
 def fake_ffmpeg(tmp_path: Path, body: str) -> str:
     """A stand-in for ffmpeg that prints one progress report, then does ``body``."""
     script = tmp_path / "ffmpeg"
@@ -431,7 +436,7 @@ def gone(pid: int) -> bool:
 
 async def test_a_stalled_ffmpeg_is_killed(tmp_path: Path) -> None:
     transcoder = FfmpegTranscoder(
-        fake_ffmpeg(tmp_path, "exec sleep 60"), "libx264", stall_timeout=0.5
+        fake_ffmpeg(tmp_path, "exec sleep 60"), "libx264", stall_timeout=0.5, rate_control=FIXED
     )
     source = media("axm_bear_vp9_odd_161x121.webm")
     progress: list[float] = []
@@ -444,7 +449,9 @@ async def test_a_stalled_ffmpeg_is_killed(tmp_path: Path) -> None:
 
 
 async def test_cancelling_kills_ffmpeg(tmp_path: Path) -> None:
-    transcoder = FfmpegTranscoder(fake_ffmpeg(tmp_path, "exec sleep 60"), "libx264")
+    transcoder = FfmpegTranscoder(
+        fake_ffmpeg(tmp_path, "exec sleep 60"), "libx264", rate_control=FIXED
+    )
     source = media("axm_bear_vp9_odd_161x121.webm")
     started = asyncio.Event()
     task = asyncio.create_task(
@@ -458,7 +465,9 @@ async def test_cancelling_kills_ffmpeg(tmp_path: Path) -> None:
 
 
 async def test_an_error_in_on_progress_stops_ffmpeg(tmp_path: Path) -> None:
-    transcoder = FfmpegTranscoder(fake_ffmpeg(tmp_path, "exec sleep 60"), "libx264")
+    transcoder = FfmpegTranscoder(
+        fake_ffmpeg(tmp_path, "exec sleep 60"), "libx264", rate_control=FIXED
+    )
     source = media("axm_bear_vp9_odd_161x121.webm")
 
     def lease_lost(_: float) -> None:
@@ -476,7 +485,7 @@ async def test_stderr_is_kept_bounded(tmp_path: Path) -> None:
         'i=0; while [ $i -lt 5000 ]; do echo "noise line $i" >&2; i=$((i+1)); done; '
         "echo 'the real cause' >&2; exit 3"
     )
-    transcoder = FfmpegTranscoder(fake_ffmpeg(tmp_path, body), "libx264")
+    transcoder = FfmpegTranscoder(fake_ffmpeg(tmp_path, body), "libx264", rate_control=FIXED)
     source = media("axm_bear_vp9_odd_161x121.webm")
     with pytest.raises(errors.TranscodeFailed) as failure:
         await transcoder.transcode(source, probe(source), tmp_path / "o", lambda _: None)

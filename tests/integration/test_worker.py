@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from vodstack.adapters.transcoder_fake import FakeTranscoder
 from vodstack.clock import utc_now
 from vodstack.db import sql_stores
 from vodstack.db.tables import jobs
-from vodstack.domain.media import SourceInfo, TranscodeResult
+from vodstack.domain.media import Rung, SourceInfo, TranscodeResult
 from vodstack.domain.videos import source_key
 from vodstack.ports import CommandCallback, JobStore, ProgressCallback, Transcoder
 from vodstack.services.processing import Processor
@@ -43,6 +44,8 @@ class OverlapCounting(FakeTranscoder):
         out_dir: Path,
         on_progress: ProgressCallback,
         on_command: CommandCallback | None = None,
+        *,
+        ladder: Sequence[Rung] | None = None,
     ) -> TranscodeResult:
         key = source.read_bytes()
         self.overlaps += key in self.active

@@ -287,3 +287,27 @@ def test_first_frames_survive_the_database() -> None:
     output = _output(plan, "c1t1", iframes=True)
     assert PartOutput.from_json(json.loads(json.dumps(output.to_json()))) == output
     assert output.rungs[0].iframes == ((100, 600), (100, 600))
+
+
+def test_rungs_above_1080p_are_a_later_tier_even_for_a_short_video() -> None:
+    uhd = dataclasses.replace(
+        SOURCE_40S, duration=10.0, width=3840, height=2160, display_width=3840, display_height=2160
+    )
+    rungs = plan_ladder(uhd, max_rung=2160)
+    at_1080 = plan_ladder(uhd)
+    # Up to 1080p, a short video is one piece.
+    assert plan_video(uhd, at_1080, Fraction(30), single_below=30, first_tier_height=480) is None
+    short = dataclasses.replace(uhd, duration=20.0)
+    plan = plan_video(short, rungs, Fraction(30), single_below=30, first_tier_height=480)
+    assert plan is not None
+    # One chunk: everything up to 1080p from one decode, then 1440p and 2160p.
+    assert plan.tiers == (("1080p", "720p", "480p", "240p"), ("2160p", "1440p"))
+    late = [p for p in plan.parts if p.tier == 2]
+    assert all(p.rank > q.rank for p in late for q in plan.parts if q.tier == 1)
+    longer = dataclasses.replace(uhd, duration=200.0)
+    plan = plan_video(longer, rungs, Fraction(30), single_below=30, first_tier_height=480)
+    assert plan is not None
+    assert plan.tiers == (("480p", "240p"), ("1080p", "720p"), ("2160p", "1440p"))
+    by_tier = {t: [p.rank for p in plan.parts if p.tier == t] for t in (1, 2, 3)}
+    assert max(by_tier[1]) < min(by_tier[2])
+    assert max(by_tier[2]) < min(by_tier[3])

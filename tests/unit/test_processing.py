@@ -66,7 +66,7 @@ async def test_a_job_is_published_under_its_epoch(
     settled = await processor.run(lease)
     assert settled.outcome is Outcome.PUBLISHED
     kinds = [e.kind for e in await stores.jobs.events(video_id)]
-    assert kinds == ["queued", "claimed", "probed", "encoding", "encoded", "ready"]
+    assert kinds == ["queued", "claimed", "probed", "planned", "encoding", "encoded", "ready"]
     assert f"outputs/{video_id}/e1/master.m3u8" in storage.objects
     assert not list(tmp_path.iterdir())  # the scratch folder is gone
 

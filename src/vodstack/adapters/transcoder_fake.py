@@ -14,10 +14,12 @@ from pathlib import Path
 from vodstack import errors
 from vodstack.domain.chunks import AUDIO, PartSpec, RungOutput, VideoPlan
 from vodstack.domain.ffmpeg_args import MP4_NAME
+from vodstack.domain.ladder import plan_ladder
 from vodstack.domain.media import (
     EncoderChoice,
     PartResult,
     Rendition,
+    Rung,
     SourceInfo,
     TranscodeResult,
 )
@@ -107,6 +109,9 @@ class FakeTranscoder:
             raise errors.InvalidMedia(self.invalid)
         return self.info
 
+    async def plan_ladder(self, source: Path, info: SourceInfo) -> list[Rung]:
+        return plan_ladder(info)
+
     async def transcode(
         self,
         source: Path,
@@ -114,6 +119,8 @@ class FakeTranscoder:
         out_dir: Path,
         on_progress: ProgressCallback,
         on_command: CommandCallback | None = None,
+        *,
+        ladder: Sequence[Rung] | None = None,
     ) -> TranscodeResult:
         self.transcoded.append(source)
         if on_command is not None:

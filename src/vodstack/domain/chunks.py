@@ -19,6 +19,7 @@ from typing import Any
 
 from vodstack.domain.ffmpeg_args import SEGMENT_SECONDS
 from vodstack.domain.iframes import IFRAMES_NAME, IFrame, iframe_playlist, iframe_stream
+from vodstack.domain.ladder import LATE_RUNG_ABOVE
 from vodstack.domain.media import Rendition, Rung, SourceInfo
 from vodstack.domain.pictures import STORYBOARD_VTT, Tile, choose_cover, render_vtt, tile_interval
 from vodstack.domain.playlist import (
@@ -142,7 +143,8 @@ class PartSpec:
             return 2 * self.index
         # A later tier is listed only once all of it is in, so its order matters only to
         # when it is whole: longest first leaves the least for the last worker to finish.
-        return _TIER_RANK + max(0, _TIER_RANK - round(self.duration * 10))
+        # Each later tier after the one before it: 1080p is whole before 2160p begins.
+        return _TIER_RANK * (self.tier - 1) + max(0, _TIER_RANK - round(self.duration * 10))
 
     def describe(self) -> str:
         if self.kind is PartKind.AUDIO:
@@ -218,15 +220,25 @@ def describe_plan(plan: VideoPlan) -> str:
     return f"{len(plan.parts)} parts: {len(chunks)} chunks ({spans}) at {tiers}{audio}"
 
 
-def split_tiers(rungs: Sequence[Rung], first_tier_height: int) -> tuple[tuple[Rung, ...], ...]:
+def split_tiers(
+    rungs: Sequence[Rung], first_tier_height: int, late_above: int = LATE_RUNG_ABOVE
+) -> tuple[tuple[Rung, ...], ...]:
     """The rungs whose short side is at most ``first_tier_height`` come first (at least the
-    smallest rung); the others in a second tier. 0: one tier."""
-    ordered = sorted(rungs, key=lambda r: min(r.width, r.height))
-    low = [r for r in ordered if min(r.width, r.height) <= first_tier_height] or ordered[:1]
-    high = [r for r in ordered if r not in low]
-    if first_tier_height <= 0 or not high:
+    smallest rung), then the others up to ``late_above`` (0: all those in one tier), and
+    the rungs above it last: they cost the most to encode and the fewest players pick them."""
+    ordered = sorted(rungs, key=_short_side)
+    late = [r for r in ordered if _short_side(r) > late_above]
+    rest = [r for r in ordered if r not in late]
+    if not rest:
         return (tuple(ordered),)
-    return (tuple(low), tuple(high))
+    low = [r for r in rest if _short_side(r) <= first_tier_height] or rest[:1]
+    high = [r for r in rest if r not in low]
+    tiers = [low, high] if first_tier_height > 0 and high else [rest]
+    return tuple(tuple(tier) for tier in [*tiers, late] if tier)
+
+
+def _short_side(rung: Rung) -> int:
+    return min(rung.width, rung.height)
 
 
 def plan_video(
@@ -240,12 +252,16 @@ def plan_video(
     first_tier_height: int = 480,
 ) -> VideoPlan | None:
     """The parts of ``source``, or None when it is one chunk: then one process encodes
-    its video and audio together, which is cheapest for a short video. A source with
-    stills is one chunk too: a chunk that began inside a still would have no picture to
-    start from."""
+    its video and audio together, which is cheapest for a short video. A short video
+    with rungs above 1080p is still split, in one chunk, so that those rungs come after
+    the others. A source with stills is one piece: a chunk that began inside a still
+    would have no picture to start from."""
     chunks = plan_chunks(source.duration, first=first, longest=longest, single_below=single_below)
-    if len(chunks) == 1 or source.stills:
+    late = any(_short_side(r) > LATE_RUNG_ABOVE for r in rungs)
+    if (len(chunks) == 1 and not late) or source.stills:
         return None
+    if len(chunks) == 1:
+        first_tier_height = 0  # one chunk: every rung up to 1080p from the same decode
     parts: list[PartSpec] = []
     if source.has_audio:
         parts.append(PartSpec(PartKind.AUDIO, 0, 1, 0.0, source.duration, (AUDIO,)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -162,3 +163,15 @@ def _round_even(value: Fraction | float) -> int:
 
 def _floor_even(value: int) -> int:
     return max(2, value - value % 2)
+
+
+def describe_ladder(rungs: Sequence[Rung]) -> str:
+    """The ladder in one line of the job's timeline: each rung's size and rate control."""
+
+    def rate(rung: Rung) -> str:
+        cap = f"{rung.maxrate / 1e6:.2f} Mbps"
+        if rung.crf is None:
+            return f"{rung.video_bitrate / 1e6:.2f} Mbps (cap {cap})"
+        return f"CRF {rung.crf} under {cap}"
+
+    return "; ".join(f"{r.name} {r.width}x{r.height} {rate(r)}" for r in rungs)

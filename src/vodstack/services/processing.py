@@ -41,10 +41,11 @@ from vodstack.domain.chunks import (
     plan_video,
 )
 from vodstack.domain.jobs import JobStatus, Lease, LeaseLost, Outcome, Settled, backoff
-from vodstack.domain.ladder import output_frame_rate, plan_ladder
+from vodstack.domain.ladder import describe_ladder, output_frame_rate
 from vodstack.domain.media import (
     EncoderChoice,
     PartResult,
+    Rung,
     SourceInfo,
     SubtitleTrack,
     TranscodeResult,
@@ -222,7 +223,9 @@ class Processor:
         out_dir = folder / "out"
         out_dir.mkdir(parents=True)
         source, info = await self._probe(lease, folder)
-        plan = None if self._chunking is None else self._chunking.plan(info)
+        ladder = await self._transcoder.plan_ladder(source, info)
+        await self._record(lease, "planned", describe_ladder(ladder))
+        plan = None if self._chunking is None else self._chunking.plan(info, ladder)
         if plan is not None:
             await self._collect_garbage(lease)
             if not await self._jobs.split(lease, plan):
@@ -244,7 +247,7 @@ class Processor:
         with tracing.span("encode") as span:
             started = time.monotonic()
             result = await self._transcoder.transcode(
-                source, info, out_dir, on_progress, on_command
+                source, info, out_dir, on_progress, on_command, ladder=ladder
             )
             _count_encode(result, time.monotonic() - started)
             span.set("encoder", result.encoder.name)
@@ -525,10 +528,10 @@ class ChunkPolicy:
     single_below: float = 30.0
     first_tier_height: int = 480
 
-    def plan(self, info: SourceInfo) -> VideoPlan | None:
+    def plan(self, info: SourceInfo, ladder: Sequence[Rung]) -> VideoPlan | None:
         return plan_video(
             info,
-            plan_ladder(info),
+            ladder,
             output_frame_rate(info),
             first=self.first,
             longest=self.longest,
