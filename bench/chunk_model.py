@@ -16,13 +16,8 @@ from typing import Any
 
 from vodstack.adapters.probe import probe
 from vodstack.domain.chunks import PartOutput, VideoPlan, assemble, plan_chunks
-from vodstack.domain.ffmpeg_args import (
-    INIT_NAME,
-    PLAYLIST_NAME,
-    SEGMENT_SECONDS,
-    TranscodeSpec,
-    build_command,
-)
+from vodstack.domain.ffmpeg_args import INIT_NAME, PLAYLIST_NAME, TranscodeSpec, build_command
+from vodstack.domain.grid import SEGMENT_SECONDS
 from vodstack.domain.ladder import output_frame_rate, plan_ladder
 from vodstack.domain.media import EncoderChoice, Rung
 from vodstack.domain.playlist import parse_media_playlist

@@ -72,6 +72,7 @@ class JobStore(Protocol):
         duration: float,
         encoder: str,
         cover_time: float | None = None,
+        receipt: dict[str, Any] | None = None,
     ) -> bool:
         """Make this epoch's outputs the video's, with ``cover_time`` the frame its poster is
         taken from unless the owner chose one. False: the lease was lost."""

@@ -23,7 +23,8 @@ import httpx
 from tests.support.hls import Timestamps, timestamps
 from tests.support.processes import Server, start_server, upload_file
 from tests.support.split import SECONDS, SETTINGS, split_clip
-from vodstack.domain.ffmpeg_args import AUDIO_SAMPLE_RATE, KEYFRAME_SECONDS
+from vodstack.domain.ffmpeg_args import AUDIO_SAMPLE_RATE
+from vodstack.domain.grid import KEYFRAME_SECONDS
 from vodstack.domain.playlist import parse_media_playlist
 
 CRASHING_WORKER = [sys.executable, "-m", "tests.support.crash_points"]

@@ -19,13 +19,8 @@ from tests.support.hls import timestamps
 from vodstack.adapters.ffmpeg import read_rung_output
 from vodstack.adapters.probe import probe
 from vodstack.domain.chunks import plan_chunks, stitch
-from vodstack.domain.ffmpeg_args import (
-    INIT_NAME,
-    KEYFRAME_SECONDS,
-    PLAYLIST_NAME,
-    TranscodeSpec,
-    build_command,
-)
+from vodstack.domain.ffmpeg_args import INIT_NAME, PLAYLIST_NAME, TranscodeSpec, build_command
+from vodstack.domain.grid import KEYFRAME_SECONDS
 from vodstack.domain.ladder import output_frame_rate, plan_ladder
 from vodstack.domain.media import EncoderChoice
 from vodstack.domain.playlist import parse_media_playlist

@@ -417,7 +417,7 @@ def fake_ffmpeg(tmp_path: Path, body: str) -> str:
     script = tmp_path / "ffmpeg"
     script.write_text(
         "#!/bin/sh\n"
-        'case "$*" in *-filters*) exit 0;; esac\n'
+        'case "$*" in *-filters*|*-version*) exit 0;; esac\n'
         f"echo $$ > {tmp_path / 'pid'}\n"
         "printf 'out_time_us=1000000\\nprogress=continue\\n'\n"
         f"{body}\n"

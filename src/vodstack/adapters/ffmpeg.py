@@ -17,16 +17,21 @@ import hashlib
 import logging
 import os
 import re
+import shlex
+import shutil
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import NoReturn
 
 import imageio_ffmpeg
 
 from vodstack import errors
 from vodstack.adapters.probe import probe_contained
+from vodstack.adapters.quality import measure_rungs
 from vodstack.adapters.sandbox import Confinement, network_isolation, signal_name
 from vodstack.adapters.storyboard import Storyboard, make_storyboard, write_vtt
 from vodstack.adapters.subtitles import extract_subtitles
@@ -35,6 +40,7 @@ from vodstack.domain.chunks import AUDIO, Chunk, PartKind, PartSpec, RungOutput,
 from vodstack.domain.ffmpeg_args import (
     MP4_NAME,
     PLAYLIST_NAME,
+    QUALITY,
     ProgressParser,
     TranscodeSpec,
     analysis_command,
@@ -76,6 +82,15 @@ from vodstack.domain.playlist import (
     measure_bandwidth,
     parse_media_playlist,
 )
+from vodstack.domain.quality import (
+    DEFAULT_MIN_VMAF,
+    Declared,
+    Receipt,
+    RungReceipt,
+    describe_rejections,
+    judge,
+    plan_samples,
+)
 from vodstack.domain.ratecontrol import Complexity, analysis_windows, bits_per_pixel
 from vodstack.ports import CommandCallback, OutputCallback, ProgressCallback
 from vodstack.settings import Settings
@@ -106,6 +121,7 @@ def default_ffmpeg(settings: Settings) -> str:
 class Capabilities:
     encoder: EncoderChoice
     can_tonemap: bool
+    version: str = "unknown"  # the first line of ``ffmpeg -version``
 
 
 # Keyed by (ffmpeg, encoder setting): the GPU and the binary do not change under a running
@@ -133,6 +149,25 @@ class MediaBudget:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Published:
+    """The renditions that passed their receipt's rules, their I-frame streams and files."""
+
+    renditions: list[Rendition]
+    iframes: list[IFrameStream]
+    files: list[Path]
+
+
+def _folder(uri: str) -> str:
+    return uri.split("/")[0]
+
+
+def _refuse(judged: Sequence[RungReceipt]) -> NoReturn:
+    raise errors.TranscodeFailed(
+        f"no rendition passed its quality check: {describe_rejections(judged)}"
+    )
+
+
 class FfmpegTranscoder:
     def __init__(
         self,
@@ -143,6 +178,7 @@ class FfmpegTranscoder:
         mp4_rendition: bool = False,
         max_rung: int = DEFAULT_MAX_RUNG,
         rate_control: RateControl = RateControl.QUALITY,
+        min_vmaf: float = DEFAULT_MIN_VMAF,
     ) -> None:
         if encoder not in _ENCODERS:
             raise ValueError(f"encoder must be one of {', '.join(_ENCODERS)}, not {encoder!r}")
@@ -153,6 +189,7 @@ class FfmpegTranscoder:
         self.mp4_rendition = mp4_rendition
         self.max_rung = max_rung
         self.rate_control = rate_control
+        self.min_vmaf = min_vmaf
         self._lock = asyncio.Lock()
 
     async def plan_ladder(self, source: Path, info: SourceInfo) -> list[Rung]:
@@ -191,6 +228,7 @@ class FfmpegTranscoder:
             size = await asyncio.to_thread(os.path.getsize, work_dir / f"w{index}.h264")
             frames = max(1, round(window.length * frame_rate))
             found.append(bits_per_pixel(size, frames, smallest.width, smallest.height))
+        await asyncio.to_thread(shutil.rmtree, work_dir, True)
         return Complexity(smallest.width, smallest.height, tuple(found))
 
     async def probe(self, source: Path) -> SourceInfo:
@@ -212,7 +250,9 @@ class FfmpegTranscoder:
             if key not in _capabilities:
                 encoder = await self._choose_encoder()
                 filters = await _filters(self.ffmpeg)
-                _capabilities[key] = Capabilities(encoder, {"zscale", "tonemap"} <= filters)
+                _capabilities[key] = Capabilities(
+                    encoder, {"zscale", "tonemap"} <= filters, await _version(self.ffmpeg)
+                )
                 log.info("ffmpeg %s: %s", self.ffmpeg, encoder.reason)
             return _capabilities[key]
 
@@ -245,20 +285,24 @@ class FfmpegTranscoder:
         ``max_seconds`` encodes only the start of the source; for tests."""
         capabilities = await self.capabilities()
         rungs = list(ladder) if ladder is not None else await self.plan_ladder(source, info)
+        frame_rate = output_frame_rate(info)
+        duration = info.duration if max_seconds is None else min(info.duration, max_seconds)
         spec = TranscodeSpec(
             source=info,
             rungs=rungs,
-            frame_rate=output_frame_rate(info),
+            frame_rate=frame_rate,
             encoder=capabilities.encoder,
             can_tonemap=capabilities.can_tonemap,
             max_seconds=max_seconds,
+            samples=plan_samples(duration, frame_rate, bool(info.stills)),
         )
         command = build_command(self.ffmpeg, source, out_dir, spec)
         if on_command is not None:
             await on_command(command, capabilities.encoder)
-        await asyncio.to_thread(_make_folders, out_dir, rungs)
-        duration = info.duration if max_seconds is None else min(info.duration, max_seconds)
+        await asyncio.to_thread(_make_folders, out_dir, [*(r.name for r in rungs), QUALITY])
+        started = time.monotonic()
         await self._run(command, duration, on_progress, self.budget.encode(duration, True))
+        encode_seconds = time.monotonic() - started
         try:
             renditions, encoded, files = await asyncio.to_thread(
                 _measure, out_dir, rungs, spec.frame_rate
@@ -266,24 +310,82 @@ class FfmpegTranscoder:
             iframes, iframe_files = await asyncio.to_thread(_write_iframes, out_dir, renditions)
         except (OSError, ValueError) as exc:
             raise errors.TranscodeFailed(f"ffmpeg's output is incomplete: {exc}") from exc
-        files += iframe_files
+        started = time.monotonic()
+        judged = await self._judge(out_dir, spec, renditions, {_folder(s.uri) for s in iframes})
+        receipt = Receipt(
+            judged,
+            capabilities.version,
+            _without_paths(shlex.join(command)),
+            None,
+            round(encode_seconds, 3),
+            round(time.monotonic() - started, 3),
+            self.min_vmaf,
+        )
+        # The reference frames were for the receipt only: they are not published.
+        await asyncio.to_thread(shutil.rmtree, out_dir / QUALITY, True)
+        kept = {r.rung for r in judged if r.published} or _refuse(judged)
+        published = _Published(
+            [r for r in renditions if r.name in kept],
+            [s for s in iframes if _folder(s.uri) in kept],
+            [f for f in [*files, *iframe_files] if f.parts[0] in kept],
+        )
+        return await self._complete(out_dir, spec, published, encoded, command, receipt)
+
+    async def _complete(
+        self,
+        out_dir: Path,
+        spec: TranscodeSpec,
+        published: _Published,
+        encoded: float,
+        command: list[str],
+        receipt: Receipt,
+    ) -> TranscodeResult:
+        """What the published rungs add: the MP4 to download, the storyboard, and the
+        master playlist last."""
+        files = list(published.files)
         if self.mp4_rendition:
-            files.append(await self._remux_mp4(out_dir, renditions, encoded))
-        low = storyboard_rung(rungs)
+            files.append(await self._remux_mp4(out_dir, published.renditions, encoded))
+        names = {r.name for r in published.renditions}
+        low = storyboard_rung([r for r in spec.rungs if r.name in names])
         board_plan = StoryboardPlan(0.0, encoded, encoded, low.width, low.height)
         board = await self.storyboard(out_dir, low, board_plan)
         if board is not None:
             files += await asyncio.to_thread(write_vtt, out_dir, board, board_plan)
-        await asyncio.to_thread(_write_master, out_dir, renditions, iframes)
+        await asyncio.to_thread(_write_master, out_dir, published.renditions, published.iframes)
         return TranscodeResult(
             command=command,
-            encoder=capabilities.encoder,
+            encoder=spec.encoder,
             duration=encoded,
-            renditions=renditions,
+            renditions=published.renditions,
             master_playlist=MASTER_NAME,
             files=sorted([Path(MASTER_NAME), *files]),
             cover_time=None if board is None else choose_cover(board.tiles, encoded),
+            receipt=receipt,
         )
+
+    async def _judge(
+        self,
+        out_dir: Path,
+        spec: TranscodeSpec,
+        renditions: Sequence[Rendition],
+        with_keyframes: set[str],
+    ) -> tuple[RungReceipt, ...]:
+        """Each rendition measured (``with_keyframes``: those whose every segment begins
+        with an IDR) and held to the receipt's rules."""
+
+        async def run(command: list[str], seconds: float) -> None:
+            await self._run(command, seconds, _ignore_progress, self.budget.encode(seconds, True))
+
+        names = [rung.name for rung in spec.rungs]
+        keyframes = {name: name in with_keyframes for name in names}
+        measures = await measure_rungs(
+            self.ffmpeg, run, out_dir, names, spec.samples, spec.frame_rate, keyframes
+        )
+        declared = [
+            Declared(r.name, r.width, r.height, r.bandwidth, r.average_bandwidth, g.crf, g.maxrate)
+            for r, g in zip(renditions, spec.rungs, strict=True)
+        ]
+        return judge(measures, declared, self.min_vmaf)
 
     async def _remux_mp4(
         self, out_dir: Path, renditions: Sequence[Rendition], duration: float
@@ -540,6 +642,31 @@ async def _trial(command: list[str]) -> str | None:
     return next((line for line in lines if line), f"exit status {process.returncode}")
 
 
+async def _version(ffmpeg: str) -> str:
+    """The first line of ``ffmpeg -version``: the build the receipt names."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            ffmpeg,
+            "-version",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except OSError:
+        return "unknown"
+    try:
+        stdout, _ = await asyncio.wait_for(process.communicate(), TRIAL_TIMEOUT)
+    except TimeoutError:
+        return "unknown"
+    finally:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+    lines = stdout.decode(errors="replace").splitlines()
+    return lines[0].strip() if lines else "unknown"
+
+
 async def _filters(ffmpeg: str) -> set[str]:
     """Names of the filters this ffmpeg build has (``ffmpeg -filters``)."""
     try:
@@ -576,9 +703,9 @@ def storyboard_rung(rungs: Sequence[Rung]) -> Rung:
     return min(rungs, key=lambda r: r.width * r.height)
 
 
-def _make_folders(out_dir: Path, rungs: Sequence[Rung]) -> None:
-    for rung in rungs:
-        (out_dir / rung.name).mkdir(parents=True, exist_ok=True)
+def _make_folders(out_dir: Path, names: Sequence[str]) -> None:
+    for name in names:
+        (out_dir / name).mkdir(parents=True, exist_ok=True)
 
 
 def _measure(

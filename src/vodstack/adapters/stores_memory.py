@@ -328,6 +328,7 @@ class MemoryJobStore:
         duration: float,
         encoder: str,
         cover_time: float | None = None,
+        receipt: dict[str, Any] | None = None,
     ) -> bool:
         job = self._finish(
             lease,
@@ -337,6 +338,7 @@ class MemoryJobStore:
             duration=duration,
             error=None,
             cover_time=cover_time,
+            receipt=receipt,
         )
         if job is None:
             return False

@@ -222,6 +222,13 @@ class VideoPublic(_Schema):
         default=None,
         description="its text tracks (only when one video is asked for)",
     )
+    receipt: dict[str, Any] | None = Field(
+        default=None,
+        description="its quality receipt, once published (only when one video is asked "
+        "for): per rung its sampled VMAF and PSNR, measured against declared bitrates, "
+        "segment lengths and keyframe alignment, the rules it broke if any; and the ffmpeg "
+        "version, command line and source sha256 that made it",
+    )
 
 
 class VideoList(_Schema):

@@ -399,6 +399,7 @@ class SqlJobStore:
         duration: float,
         encoder: str,
         cover_time: float | None = None,
+        receipt: dict[str, Any] | None = None,
     ) -> bool:
         return await self._finish(
             lease,
@@ -414,6 +415,7 @@ class SqlJobStore:
                 "duration": duration,
                 "error": None,
                 "cover_time": cover_time,
+                "receipt": receipt,
             },
             reason=f"published epoch {lease.epoch} with {len(renditions)} renditions",
         )

@@ -97,6 +97,7 @@ videos = Table(
     Column("warnings", JSON),  # a list of sentences; NULL (rows from before it) means none
     Column("poster_time", Float),  # the owner's choice of poster frame, in seconds
     Column("cover_time", Float),  # the frame the worker chose as the poster
+    Column("receipt", JSON),  # each rung's measured quality (domain.quality); NULL: none
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Index(None, "status", "created_at"),

@@ -126,6 +126,7 @@ def _video(row: RowMapping) -> Video:
         warnings=tuple(row["warnings"] or ()),
         poster_time=row["poster_time"],
         cover_time=row["cover_time"],
+        receipt=row["receipt"],
     )
 
 

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from vodstack.domain.ffmpeg_args import KEYFRAME_SECONDS
+from vodstack.domain.grid import KEYFRAME_SECONDS
 from vodstack.domain.media import Gap
 
 # Longer than this without a new picture is a still: it is encoded as one frame per

@@ -15,7 +15,8 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from vodstack.domain.ffmpeg_args import SEGMENT_SECONDS, input_options
+from vodstack.domain.ffmpeg_args import input_options
+from vodstack.domain.grid import SEGMENT_SECONDS
 
 MAX_CAPTION_BYTES = 2 * 2**20
 MAX_NAME_LENGTH = 64

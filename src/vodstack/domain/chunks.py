@@ -17,7 +17,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
-from vodstack.domain.ffmpeg_args import SEGMENT_SECONDS
+from vodstack.domain.grid import SEGMENT_SECONDS
 from vodstack.domain.iframes import IFRAMES_NAME, IFrame, iframe_playlist, iframe_stream
 from vodstack.domain.ladder import LATE_RUNG_ABOVE
 from vodstack.domain.media import Rendition, Rung, SourceInfo

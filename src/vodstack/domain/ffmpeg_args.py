@@ -15,14 +15,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vodstack.domain.grid import KEYFRAME_SECONDS, SEGMENT_SECONDS
 from vodstack.domain.media import EncoderChoice, Gap, Rung, SourceInfo
+from vodstack.domain.quality import Samples, reference_select
 from vodstack.domain.ratecontrol import ANALYSIS_CRF, Window
 
 if TYPE_CHECKING:
     from vodstack.domain.chunks import Chunk
 
-KEYFRAME_SECONDS = 2
-SEGMENT_SECONDS = 6
 AUDIO_SAMPLE_RATE = 48_000
 AUDIO_CHANNELS = 2
 PLAYLIST_NAME = "index.m3u8"
@@ -81,6 +81,8 @@ class TranscodeSpec:
     # Only this span of the source, its video only (a chunked video's audio is encoded once,
     # apart), on the whole video's timeline and segment numbering.
     chunk: Chunk | None = None
+    # The windows whose frames each rung's branch keeps as the quality receipt's reference.
+    samples: Samples | None = None
 
 
 def rung_playlist(rung: Rung) -> str:
@@ -116,7 +118,25 @@ def build_command(ffmpeg: str, source: Path | str, out_dir: Path, spec: Transcod
         if spec.source.stills:  # the thinned frames stay out: no duplicates at the muxer
             command += ["-fps_mode", "passthrough"]
         command += hls_args(out_dir, rung)
+    if spec.samples is not None:
+        for index, rung in enumerate(spec.rungs):
+            command += ["-map", f"[q{index}]", "-map_metadata", "-1"]
+            command += reference_output(out_dir, rung.name)
     return command
+
+
+QUALITY = "quality"  # the folder of the receipt's reference frames, beside the rungs'
+
+
+def reference_file(out_dir: Path, rung: str) -> Path:
+    return out_dir / QUALITY / f"{rung}.nut"
+
+
+def reference_output(out_dir: Path, rung: str) -> list[str]:
+    """The output options of a rung's kept reference frames: lossless, and each frame as
+    it comes (no frames made up to fill the time between windows)."""
+    path = reference_file(out_dir, rung)
+    return ["-c:v", "ffv1", "-fps_mode", "passthrough", "-f", "nut", str(path)]
 
 
 def audio_command(
@@ -238,7 +258,14 @@ def filter_graph(spec: TranscodeSpec) -> str:
             scale = f"scale_cuda=w={rung.width}:h={rung.height}:format=yuv420p,setsar=1"
         else:
             scale = f"scale=w={rung.width}:h={rung.height}:out_range=tv,setsar=1,format=yuv420p"
-        branches.append(f"[s{index}]{scale}[v{index}]")
+        if spec.samples is None:
+            branches.append(f"[s{index}]{scale}[v{index}]")
+            continue
+        # The encoder's very input, a few frames of it kept for the quality receipt.
+        keep = reference_select(spec.samples, spec.frame_rate)
+        download = "hwdownload,format=yuv420p," if gpu else ""
+        branches.append(f"[s{index}]{scale},split=2[v{index}][k{index}]")
+        branches.append(f"[k{index}]{keep},{download}null[q{index}]")
     return ";".join(branches)
 
 

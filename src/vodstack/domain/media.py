@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vodstack.domain.chunks import RungOutput
     from vodstack.domain.pictures import Tile
+    from vodstack.domain.quality import Receipt
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ class TranscodeResult:
     # The frame the poster is taken from, in seconds (see ``domain.pictures``); None
     # without a storyboard to choose it from.
     cover_time: float | None = None
+    receipt: Receipt | None = None  # each rung's measured quality (``domain.quality``)
 
 
 @dataclass(frozen=True, slots=True)

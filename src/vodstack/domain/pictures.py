@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from vodstack.domain.ffmpeg_args import KEYFRAME_SECONDS
+from vodstack.domain.grid import KEYFRAME_SECONDS
 
 STORYBOARD = "storyboard"  # the folder of the sheets and the VTT, beside the rungs'
 VTT_NAME = "storyboard.vtt"

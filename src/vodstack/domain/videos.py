@@ -57,6 +57,9 @@ class Video:
     # most representative (see ``domain.pictures``); None for both before it has one.
     poster_time: float | None = None
     cover_time: float | None = None
+    # Its quality receipt as published (``domain.quality.Receipt.to_json``); None before
+    # it is ready, and for videos published before receipts.
+    receipt: dict[str, Any] | None = None
 
     @property
     def poster_at(self) -> float:

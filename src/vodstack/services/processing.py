@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import mimetypes
 import shlex
@@ -51,6 +52,7 @@ from vodstack.domain.media import (
     TranscodeResult,
 )
 from vodstack.domain.pictures import STORYBOARD, Tile
+from vodstack.domain.quality import Receipt, describe_rejections
 from vodstack.domain.videos import HLS_CONTENT_TYPES, output_prefix
 from vodstack.ports import JobStore, Storage, Transcoder
 
@@ -256,6 +258,7 @@ class Processor:
             "encoded",
             ", ".join(f"{r.name} {r.width}x{r.height}" for r in result.renditions),
         )
+        receipt = await self._sign(lease, source, result.receipt)
         with tracing.span("publish"):
             prefix = output_prefix(lease.video_id, lease.epoch)
             await self._upload(out_dir, prefix, result)
@@ -270,8 +273,18 @@ class Processor:
                 result.duration,
                 result.encoder.name,
                 cover_time=result.cover_time,
+                receipt=None if receipt is None else receipt.to_json(),
             )
             return Settled(Outcome.PUBLISHED) if published else None
+
+    async def _sign(self, lease: Lease, source: Path, receipt: Receipt | None) -> Receipt | None:
+        """The receipt with the source's digest; its rejected rungs go in the timeline."""
+        if receipt is None:
+            return None
+        digest = await asyncio.to_thread(file_sha256, source)
+        if receipt.rejected:
+            await self._record(lease, "rejected", describe_rejections(receipt.rejected))
+        return dataclasses.replace(receipt, source_sha256=digest)
 
     async def _probe(self, lease: Lease, folder: Path) -> tuple[Path, SourceInfo]:
         source = folder / "source"
@@ -538,6 +551,15 @@ class ChunkPolicy:
             single_below=self.single_below,
             first_tier_height=self.first_tier_height,
         )
+
+
+def file_sha256(path: Path) -> str:
+    """The file's digest, read in pieces: a source may be many gigabytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while piece := file.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 def _count_part(result: PartResult, part: PartSpec, seconds: float) -> None:

@@ -38,6 +38,7 @@ async def get_video(
     video = await videos.visible(video_id, caller)
     public = _public(video, await videos.encoding(video))
     public.captions = [caption_public(c) for c in await captions.list(video_id, caller)]
+    public.receipt = video.receipt
     return public
 
 
