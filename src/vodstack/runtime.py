@@ -126,6 +126,7 @@ def open_transcoder(settings: Settings) -> Transcoder:
         mp4_rendition=settings.mp4_rendition,
         max_rung=settings.max_rung,
         rate_control=RateControl(settings.rate_control),
+        min_vmaf=settings.min_vmaf,
     )
 
 
@@ -182,6 +183,7 @@ def build_worker(
             longest=settings.chunk_longest_seconds,
             single_below=settings.chunk_single_below_seconds,
             first_tier_height=settings.first_tier_height,
+            min_vmaf=settings.min_vmaf,
         ),
     )
     return Worker(

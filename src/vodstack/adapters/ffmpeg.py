@@ -84,11 +84,12 @@ from vodstack.domain.playlist import (
 )
 from vodstack.domain.quality import (
     DEFAULT_MIN_VMAF,
-    Declared,
     Receipt,
     RungReceipt,
+    declare,
     describe_rejections,
     judge,
+    part_problems,
     plan_samples,
 )
 from vodstack.domain.ratecontrol import Complexity, analysis_windows, bits_per_pixel
@@ -315,7 +316,7 @@ class FfmpegTranscoder:
         receipt = Receipt(
             judged,
             capabilities.version,
-            _without_paths(shlex.join(command)),
+            public_command(command, source, out_dir),
             None,
             round(encode_seconds, 3),
             round(time.monotonic() - started, 3),
@@ -381,10 +382,7 @@ class FfmpegTranscoder:
         measures = await measure_rungs(
             self.ffmpeg, run, out_dir, names, spec.samples, spec.frame_rate, keyframes
         )
-        declared = [
-            Declared(r.name, r.width, r.height, r.bandwidth, r.average_bandwidth, g.crf, g.maxrate)
-            for r, g in zip(renditions, spec.rungs, strict=True)
-        ]
+        declared = [declare(r, g) for r, g in zip(renditions, spec.rungs, strict=True)]
         return judge(measures, declared, self.min_vmaf)
 
     async def _remux_mp4(
@@ -417,25 +415,20 @@ class FfmpegTranscoder:
         on_output: OutputCallback | None = None,
     ) -> PartResult:
         """One part of a split video: a chunk's rungs from one decode of its span, or the
-        whole audio, whose segments so far ``on_output`` hears as they are written."""
+        whole audio, whose segments so far ``on_output`` hears as they are written. A
+        chunk whose encode breaks a rule of the quality receipt raises TranscodeFailed,
+        with the rule: the part is tried again."""
         capabilities = await self.capabilities()
-        if part.kind is PartKind.AUDIO:
+        spec = None if part.kind is PartKind.AUDIO else chunk_spec(plan, part, capabilities)
+        if spec is None:
             bitrate = max(r.audio_bitrate for r in plan.rungs)
             command = audio_command(self.ffmpeg, source, out_dir, bitrate, AUDIO)
         else:
-            spec = TranscodeSpec(
-                source=plan.source,
-                rungs=[plan.rung(name) for name in part.rungs],
-                frame_rate=plan.frame_rate,
-                encoder=capabilities.encoder,
-                can_tonemap=capabilities.can_tonemap,
-                chunk=Chunk(part.index, part.start, part.end),
-            )
             command = build_command(self.ffmpeg, source, out_dir, spec)
         if on_command is not None:
             await on_command(command, capabilities.encoder)
-        for name in part.rungs:
-            await asyncio.to_thread((out_dir / name).mkdir, parents=True, exist_ok=True)
+        scratch = [] if spec is None else [QUALITY]
+        await asyncio.to_thread(_make_folders, out_dir, [*part.rungs, *scratch])
         seen = 0
 
         async def tick() -> None:
@@ -448,21 +441,56 @@ class FfmpegTranscoder:
                 await on_output(found)
 
         confinement = self.budget.encode(part.duration, isinstance(source, Path))
+        started = time.monotonic()
         await self._run(command, part.duration, on_progress, confinement, tick)
-        try:
-            rungs = [await asyncio.to_thread(read_rung_output, out_dir, n) for n in part.rungs]
-        except (OSError, ValueError) as exc:
-            raise errors.TranscodeFailed(f"ffmpeg's output is incomplete: {exc}") from exc
-        if any(r is None for r in rungs):
-            raise errors.TranscodeFailed(f"ffmpeg wrote no segments for {part.describe()}")
-        outputs = tuple(r for r in rungs if r is not None)
+        encoded = time.monotonic() - started
+        outputs = await asyncio.to_thread(_read_part, out_dir, part)
+        started = time.monotonic()
+        if spec is not None:
+            outputs = await self._check_part(out_dir, spec, part, outputs, plan.min_vmaf)
+        result = PartResult(
+            command,
+            capabilities.encoder,
+            outputs,
+            public_command=public_command(command, source, out_dir),
+            ffmpeg_version=capabilities.version,
+            encode_seconds=round(encoded, 3),
+            measure_seconds=round(time.monotonic() - started, 3),
+        )
         low = storyboard_rung(plan.rungs)
         if part.kind is PartKind.AUDIO or low.name not in part.rungs:
-            return PartResult(command, capabilities.encoder, outputs)
+            return result
         board_plan = StoryboardPlan(part.start, part.end, plan.duration, low.width, low.height)
         board = await self.storyboard(out_dir, low, board_plan)
-        tiles = () if board is None else board.tiles
-        return PartResult(command, capabilities.encoder, outputs, tiles)
+        return dataclasses.replace(result, tiles=() if board is None else board.tiles)
+
+    async def _check_part(
+        self,
+        out_dir: Path,
+        spec: TranscodeSpec,
+        part: PartSpec,
+        outputs: Sequence[RungOutput],
+        min_vmaf: float,
+    ) -> tuple[RungOutput, ...]:
+        """A chunk's rungs measured, with their sampled frames' scores; raises
+        TranscodeFailed naming the rules they break."""
+
+        async def run(command: list[str], seconds: float) -> None:
+            await self._run(command, seconds, _ignore_progress, self.budget.encode(seconds, True))
+
+        keyframes = {o.rung: len(o.iframes) == len(o.segments) for o in outputs}
+        measures = await measure_rungs(
+            self.ffmpeg, run, out_dir, part.rungs, spec.samples, spec.frame_rate, keyframes
+        )
+        await asyncio.to_thread(shutil.rmtree, out_dir / QUALITY, True)
+        problems = part_problems(measures, min_vmaf)
+        if problems is not None:
+            raise errors.TranscodeFailed(f"{part.describe()} failed its quality check: {problems}")
+        by_rung = {m.rung: m for m in measures}
+        return tuple(
+            dataclasses.replace(o, vmaf=by_rung[o.rung].vmaf, psnr=by_rung[o.rung].psnr)
+            for o in outputs
+        )
 
     async def storyboard(
         self, out_dir: Path, rung: Rung, plan: StoryboardPlan
@@ -612,6 +640,13 @@ _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S*?(?=:?(?:\s|$))", re.IGNORECASE)
 _PATH = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)*[^\s/:'\"]*")
 
 
+def public_command(command: Sequence[str], source: Path | str, out_dir: Path) -> str:
+    """The command line as the receipt shows it: the worker's folders and the source's
+    presigned URL (which carries a signature) are named, not given."""
+    text = shlex.join(command).replace(str(out_dir), "out")
+    return text.replace(str(source), "source" if isinstance(source, Path) else "<source URL>")
+
+
 def _without_paths(line: str) -> str:
     return _PATH.sub("<file>", _URL.sub("<source>", line))
 
@@ -740,6 +775,30 @@ def _measure(
             )
         )
     return renditions, duration, files
+
+
+def chunk_spec(plan: VideoPlan, part: PartSpec, capabilities: Capabilities) -> TranscodeSpec:
+    """What a chunk's command is built from: its span and rungs, and its samples."""
+    return TranscodeSpec(
+        source=plan.source,
+        rungs=[plan.rung(name) for name in part.rungs],
+        frame_rate=plan.frame_rate,
+        encoder=capabilities.encoder,
+        can_tonemap=capabilities.can_tonemap,
+        chunk=Chunk(part.index, part.start, part.end),
+        samples=plan_samples(part.duration, plan.frame_rate, False),
+    )
+
+
+def _read_part(out_dir: Path, part: PartSpec) -> tuple[RungOutput, ...]:
+    try:
+        rungs = [read_rung_output(out_dir, name) for name in part.rungs]
+    except (OSError, ValueError) as exc:
+        raise errors.TranscodeFailed(f"ffmpeg's output is incomplete: {exc}") from exc
+    outputs = tuple(r for r in rungs if r is not None)
+    if len(outputs) < len(rungs):
+        raise errors.TranscodeFailed(f"ffmpeg wrote no segments for {part.describe()}")
+    return outputs
 
 
 def read_rung_output(out_dir: Path, rung: str, *, partial: bool = False) -> RungOutput | None:

@@ -30,6 +30,14 @@ from vodstack.domain.playlist import (
     master_playlist,
     measure_bandwidth,
 )
+from vodstack.domain.quality import (
+    DEFAULT_MIN_VMAF,
+    Receipt,
+    RungMeasure,
+    declare,
+    judge,
+    segment_bitrates,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +169,8 @@ class VideoPlan:
     rungs: tuple[Rung, ...]
     frame_rate: Fraction
     parts: tuple[PartSpec, ...]
+    source_sha256: str | None = None  # for the receipt: what was encoded
+    min_vmaf: float = DEFAULT_MIN_VMAF  # the receipt's floor, the same for every part
 
     @property
     def duration(self) -> float:
@@ -188,6 +198,8 @@ class VideoPlan:
             "parts": [
                 [p.kind.value, p.index, p.tier, p.start, p.end, list(p.rungs)] for p in self.parts
             ],
+            "source_sha256": self.source_sha256,
+            "min_vmaf": self.min_vmaf,
         }
 
     @classmethod
@@ -200,6 +212,8 @@ class VideoPlan:
                 PartSpec(PartKind(kind), index, tier, start, end, tuple(rungs))
                 for kind, index, tier, start, end, rungs in data["parts"]
             ),
+            source_sha256=data.get("source_sha256"),
+            min_vmaf=data.get("min_vmaf", DEFAULT_MIN_VMAF),
         )
 
 
@@ -287,6 +301,9 @@ class RungOutput:
     target_duration: int
     segments: tuple[tuple[str, float, int], ...]  # (file name, seconds, bytes)
     iframes: tuple[tuple[int, int], ...] = ()  # per segment, (offset, length) in it
+    # The quality receipt's sampled frames of this share (``domain.quality``).
+    vmaf: tuple[float, ...] = ()
+    psnr: tuple[float, ...] = ()
 
     def playlist(self) -> MediaPlaylist:
         """As the rung's playlist, relative to the rung's folder."""
@@ -321,6 +338,12 @@ class PartOutput:
     # Its span's storyboard tiles (a chunk of the lowest rung's only), their sheets
     # relative to the storyboard's folder: ``c3a2/sheet_000.jpg``.
     tiles: tuple[Tile, ...] = ()
+    # For the receipt: its command line (the first chunk's of each tier, and the audio's:
+    # the others differ only in their span), its ffmpeg, and what it cost.
+    command: str | None = None
+    ffmpeg_version: str | None = None
+    encode_seconds: float = 0.0
+    measure_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -329,6 +352,10 @@ class PartOutput:
             "encoder": self.encoder,
             "rungs": [dataclasses.asdict(r) for r in self.rungs],
             "tiles": [t.to_json() for t in self.tiles],
+            "command": self.command,
+            "ffmpeg_version": self.ffmpeg_version,
+            "encode_seconds": self.encode_seconds,
+            "measure_seconds": self.measure_seconds,
         }
 
     @classmethod
@@ -339,12 +366,24 @@ class PartOutput:
                     **r,
                     "segments": tuple(tuple(s) for s in r["segments"]),
                     "iframes": tuple(tuple(i) for i in r.get("iframes", ())),
+                    "vmaf": tuple(r.get("vmaf", ())),
+                    "psnr": tuple(r.get("psnr", ())),
                 }
             )
             for r in data["rungs"]
         )
         tiles = tuple(Tile.from_json(t) for t in data.get("tiles", ()))
-        return cls(data["key"], rungs, data["complete"], data.get("encoder"), tiles)
+        return cls(
+            data["key"],
+            rungs,
+            data["complete"],
+            data.get("encoder"),
+            tiles,
+            data.get("command"),
+            data.get("ffmpeg_version"),
+            data.get("encode_seconds", 0.0),
+            data.get("measure_seconds", 0.0),
+        )
 
     @property
     def seconds(self) -> float:
@@ -371,6 +410,7 @@ class Assembly:
     done: float  # the share of the work published, by pixels times seconds
     # The poster's frame chosen from the storyboard's tiles so far; None before any.
     cover_time: float | None = None
+    receipt: Receipt | None = None  # once complete
 
 
 def assemble(plan: VideoPlan, outputs: Mapping[str, PartOutput]) -> Assembly:
@@ -422,6 +462,44 @@ def assemble(plan: VideoPlan, outputs: Mapping[str, PartOutput]) -> Assembly:
         tuple(pending),
         _done(plan, outputs),
         choose_cover(tiles, plan.duration),
+        assembled_receipt(plan, outputs, renditions) if complete else None,
+    )
+
+
+def assembled_receipt(
+    plan: VideoPlan, outputs: Mapping[str, PartOutput], renditions: Sequence[Rendition]
+) -> Receipt:
+    """The receipt of a video whose parts are all in: each listed rung's chunks stitched,
+    their sampled frames together, held to the rules every part was held to, and its
+    declared bandwidth (video and audio) against what its segments and the audio's
+    measure."""
+    audio = outputs.get(AUDIO)
+    audio_rates = None
+    if audio is not None and audio.rungs and audio.rungs[0].segments:
+        audio_rates = segment_bitrates([(s, n) for _, s, n in audio.rungs[0].segments])
+    measures = []
+    for rendition in renditions:
+        found = _rung_parts(plan, rendition.name, outputs)
+        measures.append(
+            RungMeasure(
+                rendition.name,
+                tuple((seconds, size) for o in found for _, seconds, size in o.segments),
+                all(o.iframe_list() is not None for o in found),
+                tuple(v for o in found for v in o.vmaf),
+                tuple(v for o in found for v in o.psnr),
+            )
+        )
+    declared = [declare(r, plan.rung(r.name)) for r in renditions]
+    ordered = [outputs[p.key] for p in sorted(plan.parts, key=lambda p: p.rank) if p.key in outputs]
+    versions = sorted({o.ffmpeg_version for o in ordered if o.ffmpeg_version})
+    return Receipt(
+        judge(measures, declared, plan.min_vmaf, audio_rates),
+        "; ".join(versions) or "unknown",
+        "\n".join(o.command for o in ordered if o.command),
+        plan.source_sha256,
+        round(sum(o.encode_seconds for o in ordered), 3),
+        round(sum(o.measure_seconds for o in ordered), 3),
+        plan.min_vmaf,
     )
 
 

@@ -315,6 +315,8 @@ def progress_of(assembly: Assembly, duration: float) -> VideoProgress:
     values = {"renditions": renditions, "duration": duration, "cover_time": assembly.cover_time}
     if assembly.complete:
         reason = f"every part is published: {len(renditions)} renditions"
+        if assembly.receipt is not None:
+            values["receipt"] = assembly.receipt.to_json()
         return VideoProgress(
             Transition.ASSEMBLE,
             VideoStatus.READY,

@@ -147,3 +147,9 @@ class PartResult:
     # The storyboard's tiles of the part's span, when it encodes the lowest rung: their
     # sheets are in the output folder's ``storyboard/``.
     tiles: tuple[Tile, ...] = ()
+    # For the video's quality receipt: the command line without the worker's paths, the
+    # build, and the seconds the encode and the measurement of its rungs took.
+    public_command: str | None = None
+    ffmpeg_version: str | None = None
+    encode_seconds: float = 0.0
+    measure_seconds: float = 0.0

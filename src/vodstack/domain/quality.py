@@ -20,6 +20,7 @@ from fractions import Fraction
 from typing import Any
 
 from vodstack.domain.grid import SEGMENT_SECONDS
+from vodstack.domain.media import Rendition, Rung
 
 # One window per this many seconds of video, at most ``MAX_WINDOWS``, of up to
 # ``WINDOW_FRAMES`` frames, and no more than ``SAMPLED_SHARE`` of all the frames (but at
@@ -148,6 +149,18 @@ class Declared:
     maxrate: int
 
 
+def declare(rendition: Rendition, rung: Rung) -> Declared:
+    return Declared(
+        rendition.name,
+        rendition.width,
+        rendition.height,
+        rendition.bandwidth,
+        rendition.average_bandwidth,
+        rung.crf,
+        rung.maxrate,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RungReceipt:
     rung: str
@@ -201,30 +214,30 @@ class Receipt:
 
 
 def judge(
-    measures: Sequence[RungMeasure], declared: Sequence[Declared], min_vmaf: float
+    measures: Sequence[RungMeasure],
+    declared: Sequence[Declared],
+    min_vmaf: float,
+    audio: tuple[int, int] | None = None,
 ) -> tuple[RungReceipt, ...]:
     """Each rung against the rules: segments no longer than the target, every segment
     beginning with an IDR at the same time in every rung, a declared bandwidth that is
-    what the segments measure, and a sampled VMAF at or above ``min_vmaf``."""
+    what the segments measure (with ``audio``'s peak and average added, where the audio
+    is a rendition of its own), and a sampled VMAF at or above ``min_vmaf``."""
     by_name = {d.rung: d for d in declared}
     reference = _boundaries(measures[0].segments) if measures else []
     receipts = []
     for measure in measures:
-        problems: list[str] = []
+        problems, aligned = encoding_problems(measure, reference, min_vmaf)
         notes: list[str] = []
-        aligned = measure.keyframe_starts and _aligned(measure, reference, problems)
-        if not measure.keyframe_starts:
-            problems.append("a segment does not begin with a keyframe (IDR)")
-        _check_segments(measure, problems)
-        peak, average = _bitrates(measure.segments)
+        peak, average = segment_bitrates(measure.segments)
+        if audio is not None:
+            peak, average = peak + audio[0], average + audio[1]
         claim = by_name[measure.rung]
         _check_declared(claim, peak, average, problems)
         ratio = peak / average if average else 0.0
         if ratio > PEAK_TO_AVERAGE_LIMIT:
             notes.append(f"its peak is {ratio:.2f}x its average, over Apple's 2x")
         vmaf = _mean(measure.vmaf)
-        if vmaf is not None and vmaf < min_vmaf:
-            problems.append(f"VMAF {vmaf:.1f} on sampled frames is below the floor of {min_vmaf:g}")
         receipts.append(
             RungReceipt(
                 rung=measure.rung,
@@ -249,6 +262,34 @@ def judge(
             )
         )
     return tuple(receipts)
+
+
+def encoding_problems(
+    measure: RungMeasure, reference: Sequence[float], min_vmaf: float
+) -> tuple[list[str], bool]:
+    """The rules of the encode itself, which a chunk is held to as well as a whole video:
+    its segments, their keyframes, their alignment with ``reference`` (the top rung's
+    segment starts) and its sampled VMAF. Also whether it is aligned."""
+    problems: list[str] = []
+    aligned = measure.keyframe_starts and _aligned(measure, reference, problems)
+    if not measure.keyframe_starts:
+        problems.append("a segment does not begin with a keyframe (IDR)")
+    _check_segments(measure, problems)
+    vmaf = _mean(measure.vmaf)
+    if vmaf is not None and vmaf < min_vmaf:
+        problems.append(f"VMAF {vmaf:.1f} on sampled frames is below the floor of {min_vmaf:g}")
+    return problems, aligned
+
+
+def part_problems(measures: Sequence[RungMeasure], min_vmaf: float) -> str | None:
+    """What is wrong with a chunk's encode, in words; None when nothing is."""
+    reference = _boundaries(measures[0].segments) if measures else []
+    found = []
+    for measure in measures:
+        problems, _ = encoding_problems(measure, reference, min_vmaf)
+        if problems:
+            found.append(f"{measure.rung}: {', '.join(problems)}")
+    return "; ".join(found) or None
 
 
 def _boundaries(segments: Sequence[tuple[float, int]]) -> list[float]:
@@ -289,7 +330,7 @@ def _check_segments(measure: RungMeasure, problems: list[str]) -> None:
             return
 
 
-def _bitrates(segments: Sequence[tuple[float, int]]) -> tuple[int, int]:
+def segment_bitrates(segments: Sequence[tuple[float, int]]) -> tuple[int, int]:
     """The peak over the segments a player may fetch alone (at least half the target
     long, as Apple measures it), and the average, in bits per second."""
     seconds = sum(s for s, _ in segments)

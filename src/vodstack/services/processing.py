@@ -51,8 +51,8 @@ from vodstack.domain.media import (
     SubtitleTrack,
     TranscodeResult,
 )
-from vodstack.domain.pictures import STORYBOARD, Tile
-from vodstack.domain.quality import Receipt, describe_rejections
+from vodstack.domain.pictures import STORYBOARD
+from vodstack.domain.quality import DEFAULT_MIN_VMAF, Receipt, describe_rejections
 from vodstack.domain.videos import HLS_CONTENT_TYPES, output_prefix
 from vodstack.ports import JobStore, Storage, Transcoder
 
@@ -229,10 +229,7 @@ class Processor:
         await self._record(lease, "planned", describe_ladder(ladder))
         plan = None if self._chunking is None else self._chunking.plan(info, ladder)
         if plan is not None:
-            await self._collect_garbage(lease)
-            if not await self._jobs.split(lease, plan):
-                return None
-            return Settled(Outcome.SPLIT, parts=len(plan.parts))
+            return await self._split(lease, source, plan)
 
         def on_progress(fraction: float) -> None:
             attempt.fraction = fraction
@@ -276,6 +273,14 @@ class Processor:
                 receipt=None if receipt is None else receipt.to_json(),
             )
             return Settled(Outcome.PUBLISHED) if published else None
+
+    async def _split(self, lease: Lease, source: Path, plan: VideoPlan) -> Settled | None:
+        digest = await asyncio.to_thread(file_sha256, source)
+        plan = dataclasses.replace(plan, source_sha256=digest)
+        await self._collect_garbage(lease)
+        if not await self._jobs.split(lease, plan):
+            return None
+        return Settled(Outcome.SPLIT, parts=len(plan.parts))
 
     async def _sign(self, lease: Lease, source: Path, receipt: Receipt | None) -> Receipt | None:
         """The receipt with the source's digest; its rejected rungs go in the timeline."""
@@ -404,7 +409,7 @@ class Processor:
             # attempt may be listed (as it went) until this publish replaces it.
             if part.kind is PartKind.CHUNK:
                 await self._collect_part_garbage(lease, part, prefix)
-            published = await publish(result.rungs, True, result.encoder.name, result.tiles)
+            published = await publish(result.rungs, True, result.encoder.name, result)
             if published and part.kind is PartKind.AUDIO:
                 await self._collect_part_garbage(lease, part, prefix)
             return Settled(Outcome.PUBLISHED) if published else None
@@ -512,8 +517,10 @@ class _PartPublisher:
         rungs: Sequence[RungOutput],
         complete: bool,
         encoder: str,
-        tiles: Sequence[Tile] = (),
+        result: PartResult | None = None,
     ) -> bool:
+        """``result``: the part's whole encode; without it, the audio so far."""
+        tiles = () if result is None else result.tiles
         sub = part_folder(self.part, self.lease.epoch)
         files = [(r.rung, name) for r in rungs for name in (r.init, *(s[0] for s in r.segments))]
         files += sorted({(STORYBOARD, t.sheet) for t in tiles})
@@ -529,6 +536,16 @@ class _PartPublisher:
             encoder,
             tuple(dataclasses.replace(t, sheet=f"{sub}/{t.sheet}") for t in tiles),
         )
+        if result is not None:
+            output = dataclasses.replace(
+                output,
+                # One command per tier and the audio's: the other chunks' differ only in
+                # their span and numbering.
+                command=result.public_command if self.part.index == 0 else None,
+                ffmpeg_version=result.ffmpeg_version,
+                encode_seconds=result.encode_seconds,
+                measure_seconds=result.measure_seconds,
+            )
         return await self.jobs.publish_part(self.lease, output)
 
 
@@ -540,9 +557,10 @@ class ChunkPolicy:
     longest: int = 60
     single_below: float = 30.0
     first_tier_height: int = 480
+    min_vmaf: float = DEFAULT_MIN_VMAF  # the quality receipt's floor, kept with the plan
 
     def plan(self, info: SourceInfo, ladder: Sequence[Rung]) -> VideoPlan | None:
-        return plan_video(
+        plan = plan_video(
             info,
             ladder,
             output_frame_rate(info),
@@ -551,6 +569,7 @@ class ChunkPolicy:
             single_below=self.single_below,
             first_tier_height=self.first_tier_height,
         )
+        return None if plan is None else dataclasses.replace(plan, min_vmaf=self.min_vmaf)
 
 
 def file_sha256(path: Path) -> str:
