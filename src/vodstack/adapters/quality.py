@@ -26,8 +26,6 @@ from vodstack.domain.quality import (
 log = logging.getLogger(__name__)
 
 VMAF_THREADS = 2
-# Frames read past a window: more than x264's B-frame reordering ever reaches.
-READ_MARGIN_FRAMES = 8
 
 Run = Callable[[list[str], float], Awaitable[None]]
 
@@ -42,7 +40,6 @@ class Comparison:
     offsets: tuple[int, ...]  # where each window's frames begin in the reference
     frames: int
     log_path: Path
-    read_seconds: float  # how much of each window's segment is read
 
 
 async def measure_rungs(
@@ -79,7 +76,7 @@ async def measure_rungs(
             log.warning("no VMAF for %s: %s", ", ".join(comparisons), exc)
             comparisons = {}
     for rung, comparison in comparisons.items():
-        vmaf, psnr = await asyncio.to_thread(_scores, comparison.log_path)
+        vmaf, psnr = await asyncio.to_thread(scores, comparison.log_path)
         measures[rung] = dataclasses.replace(measures[rung], vmaf=vmaf, psnr=psnr)
     return [measures[rung] for rung in rungs]
 
@@ -99,7 +96,6 @@ def _comparison(
         tuple(reference_offsets(samples, frame_rate, starts)),
         samples.frames,
         reference.with_suffix(".json"),
-        (samples.frames + READ_MARGIN_FRAMES) / float(frame_rate),
     )
 
 
@@ -142,7 +138,7 @@ def _sizes(folder: Path, playlist: MediaPlaylist) -> list[int]:
     return [(folder / s.uri).stat().st_size for s in playlist.segments]
 
 
-def _scores(log_path: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def scores(log_path: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
     frames = json.loads(log_path.read_text())["frames"]
     vmaf = tuple(round(float(f["metrics"]["vmaf"]), 3) for f in frames)
     psnr = tuple(round(float(f["metrics"].get("psnr_y", 0.0)), 3) for f in frames)
