@@ -149,3 +149,22 @@ def test_the_owner_downloads_the_original(uploaded: Uploaded, tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert out.read_bytes() == uploaded.clip.read_bytes()
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_the_video_shows_its_quality_receipt(uploaded: Uploaded) -> None:
+    video = httpx.get(uploaded.url("")).raise_for_status().json()
+    receipt = video["receipt"]
+    assert [r["rung"] for r in receipt["rungs"]] == ["360p", "240p"]
+    for rung in receipt["rungs"]:
+        assert rung["published"], rung["problems"]
+        assert rung["crf"] is not None, "encoded at a constant quality"
+        assert rung["frames"] > 0
+        assert 40 <= rung["vmaf"] <= 100
+        assert rung["psnr"] > 20
+        assert rung["idr_aligned"]
+    digest = hashlib.sha256(uploaded.clip.read_bytes()).hexdigest()
+    assert receipt["source_sha256"] == digest
+    assert "/tmp" not in receipt["command"]
+    # Not in the list, which stays light.
+    listed = httpx.get(f"{uploaded.server.url}/v1/videos").raise_for_status().json()
+    assert all(v.get("receipt") is None for v in listed["videos"])

@@ -114,6 +114,7 @@ def _check_storyboard(base: str) -> None:
 
 
 def _check_ready(server: Server, video_id: str) -> None:
+    _check_receipt(server.get(f"/v1/videos/{video_id}"))
     master_url = server.get(f"/v1/videos/{video_id}/playback")["master_url"]
     base = master_url.rsplit("/", 1)[0]
     deadline = time.monotonic() + 10  # the play API looks a video up once per 2 s
@@ -165,3 +166,21 @@ def _check_work(server: Server, video_id: str) -> None:
     # The killed attempt of chunk 1 at 240p left nothing behind, its storyboard's sheets
     # neither; 332p's went at once.
     assert attempts == ["e1/240p/c1a2", "e1/332p/c1a1", "e1/storyboard/c1a2"]
+
+
+def _check_receipt(video: dict[str, Any]) -> None:
+    """The assembled receipt: every rung's chunks measured together, within the rules."""
+    receipt = video["receipt"]
+    assert [r["rung"] for r in receipt["rungs"]] == [r["name"] for r in video["renditions"]]
+    for rung in receipt["rungs"]:
+        assert rung["published"], rung["problems"]
+        assert rung["idr_aligned"]
+        assert rung["frames"] > 0
+        assert 40 <= rung["vmaf"] <= 100
+        assert rung["declared_bandwidth"] >= rung["peak_bitrate"] * 0.9
+        assert rung["longest_segment"] <= 6.5
+    # One command per tier and the audio's; the source as the worker read it, by digest.
+    assert receipt["command"].count(" -filter_complex ") == 2
+    assert len(receipt["source_sha256"]) == 64
+    assert receipt["ffmpeg_version"].startswith("ffmpeg version")
+    assert 0 < receipt["cost"] < 1
