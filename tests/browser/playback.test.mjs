@@ -187,6 +187,17 @@ test('upload, transcode and adaptive playback in Chromium', { skip, timeout: 240
     assert.ok(timeline.includes(step), `the timeline lacks "${step}": ${timeline}`);
   }
   assert.equal(await page.locator('#job-status').textContent(), 'ready');
+  // The quality receipt: a row per rung, each with its sampled VMAF, each published.
+  await page.locator('#receipt').waitFor({ state: 'visible' });
+  const receipt = await page.locator('#receipt-rows tr').evaluateAll((rows) => rows.map((row) => ({
+    rung: row.dataset.rung, vmaf: Number(row.querySelector('[data-vmaf]').dataset.vmaf), verdict: row.lastElementChild.textContent,
+  })));
+  assert.ok(receipt.length >= 2, `the receipt lists ${receipt.length} rungs`);
+  for (const row of receipt) {
+    assert.ok(row.vmaf > 40 && row.vmaf <= 100, `${row.rung}: VMAF ${row.vmaf}`);
+    assert.ok(row.verdict.startsWith('published'), `${row.rung}: ${row.verdict}`);
+  }
+  assert.match(await page.locator('#receipt-ffmpeg').textContent(), /^ffmpeg version /);
   assert.ok(state.levelsLoaded.length >= 2, `fragments came from one rendition only: ${state.levelsLoaded}`);
   assert.deepEqual(state.errors.filter((error) => error.fatal), []);
   assert.equal(state.videoError, null);

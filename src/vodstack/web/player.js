@@ -4,6 +4,7 @@
 // the embed code and the owner's controls around it. Tests read window.vodstackPlayer.
 import { api, describeError, el, formatBitrate, formatTime, poll, showMessage, statusBadge } from './api.js';
 import { renderManage, renderShare, wireCopyButtons } from './manage.js';
+import { renderReceipt } from './receipt.js';
 import { seekBar } from './seek.js';
 import { HLS_MISSING, THUMBNAIL_WIDTHS, captionsMenu, loadStoryboard, startStream, thumbnailUrl, tokenOf } from './stream.js';
 
@@ -32,6 +33,7 @@ function renderVideo(info) {
   }
   if (info.status === 'failed') showMessage(message, `Transcoding failed: ${info.error || 'no reason was recorded'}`);
   renderWarnings(info.warnings || []);
+  renderReceipt(info.receipt);
   $('description').textContent = info.description || '';
   $('description').hidden = !info.description;
   renderShare(videoId, info);
