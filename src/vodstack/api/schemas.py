@@ -177,6 +177,42 @@ class EncodingPublic(_Schema):
     ready_in_seconds: int | None = Field(description="about how long until ready")
 
 
+class RungReceiptPublic(BaseModel):
+    """One rung of a quality receipt (see README, "The quality receipt")."""
+
+    rung: str
+    width: int
+    height: int
+    crf: int | None = Field(description="its constant rate factor; null: a fixed bitrate")
+    maxrate: int
+    frames: int = Field(description="sampled frames compared with the source")
+    vmaf: float | None
+    vmaf_min: float | None
+    psnr: float | None
+    declared_bandwidth: int
+    declared_average_bandwidth: int
+    peak_bitrate: int
+    average_bitrate: int
+    peak_to_average: float
+    segments: int
+    longest_segment: float
+    idr_aligned: bool
+    published: bool
+    problems: list[str] = Field(description="the rules it broke: then it is not published")
+    notes: list[str]
+
+
+class ReceiptPublic(BaseModel):
+    rungs: list[RungReceiptPublic]
+    ffmpeg_version: str
+    command: str = Field(description="the full command line, the worker's folders named")
+    source_sha256: str | None
+    encode_seconds: float
+    measure_seconds: float
+    cost: float | None = Field(description="measure_seconds over encode_seconds")
+    min_vmaf: float
+
+
 class CaptionPublic(_Schema):
     id: str
     language: str = Field(description="a BCP 47 language tag, such as en or pt-BR")
@@ -222,7 +258,7 @@ class VideoPublic(_Schema):
         default=None,
         description="its text tracks (only when one video is asked for)",
     )
-    receipt: dict[str, Any] | None = Field(
+    receipt: ReceiptPublic | None = Field(
         default=None,
         description="its quality receipt, once published (only when one video is asked "
         "for): per rung its sampled VMAF and PSNR, measured against declared bitrates, "

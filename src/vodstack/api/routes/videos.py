@@ -11,6 +11,7 @@ from vodstack.api.schemas import (
     EventList,
     EventPublic,
     JobPublic,
+    ReceiptPublic,
     VideoAccepted,
     VideoList,
     VideoPublic,
@@ -38,7 +39,8 @@ async def get_video(
     video = await videos.visible(video_id, caller)
     public = _public(video, await videos.encoding(video))
     public.captions = [caption_public(c) for c in await captions.list(video_id, caller)]
-    public.receipt = video.receipt
+    if video.receipt is not None:
+        public.receipt = ReceiptPublic.model_validate(video.receipt)
     return public
 
 
