@@ -74,10 +74,13 @@ def test_rungs_whose_segments_begin_elsewhere_are_not_aligned() -> None:
     receipts = judge([top, shifted, fewer], claims, 40)
     assert [r.idr_aligned for r in receipts] == [True, False, False]
     assert (
-        "segment 1 begins at 6.200 s where the top rung's begins at 6.000 s"
+        "segment 1 begins at 6.200 s where the other rungs' begins at 6.000 s"
         in (receipts[1].problems[0])
     )
-    assert "it has 2 segments where the top rung has 3" in receipts[2].problems[0]
+    assert "it has 2 segments where the other rungs have 3" in receipts[2].problems[0]
+    # A top rung that went wrong is the one not aligned, not the rungs that agree.
+    wrong_top = judge([shifted, top, measure("480p")], [*claims[:2], declared("480p")], 40)
+    assert [r.idr_aligned for r in wrong_top] == [False, True, True]
     assert part_problems([top, shifted], 40) is not None
     assert part_problems([top, measure("720p")], 40) is None
 

@@ -224,7 +224,7 @@ def judge(
     what the segments measure (with ``audio``'s peak and average added, where the audio
     is a rendition of its own), and a sampled VMAF at or above ``min_vmaf``."""
     by_name = {d.rung: d for d in declared}
-    reference = _boundaries(measures[0].segments) if measures else []
+    reference = _common_boundaries(measures)
     receipts = []
     for measure in measures:
         problems, aligned = encoding_problems(measure, reference, min_vmaf)
@@ -268,7 +268,7 @@ def encoding_problems(
     measure: RungMeasure, reference: Sequence[float], min_vmaf: float
 ) -> tuple[list[str], bool]:
     """The rules of the encode itself, which a chunk is held to as well as a whole video:
-    its segments, their keyframes, their alignment with ``reference`` (the top rung's
+    its segments, their keyframes, their alignment with ``reference`` (the other rungs'
     segment starts) and its sampled VMAF. Also whether it is aligned."""
     problems: list[str] = []
     aligned = measure.keyframe_starts and _aligned(measure, reference, problems)
@@ -283,13 +283,22 @@ def encoding_problems(
 
 def part_problems(measures: Sequence[RungMeasure], min_vmaf: float) -> str | None:
     """What is wrong with a chunk's encode, in words; None when nothing is."""
-    reference = _boundaries(measures[0].segments) if measures else []
+    reference = _common_boundaries(measures)
     found = []
     for measure in measures:
         problems, _ = encoding_problems(measure, reference, min_vmaf)
         if problems:
             found.append(f"{measure.rung}: {', '.join(problems)}")
     return "; ".join(found) or None
+
+
+def _common_boundaries(measures: Sequence[RungMeasure]) -> list[float]:
+    """The segment starts most rungs share (the top rung's on a tie): one rung that went
+    wrong is the one told it is not aligned, not all the others."""
+    found = [tuple(round(b, 3) for b in _boundaries(m.segments)) for m in measures]
+    if not found:
+        return []
+    return list(max(found, key=lambda b: (found.count(b), -found.index(b))))
 
 
 def _boundaries(segments: Sequence[tuple[float, int]]) -> list[float]:
@@ -301,21 +310,21 @@ def _boundaries(segments: Sequence[tuple[float, int]]) -> list[float]:
 
 
 def _aligned(measure: RungMeasure, reference: Sequence[float], problems: list[str]) -> bool:
-    """Whether the rung's segments begin where the first rung's do, to within a
+    """Whether the rung's segments begin where the other rungs' do, to within a
     millisecond (a frame is at least 16 ms): a player switching rungs at a boundary must
     find the same picture there."""
     mine = _boundaries(measure.segments)
     if len(mine) != len(reference):
         problems.append(
-            f"it has {len(mine)} segments where the top rung has {len(reference)}: its "
-            "keyframes are not aligned with the other rungs'"
+            f"it has {len(mine)} segments where the other rungs have {len(reference)}: its "
+            "keyframes are not aligned with theirs"
         )
         return False
     for number, (start, expected) in enumerate(zip(mine, reference, strict=True)):
         if abs(start - expected) > 0.001:
             problems.append(
-                f"segment {number} begins at {start:.3f} s where the top rung's begins at "
-                f"{expected:.3f} s: its keyframes are not aligned with the other rungs'"
+                f"segment {number} begins at {start:.3f} s where the other rungs' begins at "
+                f"{expected:.3f} s: its keyframes are not aligned with theirs"
             )
             return False
     return True
