@@ -295,10 +295,17 @@ def part_problems(measures: Sequence[RungMeasure], min_vmaf: float) -> str | Non
 def _common_boundaries(measures: Sequence[RungMeasure]) -> list[float]:
     """The segment starts most rungs share (the top rung's on a tie): one rung that went
     wrong is the one told it is not aligned, not all the others."""
-    found = [tuple(round(b, 3) for b in _boundaries(m.segments)) for m in measures]
+    found: list[tuple[float, ...]] = [
+        tuple(round(b, 3) for b in _boundaries(m.segments)) for m in measures
+    ]
     if not found:
         return []
-    return list(max(found, key=lambda b: (found.count(b), -found.index(b))))
+
+    def agreed(boundaries: tuple[float, ...]) -> tuple[int, int]:
+        return found.count(boundaries), -found.index(boundaries)
+
+    best: tuple[float, ...] = max(found, key=agreed)
+    return list(best)
 
 
 def _boundaries(segments: Sequence[tuple[float, int]]) -> list[float]:
