@@ -28,13 +28,14 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
 from vodstack.adapters.storage import open_storage
 from vodstack.domain.chunks import PartOutput, PartSpec, VideoPlan
 from vodstack.domain.jobs import Lease
-from vodstack.domain.media import PartResult, SourceInfo, TranscodeResult
+from vodstack.domain.media import PartResult, Rung, SourceInfo, TranscodeResult
 from vodstack.logs import configure_logging
 from vodstack.ports import CommandCallback, JobStore, ProgressCallback, Storage, Transcoder
 from vodstack.runtime import build_worker, open_backends, open_transcoder
@@ -118,6 +119,8 @@ class CrashingTranscoder(_Delegating):
         out_dir: Path,
         on_progress: ProgressCallback,
         on_command: CommandCallback | None = None,
+        *,
+        ladder: Sequence[Rung] | None = None,
     ) -> TranscodeResult:
         def progress(fraction: float) -> None:
             on_progress(fraction)
@@ -125,7 +128,7 @@ class CrashingTranscoder(_Delegating):
                 crash(self._step)
 
         result: TranscodeResult = await self._inner.transcode(
-            source, info, out_dir, progress, on_command
+            source, info, out_dir, progress, on_command, ladder=ladder
         )
         return result
 
