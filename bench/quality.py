@@ -43,6 +43,7 @@ import json
 import math
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -83,6 +84,7 @@ SMOKE_SOURCE = "mdn_tears_of_steel_800x332_vp8_70s.webm"
 STRATEGIES = ("fixed", "peertube", "vodstack")
 ENCODER = EncoderChoice("libx264", "bench")
 VMAF_SUBSAMPLE = 5
+TIME_KEYS = ("encode_wall", "encode_cpu", "analysis_wall", "analysis_cpu", "wall", "cpu")
 GOAL_BYTES_RATIO = 0.75
 GOAL_VMAF_DELTA = -1.0
 GOAL_TIME_RATIO = 1.10
@@ -188,7 +190,7 @@ async def encode(
         max_seconds=source.seconds if source.cut else None,
     )
     for rung in rungs:
-        (out_dir / rung.name).mkdir(parents=True)
+        (out_dir / rung.name).mkdir(parents=True, exist_ok=True)
     command = build_command(ffmpeg, source.path, out_dir, spec)
     if strategy == "peertube":
         command = with_peertube_x264(command)
@@ -202,6 +204,48 @@ async def encode(
         "wall": run.wall + analysis["analysis_wall"],
         "cpu": run.cpu + analysis["analysis_cpu"],
     }
+
+
+async def timed_encodes(
+    transcoder: FfmpegTranscoder,
+    ffmpeg: str,
+    source: Source,
+    order: Sequence[str],
+    work: Path,
+    repeats: int,
+) -> dict[str, dict[str, Any]]:
+    """Each strategy's encode ``repeats`` times, in rounds, the order reversed from one round
+    to the next: the times are the medians over the rounds, the outputs the last round's
+    (the same files: the encodes are deterministic). The source is decoded once before, so
+    that the first encode does not pay alone for reading it from disk."""
+    warm_up(ffmpeg, source)
+    runs: dict[str, list[dict[str, Any]]] = {strategy: [] for strategy in order}
+    for round_ in range(repeats):
+        for strategy in order if round_ % 2 == 0 else order[::-1]:
+            runs[strategy].append(
+                await encode(transcoder, ffmpeg, source, strategy, work / strategy)
+            )
+    return {
+        strategy: {**done[-1], **{k: statistics.median(d[k] for d in done) for k in TIME_KEYS}}
+        for strategy, done in runs.items()
+    }
+
+
+def warm_up(ffmpeg: str, source: Source) -> None:
+    command = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", *source_input(source)]
+    subprocess.run([*command, "-map", "0:V:0", "-f", "null", "-"], check=True)
+
+
+def source_input(source: Source) -> list[str]:
+    """How every ffmpeg here opens the source: as vodstack does, cut where the encode is."""
+    limit = ["-t", f"{source.seconds:.3f}"] if source.cut else []
+    options = input_options(source.path).items()
+    return [
+        *limit,
+        *(arg for key, value in options for arg in (f"-{key}", value)),
+        "-i",
+        str(source.path),
+    ]
 
 
 def _children_cpu() -> float:
@@ -221,16 +265,11 @@ def measure_rung(
     init = (folder / playlist.map_uri).stat().st_size if playlist.map_uri else 0
     one = dataclasses.replace(spec, rungs=[rung])
     reference = filter_graph(one).replace("[0:V:0]", "[1:V:0]", 1).removesuffix("[v0]")
-    limit = ["-t", f"{source.seconds:.3f}"] if source.cut else []
-    options = [
-        arg for key, value in input_options(source.path).items() for arg in (f"-{key}", value)
-    ]
-    source_input = [*limit, *options, "-i", str(source.path)]
     score = compare_to_reference(
         ffmpeg,
         metric,
         out_dir / rung_playlist(rung),
-        source_input,
+        source_input(source),
         reference,
         rung.name,
         VMAF_SUBSAMPLE,
@@ -257,9 +296,10 @@ async def measure_source(
     source: Source,
     order: Sequence[str],
     work: Path,
+    repeats: int = 1,
 ) -> dict[str, Any]:
     """The three strategies' encodes back to back in ``order``, then each rung measured."""
-    encodes = {s: await encode(transcoder, ffmpeg, source, s, work / s) for s in order}
+    encodes = await timed_encodes(transcoder, ffmpeg, source, order, work, repeats)
     strategies: dict[str, Any] = {}
     for strategy in STRATEGIES:
         done = encodes[strategy]
@@ -388,6 +428,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--long-seconds", type=float, default=120, help="the long film's cut")
     parser.add_argument("--sources", help="comma-separated names in ../shared/media")
     parser.add_argument("--metric", choices=("auto", "vmaf", "psnr"), default="auto")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="encodes per strategy; times are the median"
+    )
     parser.add_argument("--smoke", action="store_true", help="one source, 2 s, no goals")
     parser.add_argument("--json", action="store_true")
     return parser.parse_args()
@@ -410,12 +453,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             work = Path(scratch) / str(index)
             source = await prepare(transcoder, name, seconds, work / "source")
             order = STRATEGIES if index % 2 == 0 else STRATEGIES[::-1]
-            rows.append(await measure_source(transcoder, ffmpeg, metric, source, order, work))
+            rows.append(
+                await measure_source(transcoder, ffmpeg, metric, source, order, work, args.repeats)
+            )
             print(f"measured {name}", file=sys.stderr, flush=True)
     summary = summarise(rows)
     return {
         "metric": metric,
         "vmaf_subsample": VMAF_SUBSAMPLE,
+        "repeats": args.repeats,
         "enforced": not args.smoke,
         "sources": rows,
         "summary": summary,
