@@ -21,11 +21,13 @@ Per source and rung: bytes, average and peak bitrate (the peak is the master pla
 RFC 8216's, over runs of the 6 s segments), the peak's share of the average, VMAF against
 the source put through the same shared filters (deinterlacing, frame rate, tone mapping)
 and scaling as the encoder's input (every 5th frame scored: ``n_subsample=5``), and the
-encode's wall and CPU time (its ffmpeg's, from wait4). Then per source the ratios of ladder
+encode's wall and CPU time (its ffmpeg's, from wait4; with ``--repeats N``, the median of
+N rounds, each round's order the reverse of the last). Then per source the ratios of ladder
 bytes and time to ``fixed`` and the VMAF difference (the mean over rungs and the worst
 rung), and over the sources their medians.
 
     .venv/bin/python -m bench.quality                         # 10 sources and the long film
+    .venv/bin/python -m bench.quality --repeats 3             # times: the median of 3
     .venv/bin/python -m bench.quality --long-seconds 30 --sources a.mp4,b.webm
     .venv/bin/python -m bench.quality --smoke --json          # one source, 2 s
 
@@ -232,7 +234,7 @@ async def timed_encodes(
 
 
 def warm_up(ffmpeg: str, source: Source) -> None:
-    command = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", *source_input(source)]
+    command = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "fatal", *source_input(source)]
     subprocess.run([*command, "-map", "0:V:0", "-f", "null", "-"], check=True)
 
 
