@@ -377,14 +377,30 @@ def rung_quality(
     through the same frame rate and scaling as the encoder's input: only the encode's loss
     is measured, not the downscale's."""
     rate = f"{spec.frame_rate.numerator}/{spec.frame_rate.denominator}"
-    reference = f"fps={rate},scale=w={rung.width}:h={rung.height}:out_range=tv,format=yuv420p"
-    compare = "libvmaf=n_threads=2:n_subsample=5" if metric == "vmaf" else "psnr"
+    reference = f"[1:v]fps={rate},scale=w={rung.width}:h={rung.height}:out_range=tv,format=yuv420p"
+    return compare_to_reference(ffmpeg, metric, playlist, ["-i", str(source)], reference, rung.name)
+
+
+def compare_to_reference(
+    ffmpeg: str,
+    metric: str,
+    playlist: Path,
+    source_input: Sequence[str],
+    reference: str,
+    name: str,
+    subsample: int = 5,
+) -> float:
+    """VMAF (or PSNR) of the rendition behind ``playlist`` against ``reference``: a filter
+    chain that reads input 1 (``source_input``, its options and ``-i``) and ends
+    unlabelled. VMAF scores every ``subsample``-th frame: the mean of a few seconds of
+    video moves by hundredths, and it costs a fraction of the time."""
+    compare = f"libvmaf=n_threads=2:n_subsample={subsample}" if metric == "vmaf" else "psnr"
     graph = (
         f"[0:v]setpts=PTS-STARTPTS,format=yuv420p[encoded];"
-        f"[1:v]{reference},setpts=PTS-STARTPTS[reference];"
+        f"{reference},setpts=PTS-STARTPTS[reference];"
         f"[encoded][reference]{compare}"
     )
-    inputs = ["-allowed_extensions", "ALL", "-i", str(playlist), "-i", str(source)]
+    inputs = ["-allowed_extensions", "ALL", "-i", str(playlist), *source_input]
     done = subprocess.run(
         [ffmpeg, "-hide_banner", "-nostdin", *inputs, "-lavfi", graph, "-f", "null", "-"],
         capture_output=True,
@@ -394,7 +410,7 @@ def rung_quality(
     pattern = r"VMAF score: ([\d.]+)" if metric == "vmaf" else r"PSNR .*average:([\d.]+|inf)"
     found = re.findall(pattern, done.stderr)
     if done.returncode != 0 or not found:
-        raise SystemExit(f"{metric} of {rung.name} failed: {done.stderr[-2000:]}")
+        raise SystemExit(f"{metric} of {name} failed: {done.stderr[-2000:]}")
     return float(found[-1])
 
 
