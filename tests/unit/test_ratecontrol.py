@@ -59,8 +59,9 @@ def test_prediction_grows_with_pixels_slower_than_linearly_and_halves_every_6_cr
 
 def test_windows_are_spread_over_the_source_and_bounded() -> None:
     assert analysis_windows(0) == ()
-    (only,) = analysis_windows(1.5)
-    assert (only.start, only.length) == (0.0, 1.5)
+    assert analysis_windows(17.9) == ()  # too short to be worth it
+    (only,) = analysis_windows(20)
+    assert (only.start, only.length) == (9.0, 2.0)
     windows = analysis_windows(600)
     assert len(windows) == MAX_WINDOWS
     assert windows[0].start > 0

@@ -200,7 +200,7 @@ class FfmpegTranscoder:
         plan = functools.partial(
             plan_ladder, info, max_rung=self.max_rung, rate_control=self.rate_control
         )
-        if self.rate_control is RateControl.FIXED:
+        if self.rate_control is RateControl.FIXED or not analysis_windows(info.duration):
             return plan()
         try:
             complexity = await self.analyse(source, info, plan()[-1], source.parent / "analysis")

@@ -37,6 +37,9 @@ BUFFER_SECONDS = 2
 WINDOW_SECONDS = 2.0
 SECONDS_PER_WINDOW = 20.0
 MAX_WINDOWS = 8
+# A video this short is not analysed: three segments hold too few peaks to tame, and on a
+# clip of a few seconds the analysis would be a large share of the encode.
+ANALYSED_FROM_SECONDS = 18.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +68,9 @@ class Complexity:
 
 
 def analysis_windows(duration: float) -> tuple[Window, ...]:
-    """Where the analysis looks: windows centred in equal stretches of the source."""
-    if duration <= 0:
+    """Where the analysis looks: windows centred in equal stretches of the source; none
+    for a short one."""
+    if duration < ANALYSED_FROM_SECONDS:
         return ()
     count = max(1, min(MAX_WINDOWS, round(duration / SECONDS_PER_WINDOW)))
     length = min(WINDOW_SECONDS, duration)
