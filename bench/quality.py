@@ -56,7 +56,7 @@ from typing import Any
 import imageio_ffmpeg
 from tests.conftest import media
 
-from bench.ladder import _best_metric, compare_to_reference, time_command
+from bench.ladder import _best_metric, compare_to_reference, prepare_source, time_command
 from vodstack.adapters.ffmpeg import FfmpegTranscoder
 from vodstack.adapters.quality import measure_rungs
 from vodstack.domain.ffmpeg_args import (
@@ -431,6 +431,14 @@ def render(report: dict[str, Any]) -> str:
     lines += ["", "highest peak/average per rung (Apple: at most 2):"]
     for strategy, peaks in report["summary"]["peak_to_average_max"].items():
         lines.append(f"  {strategy:<9} " + ", ".join(f"{n} {v:.2f}" for n, v in peaks.items()))
+    if report.get("top_rungs"):
+        top = report["top_rungs"]
+        lines += ["", f"rungs above 1080p, a {top['seconds']:g} s 2160p film (CPU s, bytes):"]
+        for max_rung, row in top["ladders"].items():
+            lines.append(
+                f"  up to {max_rung}p: {'+'.join(row['rungs'])}: {row['cpu']:.1f} s CPU "
+                f"({row['cpu_ratio']:.2f}x), {row['bytes']} bytes"
+            )
     lines += [f"MISSED: {line}" for line in report["missed_goals"]]
     return "\n".join(lines)
 
@@ -462,6 +470,28 @@ def _ratios(ratios: dict[str, float]) -> str:
     )
 
 
+async def top_rungs(ffmpeg: str, transcoder: FfmpegTranscoder, seconds: float) -> dict[str, Any]:
+    """What the rungs above 1080p cost: the quality ladder of Tears of Steel upscaled to a
+    letterboxed 2160p, up to 1080p, 1440p and 2160p, one encode each; CPU and bytes, and
+    their ratio to the ladder that stops at 1080p."""
+    path = await asyncio.to_thread(prepare_source, ffmpeg, seconds, 2160)
+    info = await transcoder.probe(path)
+    found: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="vodstack-top-") as scratch:
+        for max_rung in (1080, 1440, 2160):
+            out_dir = Path(scratch) / str(max_rung)
+            rungs = plan_ladder(info, max_rung=max_rung)
+            spec = TranscodeSpec(info, rungs, output_frame_rate(info), ENCODER)
+            for rung in rungs:
+                (out_dir / rung.name).mkdir(parents=True)
+            run = time_command(build_command(ffmpeg, path, out_dir, spec))
+            size = sum(f.stat().st_size for f in out_dir.rglob("*.m4s"))
+            found[str(max_rung)] = {"rungs": [r.name for r in rungs], "cpu": run.cpu, "bytes": size}
+    for row in found.values():
+        row["cpu_ratio"] = row["cpu"] / found["1080"]["cpu"]
+    return {"seconds": seconds, "ladders": found}
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30, help="each source's length, at most")
@@ -470,6 +500,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--metric", choices=("auto", "vmaf", "psnr"), default="auto")
     parser.add_argument(
         "--repeats", type=int, default=1, help="encodes per strategy; times are the median"
+    )
+    parser.add_argument(
+        "--top-seconds", type=float, default=10, help="the 2160p film's length; 0: skip it"
     )
     parser.add_argument("--smoke", action="store_true", help="one source, 2 s, no goals")
     parser.add_argument("--json", action="store_true")
@@ -498,7 +531,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             print(f"measured {name}", file=sys.stderr, flush=True)
     summary = summarise(rows)
+    top = None
+    if args.top_seconds > 0 and not args.smoke:
+        top = await top_rungs(ffmpeg, transcoder, args.top_seconds)
     return {
+        "top_rungs": top,
         "metric": metric,
         "vmaf_subsample": VMAF_SUBSAMPLE,
         "repeats": args.repeats,

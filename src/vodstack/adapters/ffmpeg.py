@@ -641,9 +641,10 @@ _PATH = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)*[^\s/:'\"]*")
 
 
 def public_command(command: Sequence[str], source: Path | str, out_dir: Path) -> str:
-    """The command line as the receipt shows it: the worker's folders and the source's
-    presigned URL (which carries a signature) are named, not given."""
-    text = shlex.join(command).replace(str(out_dir), "out")
+    """The command line as the receipt shows it: the ffmpeg binary, the worker's folders
+    and the source's presigned URL (which carries a signature) are named, not given (the
+    receipt names the build by its version)."""
+    text = shlex.join(["ffmpeg", *command[1:]]).replace(str(out_dir), "out")
     return text.replace(str(source), "source" if isinstance(source, Path) else "<source URL>")
 
 
