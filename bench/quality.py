@@ -364,6 +364,8 @@ def versus(fixed: dict[str, Any], other: dict[str, Any]) -> dict[str, float]:
         "bytes_ratio": other["bytes"] / fixed["bytes"],
         "score_delta_mean": statistics.fmean(deltas),
         "score_delta_worst": min(deltas),
+        # The encode with what it needs first (the analysis), then with the receipt too.
+        "encode_ratio": (other["encode_wall"] + other["analysis_wall"]) / fixed["encode_wall"],
         "wall_ratio": other["wall"] / fixed["wall"],
         "cpu_ratio": other["cpu"] / fixed["cpu"],
         "receipt_share": other["receipt_wall"] / other["encode_wall"],
@@ -398,8 +400,10 @@ def missed_goals(summary: dict[str, Any]) -> list[str]:
         missed.append(
             f"median score delta vodstack-fixed {ours['score_delta_mean']:+.2f} < {GOAL_VMAF_DELTA}"
         )
-    if ours["wall_ratio"] > GOAL_TIME_RATIO:
-        missed.append(f"median time vodstack/fixed {ours['wall_ratio']:.3f} > {GOAL_TIME_RATIO}")
+    if ours["encode_ratio"] > GOAL_TIME_RATIO:
+        missed.append(
+            f"median encode time vodstack/fixed {ours['encode_ratio']:.3f} > {GOAL_TIME_RATIO}"
+        )
     if ours["receipt_share"] > GOAL_RECEIPT_SHARE:
         missed.append(f"median receipt share {ours['receipt_share']:.3f} > {GOAL_RECEIPT_SHARE}")
     return missed
@@ -464,8 +468,8 @@ def _times(strategy: str, done: dict[str, Any]) -> str:
 def _ratios(ratios: dict[str, float]) -> str:
     return (
         f"bytes {ratios['bytes_ratio']:.3f}, score {ratios['score_delta_mean']:+.2f} mean "
-        f"{ratios['score_delta_worst']:+.2f} worst rung, time {ratios['wall_ratio']:.3f} "
-        f"(CPU {ratios['cpu_ratio']:.3f})"
+        f"{ratios['score_delta_worst']:+.2f} worst rung, encode {ratios['encode_ratio']:.3f}, "
+        f"all {ratios['wall_ratio']:.3f} (CPU {ratios['cpu_ratio']:.3f})"
         + (f", receipt {ratios['receipt_share']:.1%}" if ratios["receipt_share"] else "")
     )
 

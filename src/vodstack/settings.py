@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     max_rung: Literal[240, 480, 720, 1080, 1440, 2160] = Field(
         default=1080,
         description="the largest rung, by its short side; 1440 and 2160 are encoded after "
-        "the others, and cost about 1.8x and 4x the CPU of 1080p each",
+        "the others, and the whole ladder then takes about 1.6x and 2.8x the CPU",
     )
     rate_control: Literal["quality", "fixed"] = Field(
         default="quality",
