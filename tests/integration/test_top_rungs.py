@@ -19,7 +19,7 @@ from vodstack.domain.videos import VideoStatus, source_key
 from vodstack.services.processing import ChunkPolicy, Processor
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
-SECONDS = 3
+SECONDS = 2
 
 
 def qhd_clip(path: Path) -> Path:
