@@ -222,8 +222,7 @@ class FfmpegTranscoder:
         windows = analysis_windows(info.duration)
         await asyncio.to_thread(work_dir.mkdir, parents=True, exist_ok=True)
         command = analysis_command(self.ffmpeg, source, work_dir, spec, windows)
-        seconds = sum(w.length for w in windows)
-        await self._run(command, seconds, _ignore_progress, self.budget.encode(seconds, True))
+        await self._run_aside(command, sum(w.length for w in windows))
         found = []
         for index, window in enumerate(windows):
             size = await asyncio.to_thread(os.path.getsize, work_dir / f"w{index}.h264")
@@ -373,14 +372,10 @@ class FfmpegTranscoder:
     ) -> tuple[RungReceipt, ...]:
         """Each rendition measured (``with_keyframes``: those whose every segment begins
         with an IDR) and held to the receipt's rules."""
-
-        async def run(command: list[str], seconds: float) -> None:
-            await self._run(command, seconds, _ignore_progress, self.budget.encode(seconds, True))
-
         names = [rung.name for rung in spec.rungs]
         keyframes = {name: name in with_keyframes for name in names}
         measures = await measure_rungs(
-            self.ffmpeg, run, out_dir, names, spec.samples, spec.frame_rate, keyframes
+            self.ffmpeg, self._run_aside, out_dir, names, spec.samples, spec.frame_rate, keyframes
         )
         declared = [declare(r, g) for r, g in zip(renditions, spec.rungs, strict=True)]
         return judge(measures, declared, self.min_vmaf)
@@ -474,13 +469,15 @@ class FfmpegTranscoder:
     ) -> tuple[RungOutput, ...]:
         """A chunk's rungs measured, with their sampled frames' scores; raises
         TranscodeFailed naming the rules they break."""
-
-        async def run(command: list[str], seconds: float) -> None:
-            await self._run(command, seconds, _ignore_progress, self.budget.encode(seconds, True))
-
         keyframes = {o.rung: len(o.iframes) == len(o.segments) for o in outputs}
         measures = await measure_rungs(
-            self.ffmpeg, run, out_dir, part.rungs, spec.samples, spec.frame_rate, keyframes
+            self.ffmpeg,
+            self._run_aside,
+            out_dir,
+            part.rungs,
+            spec.samples,
+            spec.frame_rate,
+            keyframes,
         )
         await asyncio.to_thread(shutil.rmtree, out_dir / QUALITY, True)
         problems = part_problems(measures, min_vmaf)
@@ -510,6 +507,11 @@ class FfmpegTranscoder:
             plan,
             self.budget.encode(span, True),
         )
+
+    async def _run_aside(self, command: list[str], seconds: float) -> None:
+        """A short run beside the encode (the analysis, the receipt's comparison), under an
+        encode's limits for ``seconds`` of media; its progress is no part of the job's."""
+        await self._run(command, seconds, _ignore_progress, self.budget.encode(seconds, True))
 
     async def _run(
         self,

@@ -1,6 +1,7 @@
-"""Measuring a rung for its quality receipt (see ``domain.quality``): its segments as
-written, and VMAF and PSNR of its sampled windows against the reference frames the encode
-kept, by one short ffmpeg per rung that decodes only the windows' segments."""
+"""Measuring an encode's rungs for its quality receipt (see ``domain.quality``): their
+segments as written, and VMAF and PSNR of their sampled windows against the reference
+frames the encode kept, by one short ffmpeg for all the rungs that decodes only the
+windows' first frames."""
 
 from __future__ import annotations
 

@@ -122,19 +122,6 @@ class RungMeasure:
     vmaf: tuple[float, ...] = ()  # per sampled frame
     psnr: tuple[float, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RungMeasure:
-        return cls(
-            data["rung"],
-            tuple((float(s), int(n)) for s, n in data["segments"]),
-            bool(data["keyframe_starts"]),
-            tuple(data.get("vmaf", ())),
-            tuple(data.get("psnr", ())),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Declared:

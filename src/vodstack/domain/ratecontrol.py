@@ -63,9 +63,6 @@ class Complexity:
     def mean(self) -> float:
         return sum(self.bits_per_pixel) / len(self.bits_per_pixel) if self.bits_per_pixel else 0
 
-    def to_json(self) -> dict[str, object]:
-        return {"width": self.width, "height": self.height, "bits_per_pixel": self.bits_per_pixel}
-
 
 def analysis_windows(duration: float) -> tuple[Window, ...]:
     """Where the analysis looks: windows centred in equal stretches of the source; none
