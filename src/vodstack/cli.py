@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import webbrowser
@@ -62,10 +63,18 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[
-        int | None, typer.Option(help="job slots in this process (default: 1 with role all)")
+        int | None, typer.Option(help="job slots (default: 1 with role all)")
+    ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=256,
+            help="HTTP processes sharing the port (default: VODSTACK_PROCESSES, else one per CPU)",
+        ),
     ] = None,
 ) -> None:
-    """Run the HTTP API (and, with role all, the worker too) in this process."""
+    """Run the HTTP API (and, with role all, the worker too) on one port."""
     import uvicorn
 
     from vodstack.api import create_app
@@ -79,14 +88,84 @@ def serve(
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     _require_backends(settings)
     configure_logging(settings.log_format, settings.log_level)
-    configure_tracing(settings.otel_endpoint, "vodstack" if role == "all" else f"vodstack-{role}")
-    log.info(
-        "vodstack %s on http://%s:%s (data: %s)", role, host, port, settings.data_dir.resolve()
-    )
+    count = processes or settings.processes or os.cpu_count() or 1
     slots = workers if workers is not None else (1 if role == "all" else 0)
+    log.info(
+        "vodstack %s on http://%s:%s, %d process(es) (data: %s)",
+        role,
+        host,
+        port,
+        count,
+        settings.data_dir.resolve(),
+    )
+    if count > 1:
+        _serve_processes(settings, role, host, port, slots, count)
+        return
+    configure_tracing(settings.otel_endpoint, "vodstack" if role == "all" else f"vodstack-{role}")
     app_ = create_app(settings, role, workers=slots)  # type: ignore[arg-type]
-    # Logging is set up already; uvicorn's loggers follow its level.
-    uvicorn.run(app_, host=host, port=port, log_config=None, log_level=None)
+    # Logging is set up already; uvicorn's loggers follow its level. The app writes the
+    # access log itself (sampled as VODSTACK_ACCESS_LOG_SAMPLE asks).
+    uvicorn.run(app_, host=host, port=port, log_config=None, log_level=None, access_log=False)
+
+
+def _serve_processes(
+    settings: Settings, role: str, host: str, port: int, slots: int, count: int
+) -> None:
+    """``count`` HTTP processes on one socket (uvicorn's supervisor restarts any that dies),
+    and, for role all, the job worker in a process of its own beside them."""
+    import uvicorn
+
+    from vodstack.api.served import SPEC_VARIABLE, prepare, serve_spec
+
+    asyncio.run(prepare(settings))
+    os.environ[SPEC_VARIABLE] = serve_spec(role, 0)  # type: ignore[arg-type]
+    os.environ["VODSTACK_PUBLIC_URL"] = settings.public_url
+    jobs = _JobWorkerProcess(slots) if role == "all" and slots > 0 else None
+    try:
+        uvicorn.run(
+            "vodstack.api.served:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=count,
+            log_config=None,
+            log_level=None,
+            access_log=False,
+        )
+    finally:
+        if jobs is not None:
+            jobs.stop()
+
+
+class _JobWorkerProcess:
+    """``vodstack worker`` as a child, started again whenever it exits until ``stop``."""
+
+    def __init__(self, slots: int) -> None:
+        import subprocess
+        import threading
+
+        self._command = [sys.executable, "-m", "vodstack", "worker", "--concurrency", str(slots)]
+        self._stopping = threading.Event()
+        self._process = subprocess.Popen(self._command)
+        self._watcher = threading.Thread(target=self._watch, name="job worker", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        import subprocess
+
+        while not self._stopping.is_set():
+            code = self._process.wait()
+            if self._stopping.is_set():
+                return
+            log.warning("the job worker exited (%s); starting it again", code)
+            self._process = subprocess.Popen(self._command)
+
+    def stop(self) -> None:
+        """SIGTERM: the worker hands its running jobs back, as it does alone."""
+        self._stopping.set()
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+        self._process.wait()
 
 
 @app.command()

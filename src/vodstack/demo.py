@@ -32,8 +32,9 @@ async def run_demo(
 ) -> int:
     app = create_app(settings, "all", workers=1)
     server = uvicorn.Server(
-        # Logging is set up already; uvicorn's loggers follow its level.
-        uvicorn.Config(app, host=host, port=port, log_config=None, log_level=None)
+        # Logging is set up already; uvicorn's loggers follow its level. The app writes
+        # the access log itself (api.middleware.AccessLog).
+        uvicorn.Config(app, host=host, port=port, log_config=None, log_level=None, access_log=False)
     )
     serving = asyncio.create_task(server.serve(), name="http server")
     while not server.started:

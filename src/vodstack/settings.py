@@ -225,6 +225,33 @@ class Settings(BaseSettings):
         le=7 * 24 * 3600,
         description="lifetime of presigned segment URLs; a viewing must fit in it",
     )
+    processes: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description=(
+            "HTTP processes of `vodstack serve`, sharing its port (default: one per CPU); "
+            "with role all and more than one, the job worker runs in a process of its own"
+        ),
+    )
+    access_log_sample: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description=(
+            "share of successful playback-file requests (playlists, segments) written to the "
+            "access log; every other request, and every failure, is always logged"
+        ),
+    )
+    accel_redirect: str | None = Field(
+        default=None,
+        pattern=r"^/[A-Za-z0-9_/-]*/$",
+        description=(
+            "with local storage behind nginx: answer a segment request, once its token is "
+            "checked, with X-Accel-Redirect to this internal location followed by the "
+            "file's storage key, and nginx sends the file (deploy/nginx.conf)"
+        ),
+    )
 
     @field_validator("log_level")
     @classmethod

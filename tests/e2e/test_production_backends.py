@@ -101,13 +101,18 @@ def test_upload_to_s3_transcode_and_play_through_presigned_urls(
             assert urlparse(url).netloc == moto_host
             assert "X-Amz-Signature=" in url
             fetched = httpx.get(url)
-            assert fetched.status_code == 200
+            assert fetched.status_code == 200, (urlparse(url).path, _timeline(stack, video_id))
             assert len(fetched.content) > 100
     _check_trick_play(master_url, master.text, moto_host)
     _check_storyboard_and_captions(stack, video_id, master_url, moto_host)
     _check_pictures_and_original(stack, video_id, clip, moto_host)
     # The messages were deleted once the jobs were committed: nothing is left to redeliver.
     wait_for_empty_queue(stack.moto, stack.queue_url)
+
+
+def _timeline(stack: Stack, video_id: str) -> list[str]:
+    events = stack.play.get(f"/v1/videos/{video_id}/events")["events"]
+    return [f"{e.get('part')} {e['kind']}: {e.get('reason')}" for e in events]
 
 
 def _check_trick_play(master_url: str, master: str, moto_host: str) -> None:

@@ -118,6 +118,8 @@ def start_server(root: Path, *serve_args: str, **env_overrides: str) -> Iterator
         "VODSTACK_DATA_DIR": str(root / "data"),
         "VODSTACK_PART_SIZE": str(5 * MiB),
         "XDG_CACHE_HOME": str(root / "cache"),
+        # One process, so a test's server is the one process it signals and kills.
+        "VODSTACK_PROCESSES": "1",
         **env_overrides,
     }
     env.pop("VODSTACK_PUBLIC_URL", None)

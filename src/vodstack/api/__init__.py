@@ -22,7 +22,8 @@ from vodstack.adapters.storage_instrumented import instrumented
 from vodstack.adapters.webhook_http import HttpWebhookSender
 from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
-from vodstack.api.middleware import RequestObserver
+from vodstack.api.hot_path import LadderFiles
+from vodstack.api.middleware import AccessLog, RequestObserver
 from vodstack.api.routes import (
     captions,
     direct_uploads,
@@ -103,7 +104,7 @@ def create_app(
 
     app = FastAPI(title="vodstack", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    _add_middleware(app, settings)
+    _add_middleware(app, settings, ladder_files=role in ("all", "play"))
     app.include_router(health.router)
     app.include_router(keys.router)  # any process may revoke a key: every one refuses it
     if role in ("all", "upload"):
@@ -121,7 +122,9 @@ def create_app(
     return app
 
 
-def _add_middleware(app: FastAPI, settings: Settings) -> None:
+def _add_middleware(app: FastAPI, settings: Settings, ladder_files: bool) -> None:
+    if ladder_files:
+        app.add_middleware(LadderFiles)  # added first: innermost, inside CORS and the observer
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -136,7 +139,9 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             "X-Request-ID",
         ],
     )
-    app.add_middleware(RequestObserver)  # added last: outermost, so it sees every answer
+    app.add_middleware(
+        RequestObserver, access=AccessLog(settings.access_log_sample)
+    )  # added last: outermost, so it sees every answer
 
 
 def build_services(backends: Backends, frames: FrameGrabber | None = None) -> Services:

@@ -8,6 +8,7 @@ serves itself (S3, a CDN) are presigned for no longer than the token lives.
 
 from __future__ import annotations
 
+import gzip
 import re
 import time
 from collections import OrderedDict
@@ -93,6 +94,9 @@ class HlsFile:
     content_type: str
     cache_control: str
     filename: str | None = None  # sent as a download, saved under this name
+    gzipped: bytes | None = None  # the bytes, gzipped once, for clients that take gzip
+    # Where a front proxy (nginx) sends the file from, after this answer checked the token.
+    accel_redirect: str | None = None
 
 
 class PlaybackService:
@@ -115,7 +119,7 @@ class PlaybackService:
         self._wall_clock = wall_clock
         # Published playlists never change, so each is read from storage once.
         self._stored: OrderedDict[str, str] = OrderedDict()
-        self._signed: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
+        self._signed: OrderedDict[tuple[str, str], tuple[float, bytes, bytes]] = OrderedDict()
         self._ready: OrderedDict[str, tuple[float, Video]] = OrderedDict()
         self._assembled: OrderedDict[tuple[str, str], Assembly] = OrderedDict()
         # By video and version: captions change the video's updated_at.
@@ -168,6 +172,32 @@ class PlaybackService:
     ) -> HlsFile:
         """A file of the published ladder. Only the published epoch is served: an
         unpublished attempt's outputs are never visible, whatever URL is guessed."""
+        video, grant = await self.admit(video_id, epoch, path, token, ip)
+        if path.startswith("captions/"):
+            return await self._caption_file(video, path, token if grant else None)
+        key = f"{output_prefix(video.id, epoch)}/{path}"
+        lifetime = self.url_lifetime(grant)
+        suffix = PurePosixPath(path).suffix
+        if suffix in _INDEXES:
+            body, gzipped = await self._playlist(
+                video, key, path, token if grant else None, lifetime
+            )
+            cache = PLAYLIST_CACHE if grant is None else PRIVATE_PLAYLIST_CACHE
+            if video.status is not VideoStatus.READY:  # it grows as chunks are published
+                cache = cache.replace("max-age=10", f"max-age={GROWING_PLAYLIST_SECONDS}")
+            return HlsFile(body, HLS_CONTENT_TYPES[suffix], cache, gzipped=gzipped)
+        source = await self._storage.locate(key, lifetime)
+        cache = SEGMENT_CACHE if grant is None else PRIVATE_SEGMENT_CACHE
+        accel = self._settings.accel_redirect
+        handoff = f"{accel}{key}" if accel and isinstance(source, Path) else None
+        return HlsFile(source, HLS_CONTENT_TYPES[suffix], cache, accel_redirect=handoff)
+
+    async def admit(
+        self, video_id: str, epoch: int, path: str, token: str | None, ip: str | None
+    ) -> tuple[Video, PlaybackGrant | None]:
+        """The video and the token's grant, if ``path`` of ``epoch`` is a ladder file that
+        this request may fetch; the checks of every playback-file request, and all that a
+        front proxy asks before it sends a segment itself."""
         suffix = PurePosixPath(path).suffix
         if not _SAFE_PATH.match(path) or ".." in path or suffix not in HLS_CONTENT_TYPES:
             raise errors.NotFound(f"no such playback file: {path!r}")
@@ -184,19 +214,7 @@ class PlaybackService:
             raise errors.NotFound(
                 "that rendition is no longer published; fetch the playback URL again"
             )
-        if path.startswith("captions/"):
-            return await self._caption_file(video, path, token if grant else None)
-        key = f"{output_prefix(video.id, epoch)}/{path}"
-        lifetime = self.url_lifetime(grant)
-        if suffix in _INDEXES:
-            body = await self._playlist(video, key, path, token if grant else None, lifetime)
-            cache = PLAYLIST_CACHE if grant is None else PRIVATE_PLAYLIST_CACHE
-            if video.status is not VideoStatus.READY:  # it grows as chunks are published
-                cache = cache.replace("max-age=10", f"max-age={GROWING_PLAYLIST_SECONDS}")
-            return HlsFile(body, HLS_CONTENT_TYPES[suffix], cache)
-        source = await self._storage.locate(key, lifetime)
-        cache = SEGMENT_CACHE if grant is None else PRIVATE_SEGMENT_CACHE
-        return HlsFile(source, HLS_CONTENT_TYPES[suffix], cache)
+        return video, grant
 
     async def viewable(
         self, video_id: str, actor: Actor, token: str | None = None, ip: str | None = None
@@ -274,11 +292,12 @@ class PlaybackService:
 
     async def _playlist(
         self, video: Video, key: str, path: str, token: str | None, lifetime: int
-    ) -> bytes:
+    ) -> tuple[bytes, bytes]:
         """The playlist as players get it. Where storage serves files itself (S3 presigned
         URLs, a CDN), segment URIs point there, so video bytes never pass through the API;
         otherwise they stay relative and resolve to this API. A token is carried on to
-        every URI that resolves to this API."""
+        every URI that resolves to this API. Returned plain and gzipped (Apple asks for
+        compressed playlists), both made once per video version, token and signing."""
         now = self._clock()
         # A chunked video's playlists change as its parts are published, and so does it; a
         # master changes with the video's captions.
@@ -286,7 +305,7 @@ class PlaybackService:
         cache_key = (f"{key}@{version}", token or "")
         signed = self._signed.get(cache_key)
         if signed is not None and now - signed[0] < lifetime * _RESIGN_SHARE:
-            return signed[1]
+            return signed[1], signed[2]
         if video.chunked:
             text = await self._assembled_playlist(video, path)
         else:
@@ -311,8 +330,10 @@ class PlaybackService:
             return direct or uri + query
 
         body = _INDEXES[PurePosixPath(path).suffix](text, resolve).encode()
-        _remember(self._signed, cache_key, (now, body))
-        return body
+        # mtime 0: the same playlist always compresses to the same bytes.
+        gzipped = gzip.compress(body, compresslevel=6, mtime=0)
+        _remember(self._signed, cache_key, (now, body, gzipped))
+        return body, gzipped
 
     async def captions(self, video: Video) -> list[Caption]:
         """The video's captions, looked up once per version of the video."""

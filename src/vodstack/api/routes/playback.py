@@ -3,11 +3,10 @@ ladder's files."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import Response
 
 from vodstack.api.deps import (
     OPTIONAL_KEY,
@@ -19,13 +18,14 @@ from vodstack.api.deps import (
     Videos,
     client_ip,
 )
+from vodstack.api.responses import file_response
 from vodstack.api.schemas import (
     PlaybackPublic,
     PlaybackTokenCreate,
     PlaybackTokenPublic,
     error_responses,
 )
-from vodstack.domain.videos import HLS_CONTENT_TYPES, attachment
+from vodstack.domain.videos import HLS_CONTENT_TYPES
 from vodstack.services.playback import HlsFile
 
 router = APIRouter(
@@ -106,8 +106,10 @@ async def hls_file(
     service: PlaybackDep,
     token: Token = None,
 ) -> Response:
+    """Answered by ``api.hot_path`` before routing; this route is its OpenAPI entry, and
+    serves apps built without it."""
     found = await service.hls_file(video_id, epoch, path, token, client_ip(request))
-    return file_response(found)
+    return file_response(found, request.headers)
 
 
 @router.get(
@@ -138,20 +140,6 @@ async def thumbnail(
     pictures need its playback token (in a page) or its owner's key."""
     found = await thumbnails.thumbnail(video_id, caller, width, time, token, client_ip(request))
     return file_response(found)
-
-
-def file_response(found: HlsFile) -> Response:
-    """A file to send (answering Range requests, with sendfile), a URL to redirect to, or
-    bytes; one with a file name as a download under that name."""
-    headers = {"Cache-Control": found.cache_control}
-    if found.filename is not None:
-        headers["Content-Disposition"] = attachment(found.filename)
-    if isinstance(found.source, Path):
-        # FileResponse answers Range requests and sends the file with sendfile.
-        return FileResponse(found.source, media_type=found.content_type, headers=headers)
-    if isinstance(found.source, str):
-        return RedirectResponse(found.source, status_code=302, headers=headers)
-    return Response(found.source, media_type=found.content_type, headers=headers)
 
 
 @router.get(

@@ -1,0 +1,47 @@
+"""How a file the services found goes out: its bytes (gzipped for clients that take it, from
+the copy made once), the file itself (answering Range requests), a redirect to where storage
+serves it, or a handoff to the front proxy that sends it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.datastructures import Headers
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from vodstack.domain.videos import attachment
+from vodstack.services.playback import HlsFile
+
+# Below this a gzip header and trailer cost more than they save.
+_GZIP_FROM = 256
+
+
+def file_response(found: HlsFile, request_headers: Headers | None = None) -> Response:
+    headers = {"Cache-Control": found.cache_control}
+    if found.filename is not None:
+        headers["Content-Disposition"] = attachment(found.filename)
+    if found.accel_redirect is not None:
+        # nginx sends the file (with sendfile, and Range) from its internal location.
+        headers["X-Accel-Redirect"] = found.accel_redirect
+        return Response(b"", media_type=found.content_type, headers=headers)
+    if isinstance(found.source, Path):
+        return FileResponse(found.source, media_type=found.content_type, headers=headers)
+    if isinstance(found.source, str):
+        return RedirectResponse(found.source, status_code=302, headers=headers)
+    body = found.source
+    if found.gzipped is not None:
+        headers["Vary"] = "Accept-Encoding"
+        if len(body) >= _GZIP_FROM and _takes_gzip(request_headers):
+            body = found.gzipped
+            headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type=found.content_type, headers=headers)
+
+
+def _takes_gzip(headers: Headers | None) -> bool:
+    if headers is None:
+        return False
+    for coding in headers.get("accept-encoding", "").split(","):
+        name, _, params = coding.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
