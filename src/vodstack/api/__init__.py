@@ -115,6 +115,7 @@ def create_app(
     if role in ("all", "play"):
         app.include_router(videos.router)
         app.include_router(playback.router)
+        app.include_router(playback.access_router)
         app.include_router(captions.router)
         app.include_router(webhooks.router)
     if role == "all":  # the pages use both the upload and the play API

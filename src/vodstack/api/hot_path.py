@@ -6,7 +6,6 @@ answered to other origins exactly as a routed request is."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -17,8 +16,8 @@ from vodstack import errors
 from vodstack.api.errors import error_response
 from vodstack.api.middleware import SAMPLED_ROUTE
 from vodstack.api.responses import file_response
+from vodstack.services.playback import LADDER_FILE
 
-_LADDER_FILE = re.compile(r"^/v1/videos/([^/]+)/hls/e([0-9]{1,9})/(.+)$")
 _TOKEN_LIMIT = 2048  # as the routed endpoint's query parameter allows
 
 
@@ -37,7 +36,7 @@ class LadderFiles:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = _LADDER_FILE.match(scope["path"]) if scope["type"] == "http" else None
+        found = LADDER_FILE.match(scope["path"]) if scope["type"] == "http" else None
         services = getattr(scope["app"].state, "services", None) if found else None
         if found is None or services is None or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
@@ -46,9 +45,11 @@ class LadderFiles:
         video_id, epoch, path = found[1], int(found[2]), found[3]  # the path is unquoted
         token = _token(scope["query_string"])
         client = scope.get("client")
+        if token is not None and len(token) > _TOKEN_LIMIT:
+            message = f"query.token: at most {_TOKEN_LIMIT} characters"
+            await error_response(422, errors.InvalidRequest.code, message)(scope, receive, send)
+            return
         try:
-            if token is not None and len(token) > _TOKEN_LIMIT:
-                raise errors.InvalidRequest(f"token: at most {_TOKEN_LIMIT} characters")
             ladder_file = await services.playback.hls_file(
                 video_id, epoch, path, token, client[0] if client else None
             )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from vodstack import errors
 from vodstack.domain.accounts import Actor, Scope, Visibility, can_manage, require_scope
@@ -73,6 +73,8 @@ GROWING_PLAYLIST_SECONDS = 2
 _CACHED_CAPTIONS = 64
 _CAPTION_LIMIT = 16 * 2**20
 _CAPTION_FILE = re.compile(r"^captions/([0-9a-f]{32})/(index\.m3u8|seg_(\d{5})\.vtt)$")
+# A ladder file's path: the video, the epoch and the file under it.
+LADDER_FILE = re.compile(r"^/v1/videos/([^/]+)/hls/e([0-9]{1,9})/(.+)$")
 _SAFE_PATH = re.compile(
     r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,100}(/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,100}){0,3}$"
 )
@@ -191,6 +193,17 @@ class PlaybackService:
         accel = self._settings.accel_redirect
         handoff = f"{accel}{key}" if accel and isinstance(source, Path) else None
         return HlsFile(source, HLS_CONTENT_TYPES[suffix], cache, accel_redirect=handoff)
+
+    async def access(self, uri: str, ip: str | None) -> str:
+        """The Cache-Control of the ladder file ``uri`` (a path with its query) names, if
+        its request may have it; raises as ``hls_file`` would otherwise."""
+        parsed = urlsplit(uri)
+        found = LADDER_FILE.match(unquote(parsed.path))
+        if found is None:
+            raise errors.NotFound("not a playback file")
+        token = dict(parse_qsl(parsed.query)).get("token")
+        _, grant = await self.admit(found[1], int(found[2]), found[3], token, ip)
+        return SEGMENT_CACHE if grant is None else PRIVATE_SEGMENT_CACHE
 
     async def admit(
         self, video_id: str, epoch: int, path: str, token: str | None, ip: str | None

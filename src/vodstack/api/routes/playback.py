@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import Response
 
+from vodstack import errors
 from vodstack.api.deps import (
     OPTIONAL_KEY,
     Caller,
@@ -31,6 +32,7 @@ from vodstack.services.playback import HlsFile
 router = APIRouter(
     prefix="/v1/videos", tags=["playback"], responses=error_responses(404, 409, 422, 503)
 )
+access_router = APIRouter(tags=["playback"], responses=error_responses(422, 503))
 
 Token = Annotated[
     str | None, Query(max_length=2048, description="a playback token (private videos)")
@@ -110,6 +112,28 @@ async def hls_file(
     serves apps built without it."""
     found = await service.hls_file(video_id, epoch, path, token, client_ip(request))
     return file_response(found, request.headers)
+
+
+@access_router.get(
+    "/v1/playback-access",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses={403: {"description": "The file may not be fetched"}},
+)
+async def playback_access(
+    request: Request,
+    service: PlaybackDep,
+    original_uri: Annotated[str, Header(alias="X-Original-URI", max_length=4096)],
+) -> Response:
+    """For a front proxy that sends ladder files itself (nginx's ``auth_request``): whether
+    the request for ``X-Original-URI`` may have its file, by the very checks of
+    ``GET .../hls/e{epoch}/{path}``; nginx caches the answer per video, epoch and token.
+    Any refusal is a 403, the one denial nginx passes on as it is."""
+    try:
+        cache = await service.access(original_uri, client_ip(request))
+    except errors.VodstackError as exc:
+        return Response(status_code=403, headers={"X-Refused": exc.code})
+    return Response(status_code=204, headers={"Cache-Control": cache})
 
 
 @router.get(
