@@ -284,6 +284,21 @@ class WebhookStore(Protocol):
         ...
 
 
+class RateLimitStore(Protocol):
+    """Requests counted per limit, caller and whole minute since the epoch, shared by every
+    process on the database, so that N API processes allow the rate once, not N times."""
+
+    async def counted(self, name: str, caller: str, minute: int) -> int:
+        """How many of ``caller``'s requests ``name`` counted in ``minute``."""
+        ...
+
+    async def take(self, name: str, caller: str, minute: int, most: int) -> int | None:
+        """Count one request in ``minute`` unless ``most`` are counted there already, as
+        one atomic step; the count with it, or None when refused (nothing is counted).
+        Minutes before ``minute - 1`` are forgotten now and then."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """A webhook receiver's answer: its status code, or why there was none."""
@@ -314,6 +329,7 @@ class Stores:
     webhooks: WebhookStore
     direct_uploads: DirectUploadStore
     captions: CaptionStore
+    rate_limits: RateLimitStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,14 +207,17 @@ class Settings(BaseSettings):
     part_size: int = Field(default=16 * MiB, ge=S3_MIN_PART_SIZE, le=S3_MAX_PART_SIZE)
     presign_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
     max_presign_batch: int = Field(default=1000, ge=1, le=S3_MAX_PARTS)
-    uploads_per_minute: int = Field(default=60, ge=1, description="per caller, per process")
+    uploads_per_minute: int = Field(
+        default=60, ge=1, description="per caller, shared by every API process"
+    )
     playback_tokens_per_minute: int = Field(
-        default=600, ge=1, description="per caller, per process"
+        default=600, ge=1, description="per caller, shared by every API process"
     )
     new_thumbnails_per_minute: int = Field(
         default=120,
         ge=1,
-        description="pictures made (not those already kept) per client address, per process",
+        description="pictures made (not those already kept) per client address, shared by "
+        "every API process",
     )
     abandoned_upload_hours: float = Field(
         default=72, gt=0, description="unfinished uploads older than this are aborted"

@@ -12,6 +12,7 @@ import pytest
 
 from tests.unit.test_playback_video_cache import Clock, CountingVideos, service, video
 from vodstack import errors
+from vodstack.adapters.stores_memory import memory_stores
 from vodstack.adapters.transcoder_fake import FAKE_PICTURE
 from vodstack.domain.accounts import ANONYMOUS
 from vodstack.domain.videos import VideoStatus
@@ -56,7 +57,7 @@ async def _world(tmp_path: Path, per_minute: int = 100) -> tuple[ThumbnailServic
             path.write_text(body if name.endswith("m3u8") else f"{body}{rung}")
             await storage.upload_file(path, f"outputs/v1/e1/{rung}/{name}")
     grabber = SlowGrabber()
-    limit = RateLimiter(per_minute, "new thumbnails", clock=Clock())
+    limit = RateLimiter(memory_stores().rate_limits, per_minute, "new thumbnails", clock=Clock())
     return ThumbnailService(playback, storage, grabber, limit), grabber
 
 

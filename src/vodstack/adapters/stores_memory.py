@@ -125,6 +125,8 @@ class MemoryDatabase:
     deliveries: dict[str, _Delivery] = field(default_factory=dict)  # in the order written
     direct_uploads: dict[str, DirectUpload] = field(default_factory=dict)
     captions: dict[str, Caption] = field(default_factory=dict)  # in the order added
+    # requests counted, by (limit name, caller, minute since the epoch)
+    rate_limits: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
     def event(self, job: _Job, at: datetime, kind: str, *, worker: str | None, reason: str) -> None:
         self.events.append(
@@ -194,6 +196,7 @@ def memory_stores(
         webhooks=MemoryWebhookStore(db),
         direct_uploads=MemoryDirectUploadStore(db),
         captions=MemoryCaptionStore(db),
+        rate_limits=MemoryRateLimitStore(db),
     )
 
 
@@ -850,3 +853,24 @@ class MemoryCaptionStore:
         del self._db.captions[caption_id]
         self._db.set_video(video_id, now)
         return True
+
+
+class MemoryRateLimitStore:
+    def __init__(self, db: MemoryDatabase) -> None:
+        self._db = db
+        self._pruned = -1  # as the SQL store: old minutes go once a minute per process
+
+    async def counted(self, name: str, caller: str, minute: int) -> int:
+        return self._db.rate_limits.get((name, caller, minute), 0)
+
+    async def take(self, name: str, caller: str, minute: int, most: int) -> int | None:
+        if minute > self._pruned:
+            self._pruned = minute
+            for key in [k for k in self._db.rate_limits if k[2] < minute - 1]:
+                del self._db.rate_limits[key]
+        key = (name, caller, minute)
+        count = self._db.rate_limits.get(key, 0)
+        if count >= most:
+            return None
+        self._db.rate_limits[key] = count + 1
+        return count + 1

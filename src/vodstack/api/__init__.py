@@ -170,10 +170,12 @@ def build_services(backends: Backends, frames: FrameGrabber | None = None) -> Se
             playback,
             storage,
             frames,
-            RateLimiter(settings.new_thumbnails_per_minute, "new thumbnails"),
+            RateLimiter(stores.rate_limits, settings.new_thumbnails_per_minute, "new thumbnails"),
         ),
-        upload_limit=RateLimiter(settings.uploads_per_minute, "uploads"),
-        token_limit=RateLimiter(settings.playback_tokens_per_minute, "playback tokens"),
+        upload_limit=RateLimiter(stores.rate_limits, settings.uploads_per_minute, "uploads"),
+        token_limit=RateLimiter(
+            stores.rate_limits, settings.playback_tokens_per_minute, "playback tokens"
+        ),
     )
 
 

@@ -9,6 +9,7 @@ from vodstack.db.accounts import SqlAccountStore
 from vodstack.db.captions import SqlCaptionStore
 from vodstack.db.direct_uploads import SqlDirectUploadStore
 from vodstack.db.jobs import SqlJobStore
+from vodstack.db.ratelimits import SqlRateLimitStore
 from vodstack.db.uploads import SqlUploadStore
 from vodstack.db.videos import SqlVideoStore
 from vodstack.db.webhooks import SqlWebhookStore
@@ -24,4 +25,5 @@ def sql_stores(engine: AsyncEngine, lease_seconds: float, clock: Clock = utc_now
         webhooks=SqlWebhookStore(engine),
         direct_uploads=SqlDirectUploadStore(engine),
         captions=SqlCaptionStore(engine),
+        rate_limits=SqlRateLimitStore(engine),
     )

@@ -263,3 +263,15 @@ captions = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Index(None, "video_id", "created_at"),
 )
+
+# Requests counted per limit, caller (a user id or a client address) and whole minute since
+# the epoch: the rate limits of every API process on the database.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("caller", String(64), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),
+    Column("requests", Integer, nullable=False),
+    Index(None, "minute"),  # old minutes are deleted by minute
+)

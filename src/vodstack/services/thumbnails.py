@@ -82,7 +82,7 @@ class ThumbnailService:
             source = await self._storage.locate(key, self._playback.url_lifetime(grant))
             return HlsFile(source, JPEG, cache)
         if self._limit is not None:
-            self._limit.take(ip or "")
+            await self._limit.take(ip or "")
         return HlsFile(await self._made_once(video, width, at, key), JPEG, cache)
 
     async def _made_once(self, video: Video, width: int, at: float, key: str) -> bytes:

@@ -83,7 +83,7 @@ async def create_playback_token(
 ) -> PlaybackTokenPublic:
     """A token that lets a viewer play a private video until it expires, optionally bound
     to the viewer's name and to the address this request comes from."""
-    services.token_limit.take(user.id)
+    await services.token_limit.take(user.id)
     video = await videos.managed(video_id, user)
     ip = client_ip(request) if body.bind_ip else None
     issued = await service.issue_token(video, body.expires_in, body.viewer, ip)

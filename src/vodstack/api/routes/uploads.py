@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1/uploads", tags=["uploads"], responses=error_respo
 async def create_upload(
     body: UploadCreate, direct: DirectUploads, uploader: CurrentUploader, services: ServicesDep
 ) -> UploadCreated:
-    services.upload_limit.take(owner_of(uploader).id)
+    await services.upload_limit.take(owner_of(uploader).id)
     upload = await direct.create_upload(NewUpload(**body.model_dump()), uploader)
     assert upload.video_id is not None
     return UploadCreated(
