@@ -77,7 +77,7 @@ def serve(
     """Run the HTTP API (and, with role all, the worker too) on one port."""
     import uvicorn
 
-    from vodstack.api import create_app
+    from vodstack.api import create_app, served_app
     from vodstack.logs import configure_logging
     from vodstack.tracing import configure_tracing
 
@@ -103,9 +103,10 @@ def serve(
         return
     configure_tracing(settings.otel_endpoint, "vodstack" if role == "all" else f"vodstack-{role}")
     app_ = create_app(settings, role, workers=slots)  # type: ignore[arg-type]
+    served = served_app(app_, settings, role)  # type: ignore[arg-type]
     # Logging is set up already; uvicorn's loggers follow its level. The app writes the
     # access log itself (sampled as VODSTACK_ACCESS_LOG_SAMPLE asks).
-    uvicorn.run(app_, host=host, port=port, log_config=None, log_level=None, access_log=False)
+    uvicorn.run(served, host=host, port=port, log_config=None, log_level=None, access_log=False)
 
 
 def _serve_processes(

@@ -12,7 +12,7 @@ import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
-from vodstack.api import create_app
+from vodstack.api import create_app, served_app
 from vodstack.client import VodstackClient
 from vodstack.domain.playlist import parse_media_playlist
 from vodstack.settings import Settings
@@ -30,7 +30,7 @@ def default_sample() -> Path:
 async def run_demo(
     settings: Settings, host: str, port: int, sample: Path, check: bool, console: Console
 ) -> int:
-    app = create_app(settings, "all", workers=1)
+    app = served_app(create_app(settings, "all", workers=1), settings, "all")
     server = uvicorn.Server(
         # Logging is set up already; uvicorn's loggers follow its level. The app writes
         # the access log itself (api.middleware.AccessLog).

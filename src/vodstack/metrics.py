@@ -9,7 +9,9 @@ of series stays bounded whatever the traffic.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
@@ -29,6 +31,22 @@ HTTP_DURATION = Histogram(
     ["method", "route"],
 )
 UNMATCHED_ROUTE = "unmatched"  # the route label of a request that matched no route
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """The two HTTP series of one method, route and status, looked up once."""
+
+    requests: Any
+    duration: Any
+
+
+def counted(method: str, route: str, status: int) -> Counted:
+    return Counted(
+        HTTP_REQUESTS.labels(method=method, route=route, status=str(status)),
+        HTTP_DURATION.labels(method=method, route=route),
+    )
+
 
 # --- uploads --------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from vodstack import __version__
 from vodstack.adapters.ffmpeg import default_ffmpeg
@@ -22,7 +23,6 @@ from vodstack.adapters.storage_instrumented import instrumented
 from vodstack.adapters.webhook_http import HttpWebhookSender
 from vodstack.api.deps import Services
 from vodstack.api.errors import install_error_handlers
-from vodstack.api.hot_path import LadderFiles
 from vodstack.api.middleware import AccessLog, RequestObserver
 from vodstack.api.routes import (
     captions,
@@ -104,7 +104,7 @@ def create_app(
 
     app = FastAPI(title="vodstack", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    _add_middleware(app, settings, ladder_files=role in ("all", "play"))
+    _add_middleware(app, settings)
     app.include_router(health.router)
     app.include_router(keys.router)  # any process may revoke a key: every one refuses it
     if role in ("all", "upload"):
@@ -123,9 +123,7 @@ def create_app(
     return app
 
 
-def _add_middleware(app: FastAPI, settings: Settings, ladder_files: bool) -> None:
-    if ladder_files:
-        app.add_middleware(LadderFiles)  # added first: innermost, inside CORS and the observer
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -143,6 +141,13 @@ def _add_middleware(app: FastAPI, settings: Settings, ladder_files: bool) -> Non
     app.add_middleware(
         RequestObserver, access=AccessLog(settings.access_log_sample)
     )  # added last: outermost, so it sees every answer
+
+
+def served_app(app: FastAPI, settings: Settings, role: Role) -> ASGIApp:
+    """What the HTTP server runs: the app, with ladder files answered in front of it."""
+    from vodstack.api.hot_path import HotPath
+
+    return HotPath(app, settings) if role in ("all", "play") else app
 
 
 def build_services(backends: Backends, frames: FrameGrabber | None = None) -> Services:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import secrets
 import time
 import uuid
 
@@ -60,6 +61,19 @@ def request_id_from(header: str | None) -> str:
     if header is not None and _SANE_REQUEST_ID.fullmatch(header):
         return header
     return uuid.uuid4().hex
+
+
+class RequestIds:
+    """New request ids, unique across processes and hosts as uuid4's are (a random
+    96-bit prefix per process) but made by counting: a uuid4 per request costs more than
+    the rest of a cached playlist's answer."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(12)
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._count) & 0xFFFFFFFF:08x}"
 
 
 class RequestObserver:

@@ -13,7 +13,7 @@ from vodstack.domain.videos import attachment
 from vodstack.services.playback import HlsFile
 
 # Below this a gzip header and trailer cost more than they save.
-_GZIP_FROM = 256
+GZIP_FROM = 256
 
 
 def file_response(found: HlsFile, request_headers: Headers | None = None) -> Response:
@@ -31,16 +31,18 @@ def file_response(found: HlsFile, request_headers: Headers | None = None) -> Res
     body = found.source
     if found.gzipped is not None:
         headers["Vary"] = "Accept-Encoding"
-        if len(body) >= _GZIP_FROM and _takes_gzip(request_headers):
+        accept = None if request_headers is None else request_headers.get("accept-encoding")
+        if len(body) >= GZIP_FROM and takes_gzip(accept):
             body = found.gzipped
             headers["Content-Encoding"] = "gzip"
     return Response(body, media_type=found.content_type, headers=headers)
 
 
-def _takes_gzip(headers: Headers | None) -> bool:
-    if headers is None:
+def takes_gzip(accept: str | None) -> bool:
+    """Whether an Accept-Encoding takes gzip (``*`` does; ``q=0`` refuses it)."""
+    if not accept:
         return False
-    for coding in headers.get("accept-encoding", "").split(","):
+    for coding in accept.split(","):
         name, _, params = coding.strip().partition(";")
         if name.strip().lower() in ("gzip", "*"):
             return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")

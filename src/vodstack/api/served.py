@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
-from vodstack.api import Role, create_app
+from vodstack.api import Role, create_app, served_app
 from vodstack.logs import configure_logging
 from vodstack.settings import Settings
 from vodstack.tracing import configure_tracing
@@ -23,14 +23,14 @@ def serve_spec(role: Role, workers: int) -> str:
     return json.dumps({"role": role, "workers": workers})
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> ASGIApp:
     """One HTTP process's app (uvicorn's factory)."""
     spec = json.loads(os.environ[SPEC_VARIABLE])
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     role = spec["role"]
     configure_tracing(settings.otel_endpoint, "vodstack" if role == "all" else f"vodstack-{role}")
-    return create_app(settings, role, workers=int(spec["workers"]))
+    return served_app(create_app(settings, role, workers=int(spec["workers"])), settings, role)
 
 
 async def prepare(settings: Settings) -> None:

@@ -81,6 +81,13 @@ def verify_playback_token(
 ) -> PlaybackGrant:
     """The grant a token carries, if it was signed with ``key``, has not expired, is for
     ``video_id``, and (when bound) is used from its IP address. Raises otherwise."""
+    grant = signed_grant(token, key)
+    check_grant(grant, now, video_id, ip)
+    return grant
+
+
+def signed_grant(token: str, key: bytes) -> PlaybackGrant:
+    """The grant a token carries, if it was signed with ``key``; nothing else is checked."""
     encoded, _, signature = token.partition(".")
     try:
         claims = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
@@ -92,9 +99,17 @@ def verify_playback_token(
         )
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
         raise errors.SignatureInvalid("the playback token is malformed") from None
-    verify(grant, signature, key, now)
+    if not signature.isascii() or not hmac.compare_digest(sign(grant, key), signature):
+        raise errors.SignatureInvalid()
+    return grant
+
+
+def check_grant(grant: PlaybackGrant, now: float, video_id: str, ip: str | None) -> None:
+    """Raise unless a signed grant still holds for this request: not expired, for
+    ``video_id``, and (when bound) used from its IP address."""
+    if now > grant.expires:
+        raise errors.SignatureExpired()
     if grant.video_id != video_id:
         raise errors.SignatureInvalid("the playback token is for another video")
     if grant.ip is not None and grant.ip != ip:
         raise errors.SignatureInvalid("the playback token is bound to another address")
-    return grant

@@ -39,7 +39,12 @@ from vodstack.domain.playlist import (
     rewrite_uris,
     with_subtitles,
 )
-from vodstack.domain.signing import PlaybackGrant, playback_token, verify_playback_token
+from vodstack.domain.signing import (
+    PlaybackGrant,
+    check_grant,
+    playback_token,
+    signed_grant,
+)
 from vodstack.domain.videos import HLS_CONTENT_TYPES, Video, VideoStatus, output_prefix
 from vodstack.ports import CaptionStore, Storage, VideoStore
 from vodstack.settings import Settings
@@ -63,6 +68,7 @@ _CACHED_PLAYLISTS = 4096
 # deleted stops playing here no later than it stops playing from their caches.
 _READY_VIDEO_SECONDS = 2.0
 _CACHED_VIDEOS = 4096
+_CACHED_GRANTS = 65536  # viewers' tokens whose signature was checked: a few MiB at most
 # A playlist with signed segment URLs is reused for this share of the URLs' lifetime, so a
 # viewer always gets at least the rest of it to watch.
 _RESIGN_SHARE = 0.1
@@ -123,6 +129,7 @@ class PlaybackService:
         self._stored: OrderedDict[str, str] = OrderedDict()
         self._signed: OrderedDict[tuple[str, str], tuple[float, bytes, bytes]] = OrderedDict()
         self._ready: OrderedDict[str, tuple[float, Video]] = OrderedDict()
+        self._grants: OrderedDict[str, PlaybackGrant] = OrderedDict()
         self._assembled: OrderedDict[tuple[str, str], Assembly] = OrderedDict()
         # By video and version: captions change the video's updated_at.
         self._tracks: OrderedDict[tuple[str, str], list[Caption]] = OrderedDict()
@@ -221,7 +228,7 @@ class PlaybackService:
         if video.visibility is Visibility.PRIVATE:  # no key opens it: players carry the token
             if token is None:
                 raise errors.SignatureInvalid("this video needs a playback token")
-            grant = verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
+            grant = self._verified(token, video.id, ip)
         _ready(video)
         if epoch != playing_epoch(video):
             raise errors.NotFound(
@@ -271,6 +278,18 @@ class PlaybackService:
             self._ready.pop(video_id, None)
         return video
 
+    def _verified(self, token: str, video_id: str, ip: str | None) -> PlaybackGrant:
+        """The token's grant, as ``verify_playback_token`` checks it. A viewer's player sends
+        the same token with every playlist and segment, so its signature is checked once
+        and the grant kept; what can change from one request to the next, its expiry and
+        the address it is used from, is checked every time."""
+        grant = self._grants.get(token)
+        if grant is None:
+            grant = signed_grant(token, self._key)
+            _remember(self._grants, token, grant, _CACHED_GRANTS)
+        check_grant(grant, self._wall_clock(), video_id, ip)
+        return grant
+
     def _access(
         self, video: Video, actor: Actor, token: str | None, ip: str | None
     ) -> PlaybackGrant | None:
@@ -279,7 +298,7 @@ class PlaybackService:
         if video.visibility is not Visibility.PRIVATE:
             return None
         if token is not None:
-            return verify_playback_token(token, self._key, self._wall_clock(), video.id, ip)
+            return self._verified(token, video.id, ip)
         if can_manage(actor, video.owner_id):
             return self._grant(video.id, TOKEN_SECONDS)
         raise errors.VideoNotFound(f"no video with id {video.id!r}")
