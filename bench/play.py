@@ -39,7 +39,14 @@ from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import httpx
-from tests.support.processes import Server, free_port, start_server, upload_file
+from tests.support.processes import (
+    Server,
+    children,
+    descendants,
+    free_port,
+    start_server,
+    upload_file,
+)
 
 from bench.upload import cpu_seconds
 
@@ -392,7 +399,7 @@ def front_nginx(
             refused = httpx.get(wrong)
             if refused.status_code != 403:
                 raise RuntimeError(f"nginx sent a private segment to {wrong}: {refused}")
-        front.pids += _children(process.pid)
+        front.pids += children(process.pid)
         yield front
     finally:
         process.send_signal(signal.SIGQUIT)  # graceful: the workers finish, then exit
@@ -469,19 +476,6 @@ http {{
 """
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def _serve_pids(server: Server) -> list[int]:
     """The `vodstack serve` process of ``server`` and every process under it."""
     port = server.url.rsplit(":", 1)[1]
@@ -494,13 +488,8 @@ def _serve_pids(server: Server) -> list[int]:
             continue
         if b"serve" in argv and port.encode() in argv:
             pid = int(entry.name)
-            return [pid, *_descendants(pid)]
+            return [pid, *descendants(pid)]
     raise RuntimeError(f"no vodstack serve process on port {port}")
-
-
-def _descendants(pid: int) -> list[int]:
-    children = _children(pid)
-    return [p for child in children for p in (child, *_descendants(child))]
 
 
 def _on(server: Server, url: str) -> str:

@@ -95,13 +95,13 @@ class HotPath:
         token = _token(scope["query_string"])
         client = scope.get("client")
         try:
-            if token is not None and len(token) > _TOKEN_LIMIT:
-                raise _TooLong(f"query.token: at most {_TOKEN_LIMIT} characters")
             ladder_file = await playback.hls_file(
-                found[1], int(found[2]), found[3], token, client[0] if client else None
+                found[1], int(found[2]), found[3], _bounded(token), client[0] if client else None
             )
+        except _TooLong as exc:  # as the routed endpoint's validation answers
+            response: Response = error_response(422, errors.InvalidRequest.code, str(exc))
         except errors.VodstackError as exc:
-            response: Response = error_response(exc.status, exc.code, exc.message)
+            response = error_response(exc.status, exc.code, exc.message)
         else:
             if isinstance(ladder_file.source, bytes):
                 return await _send_bytes(send, scope, ladder_file, headers, extra)
@@ -133,10 +133,6 @@ _EXPOSED = (
     b"access-control-expose-headers",
     b"ETag, Content-Length, Content-Range, Accept-Ranges, X-Request-ID",
 )
-
-
-class _TooLong(errors.InvalidRequest):
-    status = 422  # as the routed endpoint's validation answers
 
 
 async def _send_bytes(
@@ -180,6 +176,16 @@ def _with(response: ASGIApp, extra: list[tuple[bytes, bytes]]) -> ASGIApp:
 
 def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, str]:
     return {k: v.decode("latin-1") for k, v in raw if k in _WANTED}
+
+
+class _TooLong(ValueError):
+    pass
+
+
+def _bounded(token: str | None) -> str | None:
+    if token is not None and len(token) > _TOKEN_LIMIT:
+        raise _TooLong(f"query.token: at most {_TOKEN_LIMIT} characters")
+    return token
 
 
 def _token(query: bytes) -> str | None:

@@ -186,7 +186,7 @@ class PlaybackService:
             return await self._caption_file(video, path, token if grant else None)
         key = f"{output_prefix(video.id, epoch)}/{path}"
         lifetime = self.url_lifetime(grant)
-        suffix = PurePosixPath(path).suffix
+        suffix = _suffix(path)
         if suffix in _INDEXES:
             body, gzipped = await self._playlist(
                 video, key, path, token if grant else None, lifetime
@@ -218,8 +218,7 @@ class PlaybackService:
         """The video and the token's grant, if ``path`` of ``epoch`` is a ladder file that
         this request may fetch; the checks of every playback-file request, and all that a
         front proxy asks before it sends a segment itself."""
-        suffix = PurePosixPath(path).suffix
-        if not _SAFE_PATH.match(path) or ".." in path or suffix not in HLS_CONTENT_TYPES:
+        if not _SAFE_PATH.match(path) or ".." in path or _suffix(path) not in HLS_CONTENT_TYPES:
             raise errors.NotFound(f"no such playback file: {path!r}")
         video = await self._video(video_id)
         if video is None:
@@ -465,6 +464,13 @@ def attachment_name(title: str, filename: str) -> str:
     stem = title.strip() or PurePosixPath(filename.replace("\\", "/")).stem
     safe = _UNSAFE_NAME.sub("_", stem).strip(" ._")[:100].strip(" ._")
     return f"{safe or 'video'}.mp4"
+
+
+def _suffix(path: str) -> str:
+    """PurePosixPath(path).suffix, for a path ``_SAFE_PATH`` admits, without the object."""
+    name = path.rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
 def _ready(video: Video) -> Video:
