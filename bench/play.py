@@ -21,6 +21,7 @@ Needs `wrk` and `nginx` (`make bench-tools` installs Debian's); without them it 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -96,6 +97,7 @@ class Report:
     segment_bytes: int = 0
     log_bytes_per_request: float = 0.0  # what the 1-process server logged, sampled
     targets: list[Target] = field(default_factory=list)
+    restarts: list[str] = field(default_factory=list)  # what uvicorn's supervisor said
     ratios: dict[str, float | None] = field(default_factory=dict)
 
 
@@ -118,7 +120,7 @@ def main() -> None:
         print(json.dumps({**asdict(report), "errors": sum(t.errors for t in report.targets)}))
     else:
         print_report(report)
-    failed = any(t.errors or not t.requests for t in report.targets)
+    failed = any(t.errors or not t.requests for t in report.targets) or bool(report.restarts)
     sys.exit(1 if failed else 0)
 
 
@@ -215,6 +217,8 @@ def run(scratch: Path, args: argparse.Namespace, wrk: str, nginx: str, report: R
         report.nginx_workers = len(front.pids) - 1
         log = scratch / "one" / "serve.log"
         _measure(wrk, args, report, (one, many), hello, front, (urls, segment), log)
+        said = (scratch / "many" / "serve.log").read_text(errors="replace").splitlines()
+        report.restarts = [line for line in said if "Child process" in line or "died" in line]
 
 
 def _moved(urls: PlaybackUrls, server: Server) -> PlaybackUrls:
@@ -686,8 +690,16 @@ def print_profile(stacks: list[str]) -> None:
         print(f"  {100 * count / total:5.1f}%  {name}")
 
 
+def _cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):  # gone: a restart, in the server's log
+            total += cpu_seconds(pid)
+    return total
+
+
 def load(wrk: str, target: Target, clients: int, seconds: float, pids: list[int]) -> None:
-    cpu = sum(cpu_seconds(pid) for pid in pids)
+    cpu = _cpu(pids)
     started = time.perf_counter()
     done = subprocess.run(
         [
@@ -704,7 +716,7 @@ def load(wrk: str, target: Target, clients: int, seconds: float, pids: list[int]
         check=False,
     )
     wall = time.perf_counter() - started
-    target.server_cpu_percent = 100 * (sum(cpu_seconds(pid) for pid in pids) - cpu) / wall
+    target.server_cpu_percent = 100 * (_cpu(pids) - cpu) / wall
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed on {target.url}: {done.stderr or done.stdout}")
     parse_wrk(done.stdout, target)
@@ -767,6 +779,8 @@ def print_report(report: Report) -> None:
         )
     for name, value in report.ratios.items():
         print(f"  {name}: {value}")
+    for line in report.restarts:
+        print(f"  restart: {line}")
 
 
 if __name__ == "__main__":

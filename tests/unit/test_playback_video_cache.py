@@ -3,6 +3,7 @@ go of it at once when the video changes."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -99,3 +100,22 @@ async def test_a_change_is_seen_at_once_after_forget() -> None:
     playback.forget("v1")
     with pytest.raises(errors.VideoNotFound):
         await playback.playback("v1", ANONYMOUS)  # private, and no token or owner
+
+
+class SlowVideos(CountingVideos):
+    """A store whose lookups take a turn of the event loop, as a real query does."""
+
+    async def get(self, video_id: str) -> Video | None:
+        self.lookups += 1
+        await asyncio.sleep(0)
+        return self.video
+
+
+async def test_viewers_asking_when_the_entry_runs_out_share_one_lookup() -> None:
+    videos, clock = SlowVideos(video(VideoStatus.READY)), Clock()
+    playback = service(videos, clock)
+    await asyncio.gather(*(playback.playback("v1", ANONYMOUS) for _ in range(50)))
+    assert videos.lookups == 1
+    clock.now += 2.5
+    await asyncio.gather(*(playback.playback("v1", ANONYMOUS) for _ in range(50)))
+    assert videos.lookups == 2

@@ -8,6 +8,7 @@ serves itself (S3, a CDN) are presigned for no longer than the token lives.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import re
 import time
@@ -130,6 +131,7 @@ class PlaybackService:
         self._signed: OrderedDict[tuple[str, str], tuple[float, bytes, bytes]] = OrderedDict()
         self._ready: OrderedDict[str, tuple[float, Video]] = OrderedDict()
         self._grants: OrderedDict[str, PlaybackGrant] = OrderedDict()
+        self._lookups: dict[str, asyncio.Future[Video | None]] = {}
         self._assembled: OrderedDict[tuple[str, str], Assembly] = OrderedDict()
         # By video and version: captions change the video's updated_at.
         self._tracks: OrderedDict[tuple[str, str], list[Caption]] = OrderedDict()
@@ -270,6 +272,16 @@ class PlaybackService:
         cached = self._ready.get(video_id)
         if cached is not None and now - cached[0] < _READY_VIDEO_SECONDS:
             return cached[1]
+        # One lookup for all who ask meanwhile: when the entry runs out under load, every
+        # viewer's request at that moment would otherwise queue its own query.
+        pending = self._lookups.get(video_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up(video_id, now))
+            self._lookups[video_id] = pending
+            pending.add_done_callback(lambda _: self._lookups.pop(video_id, None))
+        return await asyncio.shield(pending)
+
+    async def _look_up(self, video_id: str, now: float) -> Video | None:
         video = await self._videos.get(video_id)
         if video is not None and video.status in _PLAYABLE:
             _remember(self._ready, video_id, (now, video), _CACHED_VIDEOS)
