@@ -77,8 +77,10 @@ def context_fields() -> Mapping[str, str | int]:
 
 # --- formats --------------------------------------------------------------------------
 
-# uvicorn's access records: '%s - "%s %s HTTP/%s" %d' with these arguments.
+# Access records, uvicorn's and vodstack's own: '%s - "%s %s HTTP/%s" %d' with these
+# arguments.
 _ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")
+_ACCESS_LOGGERS = frozenset({"uvicorn.access", "vodstack.access"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -95,7 +97,7 @@ class JsonFormatter(logging.Formatter):
             **context_fields(),
         }
         args = record.args
-        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+        if record.name in _ACCESS_LOGGERS and isinstance(args, tuple) and len(args) == 5:
             line.update(zip(_ACCESS_FIELDS, args, strict=True))
         if record.exc_info:
             line["exception"] = redact(self.formatException(record.exc_info))

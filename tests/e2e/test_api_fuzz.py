@@ -78,7 +78,7 @@ schema_fuzzing_only = schemathesis.openapi.from_dict(
 # The same examples on every run: a random one that trips the HTTP server's own parser (an
 # empty Content-Length is refused before the app sees it) must not turn a run red at random.
 _RUN = settings(
-    max_examples=25,
+    max_examples=15,
     derandomize=True,
     deadline=None,
     database=None,

@@ -97,7 +97,7 @@ def test_the_all_in_one_server_after_one_upload_and_its_job(server: Server) -> N
     assert not re.search(r'route="[^"]*[0-9a-f]{32}', metrics.text)
 
     lines = json_lines(server.data_dir.parent / "serve.log")
-    access = [line for line in lines if line["logger"] == "uvicorn.access"]
+    access = [line for line in lines if line["logger"] == "vodstack.access"]
     assert all(len(line["request_id"]) > 0 for line in access)
     (probed,) = [line for line in access if line["request_id"] == "probe-1"]
     assert (probed["method"], probed["path"], probed["status"]) == ("GET", "/readyz", 200)

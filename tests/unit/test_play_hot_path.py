@@ -157,11 +157,11 @@ async def test_every_request_is_counted_and_successes_are_sampled_in_the_log(
 
     ok, refused = served("200"), served("403")
     params = {"token": token(10_000)}
-    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+    with caplog.at_level(logging.INFO, logger="vodstack.access"):
         for _ in range(8):
             await play.client.get(URL, params=params)
         await play.client.get(URL)
-    lines = [r for r in caplog.records if r.name == "uvicorn.access"]
+    lines = [r for r in caplog.records if r.name == "vodstack.access"]
     statuses = [cast(tuple[Any, ...], r.args)[4] for r in lines]
     assert statuses.count(200) == 2  # a quarter of the successes
     assert statuses.count(403) == 1  # every failure

@@ -101,11 +101,7 @@ def create_app(
                     webhook_delivery(backends, f"api-{os.getpid()}-{uuid.uuid4().hex[:6]}")
                 )
                 app.state.probes = Probes(checks, backends.stores.jobs.counts)
-                # What start-up made (modules, the app, its services) lives as long as the
-                # process: the collector need not walk it on every full collection, which
-                # otherwise shows as pauses in the play path's tail latency.
-                gc.collect()
-                gc.freeze()
+                _freeze_what_start_up_made()
                 yield
 
     app = FastAPI(title="vodstack", version=__version__, lifespan=lifespan)
@@ -127,6 +123,14 @@ def create_app(
     if role == "all":  # the pages use both the upload and the play API
         app.include_router(pages.router)
     return app
+
+
+def _freeze_what_start_up_made() -> None:
+    """What start-up made (modules, the app, its services) lives as long as the process:
+    the collector need not walk it on every full collection, which otherwise shows as
+    pauses in the play path's tail latency."""
+    gc.collect()
+    gc.freeze()
 
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
