@@ -45,6 +45,7 @@ from tests.support.processes import (
     children,
     descendants,
     free_port,
+    serve_pid,
     start_server,
     upload_file,
 )
@@ -482,18 +483,8 @@ http {{
 
 def _serve_pids(server: Server) -> list[int]:
     """The `vodstack serve` process of ``server`` and every process under it."""
-    port = server.url.rsplit(":", 1)[1]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"serve" in argv and port.encode() in argv:
-            pid = int(entry.name)
-            return [pid, *descendants(pid)]
-    raise RuntimeError(f"no vodstack serve process on port {port}")
+    pid = serve_pid(server)
+    return [pid, *descendants(pid)]
 
 
 def _on(server: Server, url: str) -> str:

@@ -9,7 +9,9 @@ import logging
 import math
 import os
 import signal
+import subprocess
 import sys
+import threading
 import webbrowser
 from pathlib import Path
 from typing import Annotated, Any
@@ -142,9 +144,6 @@ class _JobWorkerProcess:
     """``vodstack worker`` as a child, started again whenever it exits until ``stop``."""
 
     def __init__(self, slots: int) -> None:
-        import subprocess
-        import threading
-
         self._command = [sys.executable, "-m", "vodstack", "worker", "--concurrency", str(slots)]
         self._stopping = threading.Event()
         self._process = subprocess.Popen(self._command)
@@ -152,8 +151,6 @@ class _JobWorkerProcess:
         self._watcher.start()
 
     def _watch(self) -> None:
-        import subprocess
-
         while not self._stopping.is_set():
             code = self._process.wait()
             if self._stopping.is_set():

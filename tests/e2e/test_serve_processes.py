@@ -12,18 +12,15 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import media
-from tests.support.processes import command_line, descendants, start_server, upload_file
+from tests.support.processes import (
+    command_line,
+    descendants,
+    serve_pid,
+    start_server,
+    upload_file,
+)
 
 TOKENS_PER_MINUTE = 4
-
-
-def _serve_pid(port: str) -> int:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            argv = command_line(int(entry.name))
-            if b"serve" in argv and port.encode() in argv:
-                return int(entry.name)
-    raise AssertionError(f"no vodstack serve on port {port}")
 
 
 def _alive(pid: int) -> bool:
@@ -43,7 +40,7 @@ def test_two_processes_on_one_port_with_the_worker_apart(tmp_path: Path) -> None
         "VODSTACK_PLAYBACK_TOKENS_PER_MINUTE": str(TOKENS_PER_MINUTE),
     }
     with start_server(tmp_path, **env) as server:
-        parent = _serve_pid(server.url.rsplit(":", 1)[1])
+        parent = serve_pid(server)
         tree = descendants(parent)
         lines = {pid: command_line(pid) for pid in tree}
         http = [p for p, argv in lines.items() if any(b"spawn_main" in a for a in argv)]

@@ -243,3 +243,14 @@ def command_line(pid: int) -> list[bytes]:
         return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return []
+
+
+def serve_pid(server: Server) -> int:
+    """The pid of the `vodstack serve` process that listens at ``server``'s port."""
+    port = server.url.rsplit(":", 1)[1].encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            argv = command_line(int(entry.name))
+            if b"serve" in argv and port in argv:
+                return int(entry.name)
+    raise RuntimeError(f"no vodstack serve process at {server.url}")

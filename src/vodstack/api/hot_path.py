@@ -29,14 +29,14 @@ from vodstack.api.middleware import (
     RequestIds,
     request_id_from,
 )
-from vodstack.api.responses import GZIP_FROM, file_response, takes_gzip
+from vodstack.api.responses import encoded, file_response
+from vodstack.domain.signing import TOKEN_CHARS
 from vodstack.logs import bind, unbind
 from vodstack.services.playback import LADDER_FILE, HlsFile, PlaybackService
 from vodstack.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_TOKEN_LIMIT = 2048  # as the routed endpoint's query parameter allows
 _WANTED = (b"x-request-id", b"origin", b"accept-encoding")
 
 
@@ -142,19 +142,14 @@ async def _send_bytes(
     headers: dict[bytes, str],
     extra: list[tuple[bytes, bytes]],
 ) -> int:
-    body = found.source
-    assert isinstance(body, bytes)
+    body, encoding = encoded(found, headers.get(b"accept-encoding"))
     out = [
         (b"content-type", found.content_type.encode()),
         (b"cache-control", found.cache_control.encode()),
         *extra,
+        *((name.lower().encode(), value.encode()) for name, value in encoding.items()),
+        (b"content-length", str(len(body)).encode()),
     ]
-    if found.gzipped is not None:
-        out.append((b"vary", b"Accept-Encoding"))
-        if len(body) >= GZIP_FROM and takes_gzip(headers.get(b"accept-encoding")):
-            body = found.gzipped
-            out.append((b"content-encoding", b"gzip"))
-    out.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": 200, "headers": out})
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
     return 200
@@ -183,8 +178,8 @@ class _TooLong(ValueError):
 
 
 def _bounded(token: str | None) -> str | None:
-    if token is not None and len(token) > _TOKEN_LIMIT:
-        raise _TooLong(f"query.token: at most {_TOKEN_LIMIT} characters")
+    if token is not None and len(token) > TOKEN_CHARS:
+        raise _TooLong(f"query.token: at most {TOKEN_CHARS} characters")
     return token
 
 

@@ -28,14 +28,21 @@ def file_response(found: HlsFile, request_headers: Headers | None = None) -> Res
         return FileResponse(found.source, media_type=found.content_type, headers=headers)
     if isinstance(found.source, str):
         return RedirectResponse(found.source, status_code=302, headers=headers)
-    body = found.source
-    if found.gzipped is not None:
-        headers["Vary"] = "Accept-Encoding"
-        accept = None if request_headers is None else request_headers.get("accept-encoding")
-        if len(body) >= GZIP_FROM and takes_gzip(accept):
-            body = found.gzipped
-            headers["Content-Encoding"] = "gzip"
+    accept = None if request_headers is None else request_headers.get("accept-encoding")
+    body, encoding = encoded(found, accept)
+    headers.update(encoding)
     return Response(body, media_type=found.content_type, headers=headers)
+
+
+def encoded(found: HlsFile, accept: str | None) -> tuple[bytes, dict[str, str]]:
+    """The bytes to send for ``found`` (gzipped when the client takes it and it pays), and
+    the headers that say so."""
+    assert isinstance(found.source, bytes)
+    if found.gzipped is None:
+        return found.source, {}
+    if len(found.source) >= GZIP_FROM and takes_gzip(accept):
+        return found.gzipped, {"Vary": "Accept-Encoding", "Content-Encoding": "gzip"}
+    return found.source, {"Vary": "Accept-Encoding"}
 
 
 def takes_gzip(accept: str | None) -> bool:

@@ -68,6 +68,10 @@ def verify(grant: _Expiring, signature: str, key: bytes, now: float) -> None:
         raise errors.SignatureExpired()
 
 
+# The longest playback token a request may carry: several times any token issued.
+TOKEN_CHARS = 2048
+
+
 def playback_token(grant: PlaybackGrant, key: bytes) -> str:
     """``<claims>.<signature>``, both base64url: short enough for a URL's query."""
     claims = {"v": grant.video_id, "exp": grant.expires, "sub": grant.viewer, "ip": grant.ip}

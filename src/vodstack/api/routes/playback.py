@@ -26,6 +26,7 @@ from vodstack.api.schemas import (
     PlaybackTokenPublic,
     error_responses,
 )
+from vodstack.domain.signing import TOKEN_CHARS
 from vodstack.domain.videos import HLS_CONTENT_TYPES
 from vodstack.services.playback import HlsFile
 
@@ -35,7 +36,7 @@ router = APIRouter(
 access_router = APIRouter(tags=["playback"], responses=error_responses(422, 503))
 
 Token = Annotated[
-    str | None, Query(max_length=2048, description="a playback token (private videos)")
+    str | None, Query(max_length=TOKEN_CHARS, description="a playback token (private videos)")
 ]
 
 # A ladder file: its bytes (a playlist, or a segment from local storage, which also answers
