@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
 NGINX := /usr/sbin/nginx
 
-.PHONY: demo serve test lint typecheck chromium bench-tools clean
+.PHONY: demo serve test lint typecheck config-reference chromium bench-tools clean
 
 demo: $(STAMP) $(SAMPLE) $(NODE_STAMP)
 	$(BIN)/vodstack demo
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# docs/configuration-reference.md, written from the settings (a unit test checks it is in step).
+config-reference: $(STAMP)
+	$(BIN)/python -m vodstack.settings_doc
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
