@@ -37,7 +37,7 @@ export function startStream(video, masterUrl, player, message, { onFatal, wire }
     else showMessage(message, 'This browser cannot play HLS: it has no Media Source Extensions.');
     return null;
   }
-  player.stream = { video, masterUrl, message, onFatal, wire, swaps: 0, upgrading: false };
+  player.stream = { video, masterUrl, message, onFatal, wire, swaps: 0, upgrading: false, stopped: false };
   video.addEventListener('error', () => {
     const detail = video.error?.message || `media error code ${video.error?.code}`;
     player.errors.push({ fatal: true, type: 'mediaElement', details: detail });
@@ -63,7 +63,6 @@ function newHls(player, startPosition) {
     player.variants = data.levels.length; // as listed, before hls.js leaves out what it cannot play
   });
   hls.on(Hls.Events.ERROR, (_, data) => {
-    if (player.hls !== hls) return;
     player.errors.push({ fatal: data.fatal, type: data.type, details: data.details, message: data.error?.message ?? null });
     if (!data.fatal) return;
     // hls.js has already retried network errors by now; a decode error is worth one retry.
@@ -74,6 +73,7 @@ function newHls(player, startPosition) {
     }
     showMessage(message, `Playback stopped: ${data.details}${data.error?.message ? ` (${data.error.message})` : ''}. Reload the page to try again.`);
     onFatal?.();
+    player.stream.stopped = true; // nothing is left to take a new master over
     hls.destroy();
   });
   wire?.(hls);
@@ -92,7 +92,7 @@ const LADDER_TRIES = 8;
 // picture and the clock go on, paused or playing, and the quality menu lists every rung.
 export async function takeWholeLadder(player, renditions) {
   const stream = player.stream;
-  if (!stream || stream.upgrading || !player.variants || renditions.length <= player.variants) return;
+  if (!stream || stream.stopped || stream.upgrading || !player.variants || renditions.length <= player.variants) return;
   stream.upgrading = true;
   try {
     let listed = 0;
@@ -100,7 +100,7 @@ export async function takeWholeLadder(player, renditions) {
       if (tries) await new Promise((resolve) => { setTimeout(resolve, LADDER_RETRY_MS); });
       listed = await variantsListed(stream.masterUrl);
     }
-    if (player.hls && listed > player.variants) swapMaster(player);
+    if (!stream.stopped && listed > player.variants) swapMaster(player);
   } finally {
     stream.upgrading = false;
   }
@@ -140,6 +140,7 @@ function swapMaster(player) {
   hls.attachMedia(media ?? video);
   hls.loadSource(masterUrl);
 }
+
 // Off, and each subtitle track of the master playlist by its name (or language); hidden
 // while there are none.
 export function captionsMenu(hls, select, player) {
