@@ -67,6 +67,7 @@ def _servers(tmp_path: Path, stack: ExitStack) -> Iterator[tuple[str, Server, st
             "VODSTACK_TRUSTED_PROXIES": trusted,
         }
         root = tmp_path / name.replace(" ", "-").replace(",", "")
+        root.mkdir()
         server = stack.enter_context(start_server(root, "--role", role, **env))
         server.data_dir = Path(data)  # where the owner's key is
         front = stack.enter_context(deploy_nginx(root / "nginx", server.url, server.url))
