@@ -178,7 +178,7 @@ class EncodingPublic(_Schema):
 
 
 class RungReceiptPublic(BaseModel):
-    """One rung of a quality receipt (see README, "The quality receipt")."""
+    """One rung of a quality receipt (see docs/processing.md, "The quality receipt")."""
 
     rung: str
     width: int
