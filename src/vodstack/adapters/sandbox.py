@@ -205,7 +205,7 @@ def _isolate_self(isolation: str) -> None:
         if isolation == NAMESPACE:
             _unshare_network()
         else:
-            seccomp.Filter(seccomp.Refusal("socket", unless_first=seccomp.AF_UNIX)).install()
+            _sockets().install()
     except OSError as exc:
         call = "unshare" if isolation == NAMESPACE else "seccomp"
         sys.exit(f"{call} was refused: {exc.strerror}")
