@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from pathlib import Path
@@ -121,6 +122,16 @@ class Settings(BaseSettings):
         default=["*"],
         description="origins whose pages may call the API and play videos, as a JSON list "
         '(["https://app.example.com"])',
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="the reverse proxies in front of the HTTP server (nginx, a load "
+        "balancer): addresses or networks separated by commas, such as "
+        "'127.0.0.1,10.0.0.0/8'. A request that comes from one of them is taken to come from "
+        "the address its X-Forwarded-For header names, read from the right: the first one "
+        "that is not itself a trusted proxy (its X-Forwarded-Proto gives the scheme). "
+        "Address-bound playback tokens bind to that address. Empty: X-Forwarded-For is "
+        "ignored whoever sends it, so that no client can claim another address",
     )
     embed_frame_ancestors: str = Field(
         default="*",
@@ -326,6 +337,19 @@ class Settings(BaseSettings):
         if value.lower() not in _LOG_LEVELS:
             raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
         return value.lower()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        proxies = [p.strip() for p in value.split(",") if p.strip()]
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is not an IP address or network (such as 10.0.0.0/8)"
+                ) from None
+        return ",".join(proxies)
 
     @field_validator("embed_frame_ancestors")
     @classmethod

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from tests.support.hls import Timestamps, timestamps
+from tests.support.machine_paths import machine_paths
 from tests.support.processes import Server, start_server, upload_file
 from tests.support.split import SECONDS, SETTINGS, split_clip
 from vodstack.domain.ffmpeg_args import AUDIO_SAMPLE_RATE
@@ -168,6 +169,10 @@ def _check_work(server: Server, video_id: str) -> None:
     assert again[0].startswith("chunk 1 (6-12.006 s) at 240p"), again
     assert [e["kind"] for e in events].count("playable") == 1
     assert events[-1]["kind"] == "assembled"
+    commands = [e["detail"]["command"] for e in events if e["kind"] == "encoding"]
+    assert commands, "no encoding event"
+    assert all(" -i source " in c and " out/" in c for c in commands), commands[0]
+    assert [machine_paths(c, server.data_dir) for c in commands] == [[]] * len(commands)
     outputs = server.data_dir / "objects" / "outputs" / video_id
     attempts = sorted(p.relative_to(outputs).as_posix() for p in outputs.glob("*/*/c1a*"))
     # The killed attempt of chunk 1 at 240p left nothing behind, its storyboard's sheets
