@@ -33,6 +33,7 @@ from vodstack.domain.captions import (
     source_language,
 )
 from vodstack.domain.chunks import (
+    SHORTEST_SHARE_SECONDS,
     PartKind,
     PartOutput,
     PartSpec,
@@ -54,7 +55,7 @@ from vodstack.domain.media import (
 from vodstack.domain.pictures import STORYBOARD
 from vodstack.domain.quality import DEFAULT_MIN_VMAF, Receipt, describe_rejections
 from vodstack.domain.videos import HLS_CONTENT_TYPES, output_prefix
-from vodstack.ports import JobStore, Storage, Transcoder
+from vodstack.ports import JobStore, Storage, Transcoder, WorkerRoster
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,10 @@ class Processor:
         lease_seconds: float,
         heartbeat_seconds: float,
         chunking: ChunkPolicy | None = None,
+        roster: WorkerRoster | None = None,
     ) -> None:
         self._chunking = chunking
+        self._roster = roster
         self._jobs = jobs
         self._storage = storage
         self._transcoder = transcoder
@@ -227,7 +230,9 @@ class Processor:
         source, info = await self._probe(lease, folder)
         ladder = await self._transcoder.plan_ladder(source, info)
         await self._record(lease, "planned", describe_ladder(ladder))
-        plan = None if self._chunking is None else self._chunking.plan(info, ladder)
+        plan = None
+        if self._chunking is not None:
+            plan = self._chunking.plan(info, ladder, await self._live_slots())
         if plan is not None:
             return await self._split(lease, source, plan)
 
@@ -273,6 +278,17 @@ class Processor:
                 receipt=None if receipt is None else receipt.to_json(),
             )
             return Settled(Outcome.PUBLISHED) if published else None
+
+    async def _live_slots(self) -> int:
+        """The job slots alive to share a video's parts, this one among them; one when
+        the roster cannot say (the plan is then as coarse as for one worker)."""
+        if self._roster is None:
+            return 1
+        try:
+            return max(1, await self._roster.live_slots())
+        except Exception as exc:
+            log.warning("no count of the live workers, planning for one: %s", exc)
+            return 1
 
     async def _split(self, lease: Lease, source: Path, plan: VideoPlan) -> Settled | None:
         digest = await asyncio.to_thread(file_sha256, source)
@@ -558,8 +574,9 @@ class ChunkPolicy:
     single_below: float = 30.0
     first_tier_height: int = 480
     min_vmaf: float = DEFAULT_MIN_VMAF  # the quality receipt's floor, kept with the plan
+    shortest: int = SHORTEST_SHARE_SECONDS
 
-    def plan(self, info: SourceInfo, ladder: Sequence[Rung]) -> VideoPlan | None:
+    def plan(self, info: SourceInfo, ladder: Sequence[Rung], slots: int = 1) -> VideoPlan | None:
         plan = plan_video(
             info,
             ladder,
@@ -568,6 +585,8 @@ class ChunkPolicy:
             longest=self.longest,
             single_below=self.single_below,
             first_tier_height=self.first_tier_height,
+            slots=slots,
+            shortest=self.shortest,
         )
         return None if plan is None else dataclasses.replace(plan, min_vmaf=self.min_vmaf)
 
