@@ -39,6 +39,7 @@ from vodstack.domain.chunks import (
     PartSpec,
     RungOutput,
     VideoPlan,
+    describe_plan,
     part_folder,
     plan_video,
 )
@@ -232,7 +233,10 @@ class Processor:
         await self._record(lease, "planned", describe_ladder(ladder))
         plan = None
         if self._chunking is not None:
-            plan = self._chunking.plan(info, ladder, await self._live_slots())
+            slots = await self._live_slots()
+            plan = self._chunking.plan(info, ladder, slots)
+            if plan is not None:
+                log.info("cut for %d live job slot(s): %s", slots, describe_plan(plan))
         if plan is not None:
             return await self._split(lease, source, plan)
 

@@ -94,6 +94,7 @@ class Worker:
         worker; its enrolment runs out only after ``STALL_FACTOR`` missed heartbeats."""
         if self._roster is None:
             return
+        enrolled = False
         while not self._stopping.is_set():
             try:
                 await self._roster.enroll(
@@ -101,6 +102,10 @@ class Worker:
                 )
             except Exception as exc:
                 log.warning("could not renew worker %s's enrolment: %s", self.name, exc)
+            else:
+                if not enrolled:
+                    log.info("worker %s enrolled among the live workers", self.name)
+                enrolled = True
             await pause(self._stopping, self._heartbeat_seconds)
 
     async def _withdraw(self) -> None:
