@@ -231,12 +231,7 @@ class Processor:
         source, info = await self._probe(lease, folder)
         ladder = await self._transcoder.plan_ladder(source, info)
         await self._record(lease, "planned", describe_ladder(ladder))
-        plan = None
-        if self._chunking is not None:
-            slots = await self._live_slots()
-            plan = self._chunking.plan(info, ladder, slots)
-            if plan is not None:
-                log.info("cut for %d live job slot(s): %s", slots, describe_plan(plan))
+        plan = await self._plan(info, ladder)
         if plan is not None:
             return await self._split(lease, source, plan)
 
@@ -282,6 +277,16 @@ class Processor:
                 receipt=None if receipt is None else receipt.to_json(),
             )
             return Settled(Outcome.PUBLISHED) if published else None
+
+    async def _plan(self, info: SourceInfo, ladder: Sequence[Rung]) -> VideoPlan | None:
+        """The video's parts, cut for the live job slots; None: one piece."""
+        if self._chunking is None:
+            return None
+        slots = await self._live_slots()
+        plan = self._chunking.plan(info, ladder, slots)
+        if plan is not None:
+            log.info("cut for %d live job slot(s): %s", slots, describe_plan(plan))
+        return plan
 
     async def _live_slots(self) -> int:
         """The job slots alive to share a video's parts, this one among them; one when
