@@ -9,8 +9,8 @@
 (2) Workers: the full ladder of the 6-minute source with 1 and with 2 workers, each worker
     pinned to a core of its own (`taskset`), standing in for a machine each: the speedup.
     With `--legs`, also 2 workers on the plan one worker gets (`two_coarse`: chunks not
-    cut for the live slots), and 1 worker on the plan 2 live slots get (`one_fine`: a
-    second worker enrolled that takes nothing): what the finer plan gains and costs.
+    cut for the live slots), and 1 worker on the plan 4 live slots get (`one_fine`: 3
+    more slots enrolled that take nothing): what a finer plan gains and costs.
 (3) Overhead: the same source unchunked (one ffmpeg for the whole ladder), on one pinned
     core, against (2)'s one chunked worker: the share of CPU that chunking costs.
 (4) Quality: a real film (Tears of Steel, upscaled to 1080p) encoded whole and in chunks
@@ -242,7 +242,7 @@ LEGS: tuple[tuple[str, list[int], dict[str, str], int], ...] = (
     ("one_tier", [0], ONE_TIER, 0),
     ("unchunked", [0], WHOLE, 0),
     ("two_coarse", [0, 1], COARSE, 0),
-    ("one_fine", [0], {}, 1),
+    ("one_fine", [0], {}, 3),
 )
 LEG_NAMES = ",".join(leg[0] for leg in LEGS)
 DEFAULT_LEGS = ("one", "two", "one_tier", "unchunked")
@@ -376,7 +376,7 @@ LEG_TITLES = {
     "one_tier": "1 worker, one tier",
     "unchunked": "1 worker, unchunked",
     "two_coarse": "2 workers, plan of 1",
-    "one_fine": "1 worker, plan of 2",
+    "one_fine": "1 worker, plan of 4",
 }
 
 

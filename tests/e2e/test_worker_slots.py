@@ -22,8 +22,8 @@ SETTINGS = {
     "VODSTACK_HEARTBEAT_SECONDS": "1",
 }
 COARSE = re.compile(r"3 chunks \(0-6 s, 6-18 s, 18-30(\.\d+)? s\)")
-# 30 s on 3 slots: a share of 10 s each, in chunks of at most half that, but at least one
-# segment (the shortest allowed here).
+# 30 s on 3 slots: a share of 10 s each, so chunks of one whole segment (the shortest
+# allowed here).
 FINE = re.compile(r"5 chunks \(0-6 s, 6-12 s, 12-18 s, 18-24 s, \.\.\.\)")
 
 

@@ -60,18 +60,21 @@ def test_chunks_start_short_then_double_up_to_the_longest(
     [
         # One slot: as coarse as ever (doubling up to 60 s).
         (60.0, 1, [6, 12, 24, 18]),
-        # Two slots share 60 s: 30 s each, in chunks of at most half that, on whole segments.
-        (60.0, 2, [6, 12, 12, 12, 12, 6]),
+        # Two slots' shares are 30 s: the coarse plan's 24 s chunk already fits.
+        (60.0, 2, [6, 12, 24, 18]),
+        # Four slots' are 15 s: chunks of 12 s, on whole segments.
+        (60.0, 4, [6, 12, 12, 12, 12, 6]),
         # More slots cannot cut below the shortest (12 s): a chunk costs a start and a seek.
         (60.0, 8, [6, 12, 12, 12, 12, 6]),
+        (40.0, 2, [6, 12, 12, 10]),
         # The tail that would make the last chunk longer than the longest takes a segment.
-        (70.0, 2, [6, 12, 12, 12, 12, 6, 10]),
-        (65.9, 2, [6, 12, 12, 12, 12, 11.9]),
-        (120.0, 2, [6, 12, 24, 30, 30, 18]),
-        (120.0, 4, [6, 12] + [12] * 8 + [6]),
+        (70.0, 4, [6, 12, 12, 12, 12, 6, 10]),
+        (65.9, 4, [6, 12, 12, 12, 12, 11.9]),
+        (120.0, 2, [6, 12, 24, 48, 30]),
+        (120.0, 4, [6, 12, 24, 30, 30, 18]),
         # A long source on few slots keeps the longest chunk (60 s).
         (362.8, 2, [6, 12, 24, 48, 60, 60, 60, 60, 32.8]),
-        (362.8, 4, [6, 12, 24, 42, 42, 42, 42, 42, 42, 42, 26.8]),
+        (362.8, 8, [6, 12, 24, 42, 42, 42, 42, 42, 42, 42, 26.8]),
         (213.0, 1, [6, 12, 24, 48, 60, 54, 9]),  # never above the longest, one slot too
     ],
 )
@@ -108,7 +111,7 @@ def test_no_chunk_outgrows_a_slots_share_or_the_longest(duration: float, slots: 
 
 def test_a_shortest_at_the_longest_keeps_the_coarse_plan() -> None:
     coarse = plan_chunks(60.0, first=6, longest=60)
-    assert plan_chunks(60.0, first=6, longest=60, shortest=60, slots=2) == coarse
+    assert plan_chunks(60.0, first=6, longest=60, shortest=60, slots=4) == coarse
 
 
 def test_a_short_source_keeps_one_chunk() -> None:

@@ -39,8 +39,6 @@ from vodstack.domain.quality import (
     segment_bitrates,
 )
 
-# A slot's share of a video is cut into at least this many chunks' worth.
-PARTS_PER_SHARE = 2
 # The shortest chunk that sharing a video among many slots cuts it into.
 SHORTEST_SHARE_SECONDS = 2 * SEGMENT_SECONDS
 
@@ -104,15 +102,15 @@ def plan_chunks(
 
 def longest_for(duration: float, slots: int, *, first: int, longest: int, shortest: int) -> int:
     """The longest chunk of a source ``duration`` seconds long that ``slots`` live job slots
-    encode: each slot's share of it, divided by ``PARTS_PER_SHARE`` and cut down to whole
-    segments, so that the slots' last parts end close together and none is left idle while
-    one long part finishes; never below ``shortest`` (each chunk costs a process start, a
-    seek and an encoder lookahead) nor ``first``, never above ``longest``."""
+    encode: at most each slot's share of it, cut down to whole segments, so that no slot is
+    left idle while another finishes one long part; never below ``shortest`` (each chunk
+    costs a process start, a seek and an encoder lookahead) nor ``first``, never above
+    ``longest``. Not finer than that: with the second tier claimed longest chunk first,
+    chunks of a share already end close together, and each chunk more costs CPU."""
     if slots <= 1:
         return longest
-    share = duration / (slots * PARTS_PER_SHARE)
-    whole = int(share // SEGMENT_SECONDS) * SEGMENT_SECONDS
-    return min(longest, max(first, shortest, whole))
+    share = int(duration / slots // SEGMENT_SECONDS) * SEGMENT_SECONDS
+    return min(longest, max(first, shortest, share))
 
 
 def stitch(parts: Sequence[MediaPlaylist], *, complete: bool) -> MediaPlaylist:
