@@ -672,6 +672,9 @@ async def test_a_token_opens_the_whole_ladder_and_nothing_else(world: World) -> 
     )
     assert played.status_code == 200
     assert played.json()["expires_at"] == issued["expires_at"]
+    # What an embed that follows a playable video asks with the token alone: where it stands.
+    assert played.json()["status"] == "ready"
+    assert played.json()["renditions"], played.json()
     # What a front proxy asks before it sends a segment itself: the same answer.
     segment = urlparse(f"{folder}/{uris[0]}")
     ask = {"X-Original-URI": f"{segment.path}?{segment.query}"}

@@ -86,7 +86,10 @@ def _check_playable(server: Server, video_id: str) -> None:
     video = server.get(f"/v1/videos/{video_id}")
     assert video["status"] == "playable"
     assert [r["name"] for r in video["renditions"]] == ["240p"]
-    master_url = server.get(f"/v1/videos/{video_id}/playback")["master_url"]
+    playback = server.get(f"/v1/videos/{video_id}/playback")
+    # What a player opened now is told: the rungs its master lists, and that more will come.
+    assert (playback["status"], playback["renditions"]) == ("playable", ["240p"])
+    master_url = playback["master_url"]
     master = httpx.get(master_url, timeout=10).raise_for_status().text
     assert "332p" not in master, "a rung is listed only once all of it is in"
     assert '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"' in master
@@ -121,6 +124,10 @@ def _check_ready(server: Server, video_id: str) -> None:
     while "332p" not in (master := httpx.get(master_url, timeout=10).text):
         assert time.monotonic() < deadline, master
         time.sleep(0.2)
+    while (playback := server.get(f"/v1/videos/{video_id}/playback"))["status"] != "ready":
+        assert time.monotonic() < deadline, playback
+        time.sleep(0.2)
+    assert sorted(playback["renditions"]) == ["240p", "332p"]
     assert "332p/index.m3u8" in master
     assert "240p/index.m3u8" in master
     videos = {}

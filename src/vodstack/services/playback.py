@@ -95,6 +95,10 @@ class Playback:
     master_url: str
     expires_at: datetime | None  # None: public or unlisted, the URL does not expire
     token: str | None = None
+    # Playable or ready; and the rungs its master lists, which a playable video's master
+    # gains as the rest of its ladder is published.
+    status: VideoStatus = VideoStatus.READY
+    renditions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,10 +325,13 @@ class PlaybackService:
 
     def _playback(self, video: Video, grant: PlaybackGrant | None) -> Playback:
         master = f"{self._settings.public_url}{hls_path(video.id, playing_epoch(video), MASTER)}"
+        listed = tuple(str(r["name"]) for r in video.renditions)
         if grant is None:
-            return Playback(master_url=master, expires_at=None)
+            return Playback(master, None, None, video.status, listed)
         token = playback_token(grant, self._key)
-        return Playback(f"{master}?token={quote(token)}", _at(grant.expires), token)
+        return Playback(
+            f"{master}?token={quote(token)}", _at(grant.expires), token, video.status, listed
+        )
 
     def url_lifetime(self, grant: PlaybackGrant | None) -> int:
         """Presigned segment URLs outlive neither the setting nor the token."""
