@@ -8,6 +8,9 @@
     first playable (deleted then: only its first seconds are of interest).
 (2) Workers: the full ladder of the 6-minute source with 1 and with 2 workers, each worker
     pinned to a core of its own (`taskset`), standing in for a machine each: the speedup.
+    With `--legs`, also 2 workers on the plan one worker gets (`two_coarse`: chunks not
+    cut for the live slots), and 1 worker on the plan 4 live slots get (`one_fine`: 3
+    more slots enrolled that take nothing): what a finer plan gains and costs.
 (3) Overhead: the same source unchunked (one ffmpeg for the whole ladder), on one pinned
     core, against (2)'s one chunked worker: the share of CPU that chunking costs.
 (4) Quality: a real film (Tears of Steel, upscaled to 1080p) encoded whole and in chunks
@@ -18,6 +21,7 @@
     workers follow, and where it stops scaling.
 
     .venv/bin/python -m bench.chunks [--seconds S] [--repeat 3] [--watch S] [--json] [--smoke]
+        [--source NAME|film] [--legs one,two,one_tier,unchunked,two_coarse,one_fine]
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from bench.ladder import (
 )
 
 SOURCE = "axm_long_1080p30_6min_lowbitrate.mp4"
+FILM_HEIGHT = 720  # `--source film`: a real film, at the size the short-film figures use
 SMOKE_SOURCE = "mdn_tears_of_steel_800x332_vp8_70s.webm"
 GOAL_PLAYABLE_SECONDS = 10.0
 GOAL_SPEEDUP = 1.8
@@ -66,6 +71,14 @@ VIEWER = Path(__file__).with_name("viewer.mjs")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=0, help="cut the source (0: all)")
+    parser.add_argument(
+        "--source",
+        default=SOURCE,
+        help="a file of ../shared/media, or 'film': Tears of Steel upscaled to 720p",
+    )
+    parser.add_argument(
+        "--legs", default=",".join(DEFAULT_LEGS), help="the worker legs, of " + LEG_NAMES
+    )
     parser.add_argument("--repeat", type=int, default=3, help="the longer source: N times it")
     parser.add_argument("--watch", type=float, default=0, help="viewer seconds (0: to the end)")
     parser.add_argument("--film-seconds", type=float, default=70, help="the quality film")
@@ -96,7 +109,7 @@ def main() -> None:
         if "playable" in sections:
             report["playable"] = measure_playable(scratch / "playable", source, longer, env, args)
         if "workers" in sections:
-            legs = SMOKE_LEGS if args.smoke else tuple(leg[0] for leg in LEGS)
+            legs = SMOKE_LEGS if args.smoke else tuple(args.legs.split(","))
             report["workers"] = measure_workers(scratch / "workers", source, env, legs)
         if "quality" in sections:
             film = source if args.smoke else prepare_source(ffmpeg, args.film_seconds)
@@ -112,7 +125,9 @@ def main() -> None:
 
 
 def _source(ffmpeg: str, scratch: Path, args: argparse.Namespace) -> Path:
-    name = SMOKE_SOURCE if args.smoke else SOURCE
+    if args.source == "film" and not args.smoke:
+        return prepare_source(ffmpeg, args.seconds or args.film_seconds, height=FILM_HEIGHT)
+    name = SMOKE_SOURCE if args.smoke else args.source
     if not args.seconds:
         return media(name)
     found = media(name)
@@ -217,13 +232,20 @@ def _watch(server: Server, video_id: str, seconds: float) -> dict[str, Any]:
 
 WHOLE = {"VODSTACK_CHUNK_SINGLE_BELOW_SECONDS": "1e9"}
 ONE_TIER = {"VODSTACK_FIRST_TIER_HEIGHT": "0"}
-# A leg's name, the cores of its pinned workers, and its settings.
-LEGS: tuple[tuple[str, list[int], dict[str, str]], ...] = (
-    ("one", [0], {}),
-    ("two", [0, 1], {}),
-    ("one_tier", [0], ONE_TIER),
-    ("unchunked", [0], WHOLE),
+# Chunks no shorter than the longest: the plan one worker gets, whatever the live slots.
+COARSE = {"VODSTACK_CHUNK_SHORTEST_SECONDS": "60"}
+# A leg's name, the cores of its pinned workers, its settings, and the slots of workers
+# enrolled besides them that take nothing (so that the plan is cut for more slots).
+LEGS: tuple[tuple[str, list[int], dict[str, str], int], ...] = (
+    ("one", [0], {}, 0),
+    ("two", [0, 1], {}, 0),
+    ("one_tier", [0], ONE_TIER, 0),
+    ("unchunked", [0], WHOLE, 0),
+    ("two_coarse", [0, 1], COARSE, 0),
+    ("one_fine", [0], {}, 3),
 )
+LEG_NAMES = ",".join(leg[0] for leg in LEGS)
+DEFAULT_LEGS = ("one", "two", "one_tier", "unchunked")
 # The smoke run's legs: a chunked one (whose parts the scale table models) and the unchunked
 # one; the others are the same loop on other cores or settings.
 SMOKE_LEGS = ("one", "unchunked")
@@ -235,20 +257,39 @@ def measure_workers(
     """The full ladder with 1 and 2 pinned workers, then on one: in one tier (chunking's
     own cost), and unchunked; only the ``legs`` named."""
     runs: dict[str, Any] = {}
-    for name, cores, extra in (leg for leg in LEGS if leg[0] in legs):
+    for name, cores, extra, idle_slots in (leg for leg in LEGS if leg[0] in legs):
         with _stack(root / name, {**env, **extra}) as server:
             pids = [_worker(server, root / name, f"w{c}", core=c) for c in cores]
+            if idle_slots:
+                _enroll_idle(server, idle_slots)
             before = sum(process_cpu(pid) for pid in pids)
             video_id = upload_file(server, source)
             _wait(server, video_id, ("ready",))
             cpu = sum(process_cpu(pid) for pid in pids) - before
             done = "ready" if name == "unchunked" else "assembled"
-            runs[name] = {"wall": _since_upload(server, video_id, done), "cpu": cpu}
+            runs[name] = {
+                "wall": _since_upload(server, video_id, done),
+                "cpu": cpu,
+                "parts": len(_parts_of(video_id, server)) - 1,
+            }
             if name == "one":
                 events = server.get(f"/v1/videos/{video_id}/events")["events"]
                 runs["parts"] = part_costs(events)
                 runs["stitch_seconds"] = stitch_seconds(_parts_of(video_id, server))
     return runs
+
+
+def _enroll_idle(server: Server, slots: int) -> None:
+    """A worker enrolled as another machine's would be, that never takes a job: the video
+    is cut for its slots too, and the pinned workers encode every part."""
+    database = server.env["VODSTACK_DATABASE_URL"]
+    query(
+        database,
+        "INSERT INTO workers (name, slots, alive_until) VALUES (%s, %s, now() + interval "
+        "'1 day') RETURNING name",
+        "idle-worker",
+        slots,
+    )
 
 
 def _parts_of(video_id: str, server: Server) -> list[dict[str, Any]]:
@@ -260,13 +301,16 @@ def _ratios(report: dict[str, Any]) -> dict[str, float]:
     """Those of the ratios whose legs ran (a smoke run has two of them)."""
     workers = report["workers"]
     ratios = {}
-    if "two" in workers:
-        ratios["speedup_two_workers"] = workers["one"]["wall"] / workers["two"]["wall"]
-    if "one_tier" in workers:
-        ratios["overhead_cpu"] = workers["one_tier"]["cpu"] / workers["unchunked"]["cpu"] - 1
-        ratios["overhead_wall"] = workers["one_tier"]["wall"] / workers["unchunked"]["wall"] - 1
-    ratios["two_tiers_cpu"] = workers["one"]["cpu"] / workers["unchunked"]["cpu"] - 1
-    ratios["two_tiers_wall"] = workers["one"]["wall"] / workers["unchunked"]["wall"] - 1
+    for leg, name in (("two", "speedup_two_workers"), ("two_coarse", "speedup_coarse_plan")):
+        if leg in workers:
+            ratios[name] = workers["one"]["wall"] / workers[leg]["wall"]
+    for kind in ("cpu", "wall"):
+        if "one_tier" in workers and "unchunked" in workers:
+            ratios[f"overhead_{kind}"] = workers["one_tier"][kind] / workers["unchunked"][kind] - 1
+        if "unchunked" in workers:
+            ratios[f"two_tiers_{kind}"] = workers["one"][kind] / workers["unchunked"][kind] - 1
+        if "one_fine" in workers:
+            ratios[f"finer_parts_{kind}"] = workers["one_fine"][kind] / workers["one"][kind] - 1
     return ratios
 
 
@@ -278,9 +322,9 @@ def missed_goals(report: dict[str, Any]) -> list[str]:
     for name in ("to_playable", "longer_to_playable") if "playable" in report else ():
         if playable[name] > GOAL_PLAYABLE_SECONDS:
             missed.append(f"{name} = {playable[name]:.1f} s > {GOAL_PLAYABLE_SECONDS}")
-    if ratios["speedup_two_workers"] < GOAL_SPEEDUP:
+    if ratios.get("speedup_two_workers", GOAL_SPEEDUP) < GOAL_SPEEDUP:
         missed.append(f"speedup = {ratios['speedup_two_workers']:.2f} < {GOAL_SPEEDUP}")
-    if ratios["overhead_cpu"] > GOAL_OVERHEAD:
+    if ratios.get("overhead_cpu", 0) > GOAL_OVERHEAD:
         missed.append(f"overhead = {ratios['overhead_cpu']:.1%} > {GOAL_OVERHEAD:.0%}")
     if playable["viewer"].get("stalls", 0):
         missed.append(f"the early viewer stalled {playable['viewer']['stalls']} times")
@@ -326,25 +370,28 @@ def _render_playable(playable: dict[str, Any]) -> list[str]:
     ]
 
 
+LEG_TITLES = {
+    "one": "1 worker",
+    "two": "2 workers",
+    "one_tier": "1 worker, one tier",
+    "unchunked": "1 worker, unchunked",
+    "two_coarse": "2 workers, plan of 1",
+    "one_fine": "1 worker, plan of 4",
+}
+
+
 def _render_workers(
     workers: dict[str, Any], ratios: dict[str, float], scale: dict[str, Any]
 ) -> list[str]:
-    lines = [f"full ladder, pinned: 1 worker {workers['one']['wall']:.1f} s"]
-    if "two" in workers:
-        lines[0] += (
-            f", 2 workers {workers['two']['wall']:.1f} s: speedup "
-            f"{ratios['speedup_two_workers']:.2f}"
-        )
-    one_tier = (
-        f"chunked in one tier {workers['one_tier']['cpu']:.1f} s ({ratios['overhead_cpu']:+.1%}), "
-        if "one_tier" in workers
-        else ""
-    )
-    lines += [
-        f"on 1 core: unchunked {workers['unchunked']['cpu']:.1f} s CPU, {one_tier}in two tiers "
-        f"{workers['one']['cpu']:.1f} s ({ratios['two_tiers_cpu']:+.1%})",
-        "workers  ready in  speedup  (from measured part costs)",
-    ]
+    lines = ["full ladder, pinned:              parts   wall s    CPU s"]
+    for leg, title in LEG_TITLES.items():
+        if leg in workers:
+            run = workers[leg]
+            lines.append(
+                f"  {title:<30} {run.get('parts', 0):>5} {run['wall']:>8.1f} {run['cpu']:>8.1f}"
+            )
+    lines += [f"  {name}: {value:.3f}" for name, value in ratios.items()]
+    lines.append("workers  ready in  speedup  (from measured part costs)")
     for row in scale["rows"]:
         lines.append(f"  {row['workers']:>5}  {row['ready']:>7.1f} s  {row['speedup']:>6.2f}")
     lines.append(scale["limit"])

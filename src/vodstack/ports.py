@@ -284,6 +284,26 @@ class WebhookStore(Protocol):
         ...
 
 
+class WorkerRoster(Protocol):
+    """The workers alive and their job slots, shared by every worker on the database: a
+    video is cut into parts for the slots that will encode them. A worker renews its
+    enrolment while it runs; one that stops renewing (killed, or cut off from the
+    database) drops out of the count when its enrolment runs out."""
+
+    async def enroll(self, worker: str, slots: int, alive_seconds: float) -> None:
+        """``worker`` has ``slots`` slots and counts as alive for ``alive_seconds`` from
+        now, replacing its earlier enrolment. Enrolments long run out are forgotten."""
+        ...
+
+    async def withdraw(self, worker: str) -> None:
+        """``worker`` stops: its slots count no more."""
+        ...
+
+    async def live_slots(self) -> int:
+        """The slots of every worker whose enrolment has not run out."""
+        ...
+
+
 class RateLimitStore(Protocol):
     """Requests counted per limit, caller and whole minute since the epoch, shared by every
     process on the database, so that N API processes allow the rate once, not N times."""
@@ -330,6 +350,7 @@ class Stores:
     direct_uploads: DirectUploadStore
     captions: CaptionStore
     rate_limits: RateLimitStore
+    workers: WorkerRoster
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,7 +184,9 @@ def build_worker(
             single_below=settings.chunk_single_below_seconds,
             first_tier_height=settings.first_tier_height,
             min_vmaf=settings.min_vmaf,
+            shortest=settings.chunk_shortest_seconds,
         ),
+        roster=backends.stores.workers,
     )
     return Worker(
         job_source(backends),
@@ -194,6 +196,7 @@ def build_worker(
         graceful_seconds=settings.graceful_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,
         pause_seconds=settings.poll_seconds,
+        roster=backends.stores.workers,
     )
 
 

@@ -207,6 +207,14 @@ class Settings(BaseSettings):
     chunk_longest_seconds: int = Field(
         default=60, ge=6, multiple_of=6, description="chunks double in length up to this"
     )
+    chunk_shortest_seconds: int = Field(
+        default=12,
+        ge=6,
+        multiple_of=6,
+        description="with several live worker slots, chunks are made shorter (down to this) "
+        "so that every slot gets a fair share of a video; at least the longest, chunks are "
+        "cut as for one worker",
+    )
     first_tier_height: int = Field(
         default=480,
         ge=0,

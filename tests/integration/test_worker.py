@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +161,34 @@ async def test_stopping_twice_releases_running_jobs_for_others(
     assert job is not None
     assert (job.state.status, job.state.attempts, job.worker) == ("queued", 0, None)
     assert await store.claim("next") is not None
+
+
+async def test_a_worker_counts_its_slots_while_it_runs(
+    engine: AsyncEngine, storage: MemoryStorage, tmp_path: Path
+) -> None:
+    """Enrolled at its start, renewed at its heartbeats, withdrawn when it stops: the
+    slots that a video is cut for are those of the workers running."""
+    roster = sql_stores(engine, 5.0).workers
+    transcoder = FakeTranscoder()
+    workers = [
+        make_worker(engine, storage, transcoder, tmp_path, concurrency=n, roster=roster)[0]
+        for n in (2, 3)
+    ]
+    running = [asyncio.create_task(w.run()) for w in workers]
+    await _until(lambda: roster.live_slots(), 5)
+    workers[0].stop()
+    await asyncio.wait_for(running[0], 10)
+    assert await roster.live_slots() == 3, "the stopped worker's 2 slots are withdrawn"
+    workers[1].stop()
+    await asyncio.wait_for(running[1], 10)
+    assert await roster.live_slots() == 0
+
+
+async def _until(read: Callable[[], Awaitable[int]], value: int, within: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while (found := await read()) != value:
+        assert asyncio.get_running_loop().time() < deadline, f"{found}, not {value}"
+        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,65 @@ def test_chunks_start_short_then_double_up_to_the_longest(
         assert after.first_segment == before.first_segment + round(before.duration / 6)
 
 
+@pytest.mark.parametrize(
+    ("duration", "slots", "lengths"),
+    [
+        # One slot: as coarse as ever (doubling up to 60 s).
+        (60.0, 1, [6, 12, 24, 18]),
+        # Two slots' shares are 30 s: the coarse plan's 24 s chunk already fits.
+        (60.0, 2, [6, 12, 24, 18]),
+        # Four slots' are 15 s: chunks of 12 s, on whole segments.
+        (60.0, 4, [6, 12, 12, 12, 12, 6]),
+        # More slots cannot cut below the shortest (12 s): a chunk costs a start and a seek.
+        (60.0, 8, [6, 12, 12, 12, 12, 6]),
+        (40.0, 2, [6, 12, 12, 10]),
+        # The tail that would make the last chunk longer than the longest takes a segment.
+        (70.0, 4, [6, 12, 12, 12, 12, 6, 10]),
+        (65.9, 4, [6, 12, 12, 12, 12, 11.9]),
+        (120.0, 2, [6, 12, 24, 48, 30]),
+        (120.0, 4, [6, 12, 24, 30, 30, 18]),
+        # A long source on few slots keeps the longest chunk (60 s).
+        (362.8, 2, [6, 12, 24, 48, 60, 60, 60, 60, 32.8]),
+        (362.8, 8, [6, 12, 24, 42, 42, 42, 42, 42, 42, 42, 26.8]),
+        (213.0, 1, [6, 12, 24, 48, 60, 54, 9]),  # never above the longest, one slot too
+    ],
+)
+def test_chunks_are_cut_for_the_live_slots(
+    duration: float, slots: int, lengths: list[float]
+) -> None:
+    chunks = plan_chunks(duration, first=6, longest=60, shortest=12, slots=slots)
+    assert [round(c.duration, 1) for c in chunks] == lengths
+    assert chunks[0].duration == 6, "the first chunk stays short: the video plays soon"
+    assert chunks[-1].end == duration
+    share = duration / slots
+    assert max(c.duration for c in chunks) <= max(share, 12)  # no longer than a slot's share
+    assert max(c.duration for c in chunks) <= 60
+    for before, after in itertools.pairwise(chunks):
+        assert before.end == after.start
+        assert after.start % 6 == 0  # whole segments, so on the 2 s keyframe grid
+        assert before.duration % 6 == 0
+
+
+@pytest.mark.parametrize("duration", [31.0, 47.5, 60.0, 61.0, 99.9, 180.0, 362.8, 1088.3])
+@pytest.mark.parametrize("slots", [1, 2, 3, 4, 6, 16])
+def test_no_chunk_outgrows_a_slots_share_or_the_longest(duration: float, slots: int) -> None:
+    chunks = plan_chunks(duration, first=6, longest=60, shortest=12, slots=slots)
+    longest = max(c.duration for c in chunks)
+    assert longest <= 60
+    assert longest <= max(duration / slots, 12)
+    assert all(c.start % 6 == 0 for c in chunks)
+    assert all(c.duration >= 6 for c in chunks[:-1])
+    assert sum(c.duration for c in chunks) == pytest.approx(duration)
+    # More slots never make a plan coarser.
+    fewer = plan_chunks(duration, first=6, longest=60, shortest=12, slots=max(1, slots - 1))
+    assert len(chunks) >= len(fewer)
+
+
+def test_a_shortest_at_the_longest_keeps_the_coarse_plan() -> None:
+    coarse = plan_chunks(60.0, first=6, longest=60)
+    assert plan_chunks(60.0, first=6, longest=60, shortest=60, slots=4) == coarse
+
+
 def test_a_short_source_keeps_one_chunk() -> None:
     assert plan_chunks(90.0, single_below=120) == (Chunk(0, 0.0, 90.0),)
     assert len(plan_chunks(130.0, single_below=120)) > 1
@@ -66,6 +125,7 @@ def test_a_short_source_keeps_one_chunk() -> None:
         ({"first": 5}, "whole number"),
         ({"longest": 0}, "whole number"),
         ({"first": 12, "longest": 6}, "cannot be shorter"),
+        ({"shortest": 9}, "whole number"),
     ],
 )
 def test_plans_off_the_segment_grid_are_refused(options: dict[str, int], problem: str) -> None:

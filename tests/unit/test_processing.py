@@ -156,6 +156,34 @@ async def test_a_long_video_is_split_and_its_parts_publish_one_ladder(
     assert f"{prefix}/master.m3u8" not in storage.objects, "the play API assembles it"
 
 
+async def test_a_video_is_cut_for_the_slots_of_the_live_workers(
+    stores: Stores, storage: MemoryStorage, clock: Clock, tmp_path: Path
+) -> None:
+    """40 s on one slot: chunks of 6, 12 and 22 s. On three slots alive (a worker whose
+    enrolment ran out counts for nothing), no chunk is longer than 12 s, so that each
+    slot's last part ends close to the others'."""
+    policy = ChunkPolicy(single_below=30)
+    spans = {}
+    for enrolled in ((), (("w1", 1), ("w2", 2))):
+        await stores.workers.enroll("gone", 8, 45.0)
+        clock.now += timedelta(seconds=46)
+        for name, slots in enrolled:
+            await stores.workers.enroll(name, slots, 45.0)
+        video_id = await _queued(stores, storage, clock)
+        transcoder = FakeTranscoder(info=SOURCE_40S)
+        processor = Processor(
+            stores.jobs, storage, transcoder, tmp_path, LEASE, 0.05, policy, stores.workers
+        )
+        lease = await stores.jobs.claim("w", video_id)
+        assert lease is not None
+        assert (await processor.run(lease)).outcome is Outcome.SPLIT
+        found = await stores.videos.parts(video_id)
+        assert found is not None
+        spans[len(enrolled)] = sorted({(p.start, p.end) for p in found[0].parts if p.tier == 2})
+    assert spans[0] == [(0, 6), (6, 18), (18, 40)]
+    assert spans[2] == [(0, 6), (6, 18), (18, 30), (30, 40)]
+
+
 async def test_a_failed_part_removes_its_own_folders_only(
     stores: Stores, storage: MemoryStorage, clock: Clock, tmp_path: Path
 ) -> None:

@@ -127,6 +127,7 @@ class MemoryDatabase:
     captions: dict[str, Caption] = field(default_factory=dict)  # in the order added
     # requests counted, by (limit name, caller, minute since the epoch)
     rate_limits: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    workers: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # slots, alive until
 
     def event(self, job: _Job, at: datetime, kind: str, *, worker: str | None, reason: str) -> None:
         self.events.append(
@@ -197,6 +198,7 @@ def memory_stores(
         direct_uploads=MemoryDirectUploadStore(db),
         captions=MemoryCaptionStore(db),
         rate_limits=MemoryRateLimitStore(db),
+        workers=MemoryWorkerRoster(db, clock),
     )
 
 
@@ -874,3 +876,22 @@ class MemoryRateLimitStore:
             return None
         self._db.rate_limits[key] = count + 1
         return count + 1
+
+
+class MemoryWorkerRoster:
+    def __init__(self, db: MemoryDatabase, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def enroll(self, worker: str, slots: int, alive_seconds: float) -> None:
+        now = self._clock()
+        for name in [n for n, (_, until) in self._db.workers.items() if until < now]:
+            del self._db.workers[name]
+        self._db.workers[worker] = (slots, now + timedelta(seconds=alive_seconds))
+
+    async def withdraw(self, worker: str) -> None:
+        self._db.workers.pop(worker, None)
+
+    async def live_slots(self) -> int:
+        now = self._clock()
+        return sum(slots for slots, until in self._db.workers.values() if until >= now)

@@ -13,6 +13,7 @@ from vodstack.db.ratelimits import SqlRateLimitStore
 from vodstack.db.uploads import SqlUploadStore
 from vodstack.db.videos import SqlVideoStore
 from vodstack.db.webhooks import SqlWebhookStore
+from vodstack.db.workers import SqlWorkerRoster
 from vodstack.ports import Stores
 
 
@@ -26,4 +27,5 @@ def sql_stores(engine: AsyncEngine, lease_seconds: float, clock: Clock = utc_now
         direct_uploads=SqlDirectUploadStore(engine),
         captions=SqlCaptionStore(engine),
         rate_limits=SqlRateLimitStore(engine),
+        workers=SqlWorkerRoster(engine, clock),
     )

@@ -275,3 +275,14 @@ rate_limits = Table(
     Column("requests", Integer, nullable=False),
     Index(None, "minute"),  # old minutes are deleted by minute
 )
+
+# The workers alive and their job slots: a worker renews its row at each heartbeat, and a
+# video is cut into parts for the slots counted here.
+workers = Table(
+    "workers",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("slots", Integer, nullable=False),
+    Column("alive_until", UTCDateTime, nullable=False),
+    Index(None, "alive_until"),  # run-out rows are deleted by it
+)

@@ -39,6 +39,9 @@ from vodstack.domain.quality import (
     segment_bitrates,
 )
 
+# The shortest chunk that sharing a video among many slots cuts it into.
+SHORTEST_SHARE_SECONDS = 2 * SEGMENT_SECONDS
+
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
@@ -65,27 +68,49 @@ def plan_chunks(
     first: int = SEGMENT_SECONDS,
     longest: int = 10 * SEGMENT_SECONDS,
     single_below: float = 0.0,
+    slots: int = 1,
+    shortest: int = SHORTEST_SHARE_SECONDS,
 ) -> tuple[Chunk, ...]:
     """The chunks of a source ``duration`` seconds long: ``first`` seconds, then twice as
-    long each time up to ``longest``. A source shorter than ``single_below`` is one chunk.
-    A tail shorter than one segment joins the chunk before it, so that no chunk is only a
-    fraction of a segment."""
+    long each time up to the longest that ``slots`` live job slots allow (see
+    ``longest_for``). A source shorter than ``single_below`` is one chunk. A tail shorter
+    than one segment joins the chunk before it, so that no chunk is only a fraction of a
+    segment; where that would make the last chunk longer than the longest, the chunk
+    before it gives up a segment instead."""
     if not duration > 0:
         raise ValueError(f"a source to plan needs a duration, not {duration!r}")
-    for name, seconds in (("first", first), ("longest", longest)):
+    for name, seconds in (("first", first), ("longest", longest), ("shortest", shortest)):
         if seconds <= 0 or seconds % SEGMENT_SECONDS:
             raise ValueError(f"{name} must be a whole number of {SEGMENT_SECONDS} s segments")
     if longest < first:
         raise ValueError("the longest chunk cannot be shorter than the first")
     if duration < single_below:
         return (Chunk(0, 0.0, duration),)
+    longest = longest_for(duration, slots, first=first, longest=longest, shortest=shortest)
     chunks: list[Chunk] = []
     start, length = 0, first
-    while duration - (start + length) >= SEGMENT_SECONDS:
+    while duration - (start + length) >= SEGMENT_SECONDS or (
+        duration - start > longest and length > SEGMENT_SECONDS
+    ):
+        if duration - (start + length) < SEGMENT_SECONDS:
+            length -= SEGMENT_SECONDS  # the tail would join it and outgrow the longest
         chunks.append(Chunk(len(chunks), float(start), float(start + length)))
         start, length = start + length, min(longest, 2 * length)
     chunks.append(Chunk(len(chunks), float(start), duration))
     return tuple(chunks)
+
+
+def longest_for(duration: float, slots: int, *, first: int, longest: int, shortest: int) -> int:
+    """The longest chunk of a source ``duration`` seconds long that ``slots`` live job slots
+    encode: at most each slot's share of it, cut down to whole segments, so that no slot is
+    left idle while another finishes one long part; never below ``shortest`` (each chunk
+    costs a process start, a seek and an encoder lookahead) nor ``first``, never above
+    ``longest``. Not finer than that: with the second tier claimed longest chunk first,
+    chunks of a share already end close together, and each chunk more costs CPU."""
+    if slots <= 1:
+        return longest
+    share = int(duration / slots // SEGMENT_SECONDS) * SEGMENT_SECONDS
+    return min(longest, max(first, shortest, share))
 
 
 def stitch(parts: Sequence[MediaPlaylist], *, complete: bool) -> MediaPlaylist:
@@ -264,13 +289,23 @@ def plan_video(
     longest: int = 10 * SEGMENT_SECONDS,
     single_below: float = 0.0,
     first_tier_height: int = 480,
+    slots: int = 1,
+    shortest: int = SHORTEST_SHARE_SECONDS,
 ) -> VideoPlan | None:
     """The parts of ``source``, or None when it is one chunk: then one process encodes
     its video and audio together, which is cheapest for a short video. A short video
     with rungs above 1080p is still split, in one chunk, so that those rungs come after
     the others. A source with stills is one piece: a chunk that began inside a still
-    would have no picture to start from."""
-    chunks = plan_chunks(source.duration, first=first, longest=longest, single_below=single_below)
+    would have no picture to start from. ``slots``: the live job slots that will share the
+    parts (see ``plan_chunks``)."""
+    chunks = plan_chunks(
+        source.duration,
+        first=first,
+        longest=longest,
+        single_below=single_below,
+        slots=slots,
+        shortest=shortest,
+    )
     late = any(_short_side(r) > LATE_RUNG_ABOVE for r in rungs)
     if (len(chunks) == 1 and not late) or source.stills:
         return None

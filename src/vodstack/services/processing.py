@@ -32,11 +32,13 @@ from vodstack.domain.captions import (
     source_language,
 )
 from vodstack.domain.chunks import (
+    SHORTEST_SHARE_SECONDS,
     PartKind,
     PartOutput,
     PartSpec,
     RungOutput,
     VideoPlan,
+    describe_plan,
     part_folder,
     plan_video,
 )
@@ -53,7 +55,7 @@ from vodstack.domain.media import (
 from vodstack.domain.pictures import STORYBOARD
 from vodstack.domain.quality import DEFAULT_MIN_VMAF, Receipt, describe_rejections
 from vodstack.domain.videos import HLS_CONTENT_TYPES, output_prefix
-from vodstack.ports import JobStore, Storage, Transcoder
+from vodstack.ports import JobStore, Storage, Transcoder, WorkerRoster
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +87,10 @@ class Processor:
         lease_seconds: float,
         heartbeat_seconds: float,
         chunking: ChunkPolicy | None = None,
+        roster: WorkerRoster | None = None,
     ) -> None:
         self._chunking = chunking
+        self._roster = roster
         self._jobs = jobs
         self._storage = storage
         self._transcoder = transcoder
@@ -226,7 +230,7 @@ class Processor:
         source, info = await self._probe(lease, folder)
         ladder = await self._transcoder.plan_ladder(source, info)
         await self._record(lease, "planned", describe_ladder(ladder))
-        plan = None if self._chunking is None else self._chunking.plan(info, ladder)
+        plan = await self._plan(info, ladder)
         if plan is not None:
             return await self._split(lease, source, plan)
 
@@ -272,6 +276,27 @@ class Processor:
                 receipt=None if receipt is None else receipt.to_json(),
             )
             return Settled(Outcome.PUBLISHED) if published else None
+
+    async def _plan(self, info: SourceInfo, ladder: Sequence[Rung]) -> VideoPlan | None:
+        """The video's parts, cut for the live job slots; None: one piece."""
+        if self._chunking is None:
+            return None
+        slots = await self._live_slots()
+        plan = self._chunking.plan(info, ladder, slots)
+        if plan is not None:
+            log.info("cut for %d live job slot(s): %s", slots, describe_plan(plan))
+        return plan
+
+    async def _live_slots(self) -> int:
+        """The job slots alive to share a video's parts, this one among them; one when
+        the roster cannot say (the plan is then as coarse as for one worker)."""
+        if self._roster is None:
+            return 1
+        try:
+            return max(1, await self._roster.live_slots())
+        except Exception as exc:
+            log.warning("no count of the live workers, planning for one: %s", exc)
+            return 1
 
     async def _split(self, lease: Lease, source: Path, plan: VideoPlan) -> Settled | None:
         digest = await asyncio.to_thread(file_sha256, source)
@@ -557,8 +582,9 @@ class ChunkPolicy:
     single_below: float = 30.0
     first_tier_height: int = 480
     min_vmaf: float = DEFAULT_MIN_VMAF  # the quality receipt's floor, kept with the plan
+    shortest: int = SHORTEST_SHARE_SECONDS
 
-    def plan(self, info: SourceInfo, ladder: Sequence[Rung]) -> VideoPlan | None:
+    def plan(self, info: SourceInfo, ladder: Sequence[Rung], slots: int = 1) -> VideoPlan | None:
         plan = plan_video(
             info,
             ladder,
@@ -567,6 +593,8 @@ class ChunkPolicy:
             longest=self.longest,
             single_below=self.single_below,
             first_tier_height=self.first_tier_height,
+            slots=slots,
+            shortest=self.shortest,
         )
         return None if plan is None else dataclasses.replace(plan, min_vmaf=self.min_vmaf)
 

@@ -16,7 +16,7 @@ from typing import Any
 from vodstack import errors, metrics
 from vodstack.domain.jobs import Lease, Outcome, Settled
 from vodstack.logs import log_context
-from vodstack.ports import Claim, JobSource
+from vodstack.ports import Claim, JobSource, WorkerRoster
 from vodstack.worker.sources import pause
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,13 @@ class Worker:
         heartbeat_seconds: float = 15.0,
         pause_seconds: float = 1.0,
         name: str | None = None,
+        roster: WorkerRoster | None = None,
     ) -> None:
-        """``pause_seconds``: how long a slot rests after a job could not be recorded."""
+        """``pause_seconds``: how long a slot rests after a job could not be recorded;
+        ``roster``: where the worker enrols its slots, at every heartbeat, while it runs."""
         self.name = name or worker_id()
+        self._roster = roster
+        self._heartbeat_seconds = heartbeat_seconds
         self._source = source
         self._process = process
         self._concurrency = concurrency
@@ -73,12 +77,45 @@ class Worker:
             asyncio.create_task(self._slot(f"{self.name}/{i}"), name=f"worker slot {i}")
             for i in range(self._concurrency)
         ]
+        enrolment = asyncio.create_task(self._enrolled(), name="worker enrolment")
         metrics.WORKER_SLOTS.inc(self._concurrency)
         try:
             await asyncio.gather(*slots, return_exceptions=False)
         finally:
             self._ended = True
             metrics.WORKER_SLOTS.dec(self._concurrency)
+            enrolment.cancel()
+            await asyncio.gather(enrolment, return_exceptions=True)
+            await self._withdraw()
+
+    async def _enrolled(self) -> None:
+        """Keep this worker's slots counted among the live ones while it takes jobs: they
+        decide how finely a video is cut. A database that fails costs a renewal, never the
+        worker; its enrolment runs out only after ``STALL_FACTOR`` missed heartbeats."""
+        if self._roster is None:
+            return
+        enrolled = False
+        while not self._stopping.is_set():
+            try:
+                await self._roster.enroll(
+                    self.name, self._concurrency, STALL_FACTOR * self._heartbeat_seconds
+                )
+            except Exception as exc:
+                log.warning("could not renew worker %s's enrolment: %s", self.name, exc)
+            else:
+                if not enrolled:
+                    log.info("worker %s enrolled among the live workers", self.name)
+                enrolled = True
+            await pause(self._stopping, self._heartbeat_seconds)
+
+    async def _withdraw(self) -> None:
+        if self._roster is None:
+            return
+        try:
+            await self._roster.withdraw(self.name)
+        except Exception as exc:
+            # Its enrolment runs out by itself.
+            log.warning("could not withdraw worker %s: %s", self.name, exc)
 
     async def check(self) -> None:
         """Raise WorkerStalled unless every slot showed a sign of life lately."""
