@@ -60,6 +60,8 @@ def test_processes_on_one_port_with_the_worker_apart(tmp_path: Path) -> None:
         workers = [p for p, argv in lines.items() if b"worker" in argv]
         assert len(http) == PROCESSES, lines  # the processes uvicorn spawned
         assert len(workers) == 1, lines
+        shared = _metrics_directory(workers[0])
+        assert shared.is_dir()  # made for this run, known to every process it started
 
         video_id = upload_file(server, clip)
         video = server.wait_for(video_id, lambda v: v["status"] in ("ready", "failed"))
@@ -102,6 +104,15 @@ def test_processes_on_one_port_with_the_worker_apart(tmp_path: Path) -> None:
     while any(_alive(pid) for pid in tree) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [pid for pid in tree if _alive(pid)] == [], lines
+    assert not shared.exists()  # removed with the run
+
+
+def _metrics_directory(pid: int) -> Path:
+    """Where the processes of the run keep their metrics, as ``pid`` was told."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    named = [v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    assert len(named) == 1, "the process was not given the run's metrics directory"
+    return Path(named[0].split(b"=", 1)[1].decode())
 
 
 def _every_scrape_counts_every_process(server: Server) -> None:
