@@ -7,7 +7,11 @@
   cached `auth_request` check (deploy/nginx-playback.conf), and by nginx after vodstack
   checked the token and handed the file over (`X-Accel-Redirect`), against nginx sending
   the same file as a static one;
-- nginx serving the very same playlist bytes as a static file.
+- nginx serving the very same playlist bytes as a static file;
+- the media playlist on `vodstack serve` as a user first runs it, with no setting at all
+  (role all, its worker apart, as many HTTP processes as it picks, every request in the
+  access log), and the same with `--processes 1` only: the defaults against the tuned
+  1-process server above, and against one process.
 
 Each at 64 and 256 connections (`--clients`), with req/s, MiB/s, p50, p99, errors and the
 serving processes' CPU. `wrk` makes the load, on the same CPUs.
@@ -43,6 +47,7 @@ import httpx
 from tests.support.processes import (
     Server,
     children,
+    command_line,
     descendants,
     free_port,
     serve_pid,
@@ -97,6 +102,8 @@ class Report:
     playlist_bytes: int = 0
     segment_bytes: int = 0
     log_bytes_per_request: float = 0.0  # what the 1-process server logged, sampled
+    defaults_processes: int = 0  # the HTTP processes `vodstack serve` picks by itself
+    defaults_log_bytes_per_request: float = 0.0  # what it logged, every request
     targets: list[Target] = field(default_factory=list)
     restarts: list[str] = field(default_factory=list)  # what uvicorn's supervisor said
     ratios: dict[str, float | None] = field(default_factory=dict)
@@ -218,8 +225,46 @@ def run(scratch: Path, args: argparse.Namespace, wrk: str, nginx: str, report: R
         report.nginx_workers = len(front.pids) - 1
         log = scratch / "one" / "serve.log"
         _measure(wrk, args, report, (one, many), hello, front, (urls, segment), log)
-        said = (scratch / "many" / "serve.log").read_text(errors="replace").splitlines()
-        report.restarts = [line for line in said if "Child process" in line or "died" in line]
+    _measure_defaults(wrk, scratch, data, urls, args, report)
+    for name in ("many", "defaults"):
+        said = (scratch / name / "serve.log").read_text(errors="replace").splitlines()
+        report.restarts += [line for line in said if "Child process" in line or "died" in line]
+
+
+DEFAULTS = "vodstack, no settings"
+DEFAULTS_ONE = "vodstack, no settings but --processes 1"
+
+
+def _measure_defaults(
+    wrk: str,
+    scratch: Path,
+    data: str,
+    urls: PlaybackUrls,
+    args: argparse.Namespace,
+    report: Report,
+) -> None:
+    """The media playlist on `vodstack serve` with no setting but where its data is, then
+    with `--processes 1` only; each alone on the machine."""
+    for name, serve_args in ((DEFAULTS, ()), (DEFAULTS_ONE, ("--processes", "1"))):
+        folder = scratch / ("defaults" if not serve_args else "defaults-1")
+        folder.mkdir()
+        unset: dict[str, str | None] = {"VODSTACK_PROCESSES": None, "VODSTACK_PART_SIZE": None}
+        with start_server(folder, *serve_args, VODSTACK_DATA_DIR=data, **unset) as server:
+            pids = _serve_pids(server)
+            spawned = [p for p in pids if any(b"spawn_main" in a for a in command_line(p))]
+            processes = len(spawned) or 1
+            log = folder / "serve.log"
+            for clients in args.clients:
+                logged = log.stat().st_size
+                target = Target(f"{name}: media playlist (token checked)", "", clients, processes)
+                target.url = _on(server, urls.media)
+                load(wrk, target, clients, args.seconds, pids)
+                target.mib_per_second = target.requests_per_second * len(urls.playlist) / MiB
+                report.targets.append(target)
+                if not serve_args and clients == args.clients[0]:
+                    report.defaults_processes = processes
+                    written = log.stat().st_size - logged
+                    report.defaults_log_bytes_per_request = written / max(1, target.requests)
 
 
 def _moved(urls: PlaybackUrls, server: Server) -> PlaybackUrls:
@@ -580,6 +625,8 @@ def ratios(report: Report) -> dict[str, float | None]:
     one = _pick(report, "vodstack: media playlist", 1, clients)
     many = _pick(report, "vodstack: media playlist", n, clients)
     static = _pick(report, "nginx: the same segment", 0, clients)
+    defaults = _pick(report, DEFAULTS + ":", report.defaults_processes, clients)
+    defaults_one = _pick(report, DEFAULTS_ONE, 1, clients)
     best = max(
         (t for t in report.targets if t.clients == clients and t.name.startswith("nginx: segment")),
         key=lambda t: t.mib_per_second,
@@ -590,6 +637,8 @@ def ratios(report: Report) -> dict[str, float | None]:
         "playlist_p99_ms_1_process": None if one is None else one.p99_ms,
         f"playlist_p99_ms_{n}_processes": None if many is None else many.p99_ms,
         f"playlist_{n}_processes_vs_1": share(many, one),
+        "playlist_defaults_vs_tuned": share(defaults, one),
+        "playlist_defaults_vs_processes_1": share(defaults, defaults_one),
         "segment_via_nginx_vs_static": share(best, static, "mib_per_second"),
         "segment_by_vodstack_vs_static": share(
             _pick(report, "vodstack: segment", 1, clients), static, "mib_per_second"
@@ -768,10 +817,30 @@ def print_report(report: Report) -> None:
             f"{t.mib_per_second:>8.1f} {t.p50_ms:>7.2f}ms {t.p99_ms:>7.2f}ms {t.errors:>6} "
             f"{t.server_cpu_percent:>4.0f}%"
         )
+    _print_defaults(report)
     for name, value in report.ratios.items():
         print(f"  {name}: {value}")
     for line in report.restarts:
         print(f"  restart: {line}")
+
+
+def _print_defaults(report: Report) -> None:
+    """The media playlist's figure as a user first gets it, beside the tuned server's."""
+    clients = report.clients[0]
+    defaults = _pick(report, DEFAULTS + ":", report.defaults_processes, clients)
+    tuned = _pick(report, "vodstack: media playlist", 1, clients)
+    one = _pick(report, DEFAULTS_ONE, 1, clients)
+    if defaults is None or tuned is None or one is None or not tuned.requests_per_second:
+        return
+    print(
+        f"  media playlist at {clients} connections: `vodstack serve` with no settings "
+        f"({report.defaults_processes} processes, every request logged: "
+        f"{report.defaults_log_bytes_per_request:.1f} bytes per request) "
+        f"{defaults.requests_per_second:,.0f} req/s; tuned (--processes 1, access log sampled "
+        f"at {report.access_log_sample:g}) {tuned.requests_per_second:,.0f} req/s; "
+        f"defaults over tuned {defaults.requests_per_second / tuned.requests_per_second:.2f}; "
+        f"no settings but --processes 1 {one.requests_per_second:,.0f} req/s"
+    )
 
 
 if __name__ == "__main__":

@@ -129,26 +129,29 @@ def _serve_processes(
 
     from vodstack.api.proxies import proxy_options
     from vodstack.api.served import SPEC_VARIABLE, prepare, serve_spec
+    from vodstack.metrics import shared_across_processes
 
     asyncio.run(prepare(settings))
     os.environ[SPEC_VARIABLE] = serve_spec(role, 0)  # type: ignore[arg-type]
     os.environ["VODSTACK_PUBLIC_URL"] = settings.public_url
-    jobs = _JobWorkerProcess(slots) if role == "all" and slots > 0 else None
-    try:
-        uvicorn.run(
-            "vodstack.api.served:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=count,
-            log_config=None,
-            log_level=None,
-            access_log=False,
-            **proxy_options(settings),
-        )
-    finally:
-        if jobs is not None:
-            jobs.stop()
+    # Before any process starts: each one's /metrics then answers for all of them.
+    with shared_across_processes():
+        jobs = _JobWorkerProcess(slots) if role == "all" and slots > 0 else None
+        try:
+            uvicorn.run(
+                "vodstack.api.served:app_from_environment",
+                factory=True,
+                host=host,
+                port=port,
+                workers=count,
+                log_config=None,
+                log_level=None,
+                access_log=False,
+                **proxy_options(settings),
+            )
+        finally:
+            if jobs is not None:
+                jobs.stop()
 
 
 class _JobWorkerProcess:
@@ -162,8 +165,11 @@ class _JobWorkerProcess:
         self._watcher.start()
 
     def _watch(self) -> None:
+        from vodstack.metrics import process_exited
+
         while not self._stopping.is_set():
             code = self._process.wait()
+            process_exited(self._process.pid)  # its slots are gone, even if it was killed
             if self._stopping.is_set():
                 return
             log.warning("the job worker exited (%s); starting it again", code)

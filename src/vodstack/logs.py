@@ -144,9 +144,22 @@ def configure_logging(log_format: str, level: str, stream: TextIO | None = None)
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         # uvicorn's own handlers would print a second, unformatted copy.
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    silence_uvicorn_access()
     logging.captureWarnings(True)
+
+
+def silence_uvicorn_access() -> None:
+    """The access log is vodstack's own ("vodstack.access", sampled as configured), so
+    uvicorn's is off in every process. uvicorn decides per connection whether to write its
+    access line by whether "uvicorn.access" has a handler, its ancestors' included: with no
+    handler of its own and no propagation it has none, and uvicorn skips the line (and its
+    cost). This must hold after the app is built too: each HTTP process of ``--processes N``
+    configures logging again when it builds its app, after uvicorn set up that process."""
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False

@@ -1,22 +1,46 @@
 """Every Prometheus metric vodstack exports, in one place.
 
-They live in prometheus_client's process-wide registry, so the all-in-one server's /metrics
-shows its in-process worker's metrics too. Labels take values from small fixed sets only
-(route templates, never raw paths; classes of failure, never messages), so that the number
-of series stays bounded whatever the traffic.
+One process (``vodstack serve --processes 1``, a worker alone, the tests) keeps them in
+prometheus_client's process-wide registry, so the all-in-one server's /metrics shows its
+in-process worker's metrics too. ``vodstack serve`` with N processes (its HTTP processes and,
+for role all, its worker) keeps them in files in one directory made for that run
+(``shared_across_processes``), and whichever process answers /metrics shows them summed over
+all: counters and histograms over every process the run started (one that exited and was
+replaced included, so that a counter never goes back), gauges as each one's help says.
+
+Labels take values from small fixed sets only (route templates, never raw paths; classes of
+failure, never messages), so that the number of series stays bounded whatever the traffic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# prometheus_client's own name for the directory: a process that has it in its environment
+# when it first imports prometheus_client keeps its metrics in files there.
+SHARED_DIRECTORY_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 # --- HTTP -----------------------------------------------------------------------------
 
@@ -61,20 +85,6 @@ UPLOAD_BYTES = Counter("vodstack_upload_bytes", "Bytes of the uploads completed"
 
 # --- jobs -----------------------------------------------------------------------------
 
-JOBS = Gauge(
-    "vodstack_jobs",
-    "Jobs in the database by state, counted when scraped (by the HTTP roles only: every "
-    "process reports the same database)",
-    ["state"],
-)
-PLAYABLE_VIDEOS = Gauge(
-    "vodstack_videos_playable",
-    "Videos that play while their later chunks are encoded, counted when scraped",
-)
-OLDEST_QUEUED = Gauge(
-    "vodstack_jobs_oldest_queued_seconds",
-    "How long the oldest job that is due has waited for a worker (0: none waits)",
-)
 JOBS_CLAIMED = Counter("vodstack_jobs_claimed", "Jobs claimed by this process's worker")
 JOBS_PUBLISHED = Counter("vodstack_jobs_published", "Jobs whose outputs were published")
 JOBS_RETRIED = Counter(
@@ -96,8 +106,18 @@ QUEUE_WAIT = Histogram(
     "Time from a job becoming due (queued, or its lease running out) to its claim",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
-WORKER_SLOTS = Gauge("vodstack_worker_slots", "Job slots of the workers in this process")
-WORKER_BUSY_SLOTS = Gauge("vodstack_worker_busy_slots", "Job slots working on a job now")
+# Gauges that processes add up: each live process's figure, summed ("livesum": a process
+# that exits, or is killed, stops counting; see process_exited).
+WORKER_SLOTS = Gauge(
+    "vodstack_worker_slots",
+    "Job slots of the workers running now, summed over the server's processes",
+    multiprocess_mode="livesum",
+)
+WORKER_BUSY_SLOTS = Gauge(
+    "vodstack_worker_busy_slots",
+    "Job slots working on a job now, summed over the server's processes",
+    multiprocess_mode="livesum",
+)
 
 # --- encoding -------------------------------------------------------------------------
 
@@ -134,21 +154,111 @@ STORAGE_ERRORS = Counter(
 )
 
 
+# --- counted when scraped -------------------------------------------------------------
+
+
+class JobCountsNow(Collector):
+    """The jobs by state, the playable videos and the oldest wait, as the process that
+    answers the scrape counted them in the database just before (by the HTTP roles only:
+    every process reports the same database). One figure for the whole server, never a sum
+    over its processes: they are not kept in the shared files, so no other process's older
+    count can show."""
+
+    def __init__(self) -> None:
+        self._by_state: dict[str, int] = {}
+        self._playable = 0
+        self._waited = 0.0
+
+    def set(
+        self,
+        counts: Mapping[str, int],
+        oldest_due_at: datetime | None,
+        now: datetime,
+        playable: int = 0,
+    ) -> None:
+        self._by_state = dict(counts)
+        self._playable = playable
+        waited = 0.0 if oldest_due_at is None else (now - oldest_due_at).total_seconds()
+        self._waited = max(0.0, waited)
+
+    def forget(self) -> None:
+        """The database did not answer: show no figure rather than a stale one."""
+        self._by_state = {}
+        self._playable = 0
+
+    def collect(self) -> Iterable[Metric]:
+        jobs = GaugeMetricFamily(
+            "vodstack_jobs",
+            "Jobs in the database by state, counted when scraped by the process that answers",
+            labels=["state"],
+        )
+        for state, count in self._by_state.items():
+            jobs.add_metric([state], count)
+        yield jobs
+        yield GaugeMetricFamily(
+            "vodstack_videos_playable",
+            "Videos that play while their later chunks are encoded, counted when scraped",
+            value=self._playable,
+        )
+        yield GaugeMetricFamily(
+            "vodstack_jobs_oldest_queued_seconds",
+            "How long the oldest job that is due has waited for a worker (0: none waits), "
+            "when scraped",
+            value=self._waited,
+        )
+
+
+JOB_COUNTS = JobCountsNow()
+REGISTRY.register(JOB_COUNTS)
+
+
 def set_job_counts(
     counts: Mapping[str, int], oldest_due_at: datetime | None, now: datetime, playable: int = 0
 ) -> None:
-    for state, count in counts.items():
-        JOBS.labels(state=state).set(count)
-    PLAYABLE_VIDEOS.set(playable)
-    waited = 0.0 if oldest_due_at is None else (now - oldest_due_at).total_seconds()
-    OLDEST_QUEUED.set(max(0.0, waited))
+    JOB_COUNTS.set(counts, oldest_due_at, now, playable)
 
 
 def forget_job_counts() -> None:
-    """The database did not answer: show no figure rather than a stale one."""
-    JOBS.clear()
-    PLAYABLE_VIDEOS.set(0)
+    JOB_COUNTS.forget()
+
+
+# --- one process or many ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def shared_across_processes() -> Iterator[Path]:
+    """A fresh directory for one ``vodstack serve`` run's metrics, named in the environment
+    that the processes it starts inherit, and removed when the run ends. Enter it before
+    they start: a process picks where it keeps its metrics when it imports
+    prometheus_client (the serving parent itself keeps its own in memory and serves none)."""
+    directory = tempfile.mkdtemp(prefix="vodstack-metrics-")
+    before = os.environ.get(SHARED_DIRECTORY_VARIABLE)
+    os.environ[SHARED_DIRECTORY_VARIABLE] = directory
+    try:
+        yield Path(directory)
+    finally:
+        if before is None:
+            os.environ.pop(SHARED_DIRECTORY_VARIABLE, None)
+        else:
+            os.environ[SHARED_DIRECTORY_VARIABLE] = before
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def process_exited(pid: int) -> None:
+    """Take an exited process out of the live gauges (its counters stay in the sums). Only
+    processes that hold such gauges need it: the worker's slots; the HTTP processes hold
+    counters and histograms only."""
+    directory = os.environ.get(SHARED_DIRECTORY_VARIABLE)
+    if directory:
+        mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
 
 
 def render() -> bytes:
-    return generate_latest(REGISTRY)
+    """This process's metrics, or, in a run of several processes, all of theirs."""
+    directory = os.environ.get(SHARED_DIRECTORY_VARIABLE)
+    if not directory:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    registry.register(JOB_COUNTS)
+    return generate_latest(registry)

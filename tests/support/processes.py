@@ -111,9 +111,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def start_server(root: Path, *serve_args: str, **env_overrides: str) -> Iterator[Server]:
+def start_server(root: Path, *serve_args: str, **env_overrides: str | None) -> Iterator[Server]:
+    """``vodstack serve`` in ``root``; an override of None unsets that variable (say,
+    VODSTACK_PROCESSES=None: as many processes as serve picks by default)."""
     port = free_port()
-    env = {
+    given = {
         **os.environ,
         "VODSTACK_DATA_DIR": str(root / "data"),
         "VODSTACK_PART_SIZE": str(5 * MiB),
@@ -122,6 +124,7 @@ def start_server(root: Path, *serve_args: str, **env_overrides: str) -> Iterator
         "VODSTACK_PROCESSES": "1",
         **env_overrides,
     }
+    env = {name: value for name, value in given.items() if value is not None}
     env.pop("VODSTACK_PUBLIC_URL", None)
     log_path = root / "serve.log"
     with log_path.open("wb") as log:

@@ -161,3 +161,20 @@ def test_a_request_id_is_kept_only_when_sane(given: str | None, kept: bool) -> N
     if not kept:
         assert len(chosen) == 32
         assert int(chosen, 16) >= 0
+
+
+def test_uvicorn_writes_no_access_line_of_its_own_once_logging_is_configured() -> None:
+    # uvicorn writes its access line only when "uvicorn.access" has a handler; each HTTP
+    # process configures logging after uvicorn did, so configuring must leave it none.
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    access = logging.getLogger("uvicorn.access")
+    access.propagate = True  # as a process would find it
+    try:
+        configure_logging("json", "info", io.StringIO())
+        assert not access.hasHandlers()
+        assert logging.getLogger("uvicorn.error").hasHandlers()  # its errors still show
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        access.propagate = True

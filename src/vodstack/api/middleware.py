@@ -24,8 +24,8 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 # The route whose requests are sampled: a viewer asks for a playlist or a segment every few
 # seconds, so its lines would be most of the log and most of the cost of writing it.
 SAMPLED_ROUTE = "/v1/videos/{video_id}/hls/e{epoch}/{path:path}"
-# In uvicorn's form (the same arguments), under vodstack's name: uvicorn, told to write no
-# access log of its own, silences its "uvicorn.access" logger.
+# In uvicorn's form (the same arguments), under vodstack's name; uvicorn's own
+# "uvicorn.access" is off in every process (vodstack.logs.silence_uvicorn_access).
 ACCESS_LOGGER = "vodstack.access"
 _access_log = logging.getLogger(ACCESS_LOGGER)
 
