@@ -345,6 +345,7 @@ class PresignedRequest:
 class ObjectInfo:
     key: str
     size: int
+    modified: datetime | None = None  # when it was written, where a listing says
 
 
 class Storage(Protocol):
@@ -384,6 +385,17 @@ class Storage(Protocol):
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; returns how many."""
+        ...
+
+    def iterate(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Every object under ``prefix`` (a folder ending in ``/``, or "" for all), once,
+        with its size and when it was written, the objects of one folder next to each
+        other. Read a page at a time: never every key at once."""
+        ...
+
+    async def delete(self, key: str) -> bool:
+        """Remove the object at exactly ``key`` (never others that start with it); whether
+        there was one."""
         ...
 
     async def locate(
