@@ -172,6 +172,7 @@ class LocalStorage:
             await asyncio.to_thread(path.unlink)
         except (FileNotFoundError, IsADirectoryError):
             return False
+        await asyncio.to_thread(self._prune_folders, path.parent)
         return True
 
     async def locate(
@@ -248,6 +249,16 @@ class LocalStorage:
             return size
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _prune_folders(self, folder: Path) -> None:
+        """Remove ``folder`` and the folders above it while they are empty, as S3 keeps no
+        empty folders either."""
+        while folder != self.root and folder.is_relative_to(self.root):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or gone
+                return
+            folder = folder.parent
 
     def _remove_dir(self, folder: Path) -> None:
         # Rename first so the removal looks atomic to anyone listing the parent.
