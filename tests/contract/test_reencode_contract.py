@@ -50,13 +50,15 @@ async def test_in_flight_names_the_attempts_being_worked_on(
     clock.advance(3600)  # its lease ran out, but no one took the job over yet
     assert await stores.jobs.in_flight(video_id) == [("", lease.epoch)]
     again = await stores.jobs.claim("other", video_id)
-    assert again is not None and again.epoch == lease.epoch + 1
+    assert again is not None
+    assert again.epoch == lease.epoch + 1
     assert await stores.jobs.in_flight(video_id) == [("", again.epoch)]
     assert await stores.jobs.split(again, PLAN)
     assert await stores.jobs.in_flight(video_id) == []
     first = await stores.jobs.claim("w", video_id)
     audio = await stores.jobs.claim("w", video_id)
-    assert first is not None and audio is not None
+    assert first is not None
+    assert audio is not None
     assert await stores.jobs.in_flight(video_id) == sorted(
         [(str(first.part), first.epoch), (str(audio.part), audio.epoch)]
     )
@@ -75,7 +77,8 @@ async def test_a_ready_video_is_encoded_again_whole(stores: Stores, clock: FakeC
     assert (events[-1].kind, events[-1].reason) == ("reencoded", "storage lost its files")
     assert await stores.jobs.reencode(video_id, (), "again") == 0, "only a ready video"
     again = await stores.jobs.claim("w", video_id)
-    assert again is not None and again.epoch == lease.epoch + 1
+    assert again is not None
+    assert again.epoch == lease.epoch + 1
     assert not await stores.jobs.publish(lease, [], 1.0, "libx264"), "the old lease stays fenced"
     assert await stores.jobs.publish(again, [{"name": "720p"}], 2.0, "libx264")
     video = await _video(stores, video_id)
@@ -94,7 +97,8 @@ async def test_a_split_video_is_encoded_again_in_the_parts_named(
     assert video.published_epoch == parent.epoch
     found = await stores.videos.parts(video_id)
     assert found is not None
-    assert "c1t2" not in found[1] and "c0t2" in found[1]
+    assert "c1t2" not in found[1]
+    assert "c0t2" in found[1]
     lease = await stores.jobs.claim("w", video_id)
     assert lease is not None
     assert (lease.part, lease.epoch, lease.attempts) == ("c1t2", 2, 1)

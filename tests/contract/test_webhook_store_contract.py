@@ -201,7 +201,8 @@ async def test_settled_deliveries_older_than_the_cutoff_are_pruned(
     clock.advance(1)
     await stores.videos.delete(old_video, clock.now)  # and video.deleted
     claimed = await stores.webhooks.claim("a", clock.now, LEASE)  # the older: uploaded
-    assert claimed is not None and claimed[0].event_type == "video.uploaded"
+    assert claimed is not None
+    assert claimed[0].event_type == "video.uploaded"
     ok = Attempt(clock.now, 200, None)
     assert await stores.webhooks.settle(claimed[0], "a", ok, outcome(200, 1, clock.now))
     clock.advance(40 * 86400)

@@ -53,7 +53,8 @@ seg_00001.m4s
 def test_keys_outside_any_video_are_orphans_each_alone() -> None:
     for key in ("stray.bin", "junk/file", "sources/x", "thumbs/a/b"):
         found = orphan(key, None)
-        assert found is not None and found.unit == key
+        assert found is not None
+        assert found.unit == key
     assert group_of("outputs/v1/e1/720p/seg.m4s") == "outputs/v1/"
     assert video_of("outputs/v1/") == "v1"
     assert video_of(group_of("junk/file")) is None
@@ -83,10 +84,12 @@ def test_what_a_one_piece_video_owns() -> None:
     ]
     assert [orphan(k, video) for k in owned] == [None] * len(owned)
     old = orphan(f"outputs/{V}/e1/720p/seg_1.m4s", video)
-    assert old is not None and old.unit == f"outputs/{V}/e1/"
+    assert old is not None
+    assert old.unit == f"outputs/{V}/e1/"
     for key in (f"captions/{V}/c2.vtt", f"sources/{V}/other", f"outputs/{V}/stray"):
         found = orphan(key, video)
-        assert found is not None and found.unit == key
+        assert found is not None
+        assert found.unit == key
 
 
 def _split(outputs: dict[str, PartOutput], in_flight: set[tuple[str, int]]) -> Holding:
@@ -103,11 +106,14 @@ def test_what_a_split_video_owns_attempt_by_attempt() -> None:
     assert orphan(f"{prefix}/storyboard/c1a3/sheet_000.jpg", video) is None, "in flight"
     assert orphan(f"{prefix}/thumbnails/w320/t0.jpg", video) is None
     stale = orphan(f"{prefix}/{rung}/c0a1/seg_00000.m4s", video)
-    assert stale is not None and stale.unit == f"{prefix}/{rung}/c0a1/"
+    assert stale is not None
+    assert stale.unit == f"{prefix}/{rung}/c0a1/"
     never = orphan(f"{prefix}/{rung}/c1a2/seg_00001.m4s", video)
-    assert never is not None and never.unit == f"{prefix}/{rung}/c1a2/"
+    assert never is not None
+    assert never.unit == f"{prefix}/{rung}/c1a2/"
     other_epoch = orphan(f"outputs/{V}/e4/x", video)
-    assert other_epoch is not None and other_epoch.unit == f"outputs/{V}/e4/"
+    assert other_epoch is not None
+    assert other_epoch.unit == f"outputs/{V}/e4/"
 
 
 def test_the_files_a_playlist_names() -> None:
@@ -205,14 +211,17 @@ async def test_orphans_and_a_damaged_video_are_found_then_repaired(
 
     repaired = await _audit(stores, storage, signals).run(repair=True)
     assert [o.removed for o in repaired.orphans] == [o.objects for o in repaired.orphans]
-    assert zombie not in storage.objects and stray not in storage.objects
+    assert zombie not in storage.objects
+    assert stray not in storage.objects
     assert f"{root}/master.m3u8" in storage.objects, "the published files stay"
     assert repaired.damaged[0].requeued == 1
     assert signals.sent == [video_id]
     video = await stores.videos.get(video_id)
-    assert video is not None and video.status is VideoStatus.QUEUED
+    assert video is not None
+    assert video.status is VideoStatus.QUEUED
     lease = await stores.jobs.claim("w", video_id)
-    assert lease is not None and lease.epoch == 2
+    assert lease is not None
+    assert lease.epoch == 2
 
 
 async def test_new_objects_and_attempts_in_flight_are_spared(
@@ -236,7 +245,8 @@ async def test_a_split_video_that_lost_a_segment_encodes_that_part_again(
     video_id = await add_queued_video(stores, utc_now())
     storage.objects[source_key(video_id)] = b"source"
     parent = await stores.jobs.claim("planner", video_id)
-    assert parent is not None and await stores.jobs.split(parent, PLAN)
+    assert parent is not None
+    assert await stores.jobs.split(parent, PLAN)
     root = f"outputs/{video_id}/e{parent.epoch}"
     while (lease := await stores.jobs.claim("w", video_id)) is not None:
         assert lease.part is not None
