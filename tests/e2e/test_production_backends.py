@@ -324,7 +324,9 @@ def test_storage_check_on_s3_and_postgresql(stack: Stack) -> None:
     re-encode goes through SQS to the workers under the usual leases."""
     bucket = stack.env["VODSTACK_STORAGE_URL"].split("/")[2]
     objects = S3Objects(stack.moto.s3(), bucket, "vod/")
-    damaged_id, healthy_id = upload_two(stack.upload, media("axm_bear_vp9_odd_161x121.webm"))
+    damaged_id, healthy_id = upload_two(
+        stack.upload, stack.play, media("axm_bear_vp9_odd_161x121.webm")
+    )
     done = damage(stack.play, objects, damaged_id)
     report = check_finds(stack.env, done)
     # Other tests' videos share the bucket: none of their published files is missing.

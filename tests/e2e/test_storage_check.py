@@ -33,7 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def test_storage_check_finds_and_repairs_orphans_and_a_damaged_video(server: Server) -> None:
     objects = LocalObjects(server.data_dir / "objects")
-    damaged_id, healthy_id = upload_two(server, media(CLIP))
+    damaged_id, healthy_id = upload_two(server, server, media(CLIP))
     clean = storage_check(server.env)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "storage is clean" in clean.stdout

@@ -164,10 +164,10 @@ def encoded_again(server: Server, objects: Objects, done: Damage) -> None:
     assert done.lost.replace(f"/e{done.epoch}/", f"/e{epoch}/") in keys
 
 
-def upload_two(server: Server, clip: Path) -> tuple[str, str]:
+def upload_two(upload: Server, play: Server, clip: Path) -> tuple[str, str]:
     """Two ready videos: one to damage, one that must come through untouched."""
-    ids = (upload_file(server, clip), upload_file(server, clip))
+    ids = (upload_file(upload, clip), upload_file(upload, clip))
     for video_id in ids:
-        video = server.wait_for(video_id, lambda v: v["status"] in ("ready", "failed"))
+        video = play.wait_for(video_id, lambda v: v["status"] in ("ready", "failed"))
         assert video["status"] == "ready", video
     return ids
