@@ -9,9 +9,12 @@ NODE_STAMP := web/node_modules/.installed
 CHROMIUM := /usr/bin/chromium
 # bench/play's load generator and its static-file ceiling.
 WRK := /usr/bin/wrk
+# How many test processes share the machine: one per core, at least two (a test mostly waits
+# on a server or on ffmpeg).
+TEST_PROCESSES ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -lt 2 ] && n=2; echo $$n)
 NGINX := /usr/sbin/nginx
 
-.PHONY: demo serve test lint typecheck chromium bench-tools clean
+.PHONY: demo serve test lint typecheck config-reference chromium bench-tools clean
 
 demo: $(STAMP) $(SAMPLE) $(NODE_STAMP)
 	$(BIN)/vodstack demo
@@ -22,8 +25,10 @@ $(SAMPLE): | $(STAMP)
 serve: $(STAMP) $(NODE_STAMP)
 	$(BIN)/vodstack serve
 
+# The suite on every core (pytest-xdist), then the few tests that must run alone.
 test: $(STAMP) $(SAMPLE) $(NODE_STAMP) chromium bench-tools lint typecheck
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q --durations=15 -n $(TEST_PROCESSES) -m 'not serial'
+	$(BIN)/pytest -q -m serial
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -31,6 +36,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# docs/configuration-reference.md, written from the settings (a unit test checks it is in step).
+config-reference: $(STAMP)
+	$(BIN)/python -m vodstack.settings_doc
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -80,6 +80,7 @@ def serve(
     import uvicorn
 
     from vodstack.api import create_app, served_app
+    from vodstack.api.proxies import proxy_options
     from vodstack.logs import configure_logging
     from vodstack.tracing import configure_tracing
 
@@ -108,7 +109,15 @@ def serve(
     served = served_app(app_, settings, role)  # type: ignore[arg-type]
     # Logging is set up already; uvicorn's loggers follow its level. The app writes the
     # access log itself (sampled as VODSTACK_ACCESS_LOG_SAMPLE asks).
-    uvicorn.run(served, host=host, port=port, log_config=None, log_level=None, access_log=False)
+    uvicorn.run(
+        served,
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=None,
+        access_log=False,
+        **proxy_options(settings),
+    )
 
 
 def _serve_processes(
@@ -118,6 +127,7 @@ def _serve_processes(
     and, for role all, the job worker in a process of its own beside them."""
     import uvicorn
 
+    from vodstack.api.proxies import proxy_options
     from vodstack.api.served import SPEC_VARIABLE, prepare, serve_spec
 
     asyncio.run(prepare(settings))
@@ -134,6 +144,7 @@ def _serve_processes(
             log_config=None,
             log_level=None,
             access_log=False,
+            **proxy_options(settings),
         )
     finally:
         if jobs is not None:

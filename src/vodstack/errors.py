@@ -115,6 +115,12 @@ class UploadNotFound(NotFound):
 class VideoNotFound(NotFound):
     """No such video."""
 
+    @classmethod
+    def named(cls, video_id: str) -> VideoNotFound:
+        """What an id that names no video gets, and a private video's id to whoever may
+        not see it: the very same answer, so that guessing ids tells nothing."""
+        return cls(f"no video with id {video_id!r}")
+
 
 class NoSuchMultipartUpload(NotFound):
     """Storage holds no such multipart upload: it was completed or aborted."""

@@ -558,7 +558,8 @@ class FrameGrabber(Protocol):
 
 
 ProgressCallback = Callable[[float], None]
-CommandCallback = Callable[[list[str], EncoderChoice], Awaitable[None]]
+# Hears the command line as ``domain.ffmpeg_args.public_command`` shows it: no machine path.
+CommandCallback = Callable[[str, EncoderChoice], Awaitable[None]]
 OutputCallback = Callable[[RungOutput], Awaitable[None]]
 
 
@@ -592,9 +593,9 @@ class Transcoder(Protocol):
         ladder: Sequence[Rung] | None = None,
     ) -> TranscodeResult:
         """One ffmpeg process: decode once, every rung of ``ladder`` (or of the one
-        ``plan_ladder`` gives), the master playlist last. ``on_command`` hears the exact
-        command line before it runs. Cancelling the awaiting task kills ffmpeg. Raises
-        TranscodeFailed (retryable)."""
+        ``plan_ladder`` gives), the master playlist last. ``on_command`` hears the
+        command line before it runs, as the receipt shows it. Cancelling the awaiting
+        task kills ffmpeg. Raises TranscodeFailed (retryable)."""
         ...
 
     async def transcode_part(

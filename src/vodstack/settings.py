@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from pathlib import Path
@@ -10,13 +11,13 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MiB = 1024 * 1024
-GiB = 1024 * MiB
+# The upload rules' own sizes (domain/uploads.py), named here too for the settings' bounds.
+from vodstack.domain.uploads import S3_MAX_PART_SIZE as S3_MAX_PART_SIZE
+from vodstack.domain.uploads import S3_MAX_PARTS as S3_MAX_PARTS
+from vodstack.domain.uploads import S3_MIN_PART_SIZE as S3_MIN_PART_SIZE
+from vodstack.domain.uploads import GiB as GiB
+from vodstack.domain.uploads import MiB as MiB
 
-# S3's own multipart limits; the local storage keeps them so the two behave alike.
-S3_MIN_PART_SIZE = 5 * MiB
-S3_MAX_PART_SIZE = 5 * GiB
-S3_MAX_PARTS = 10_000
 ADMIN_KEY_FILE = "admin.key"
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # A CSP host source (scheme, host with an optional leading wildcard, port, path), a bare
@@ -41,9 +42,25 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    data_dir: Path = Path("./data")
-    database_url: str = Field(default="", validate_default=True)
-    storage_url: str = Field(default="", validate_default=True)
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="the embedded database, objects and generated keys; a worker's scratch "
+        "space for each running job's source and outputs",
+        json_schema_extra={"shown_default": "`./data`"},
+    )
+    database_url: str = Field(
+        default="",
+        validate_default=True,
+        description="sqlite:///FILE or postgresql://user:password@host:5432/db (plain "
+        "postgresql:// works as written)",
+        json_schema_extra={"shown_default": "SQLite in the data dir (vodstack.db)"},
+    )
+    storage_url: str = Field(
+        default="",
+        validate_default=True,
+        description="file:///DIRECTORY or s3://bucket[/prefix]",
+        json_schema_extra={"shown_default": "the data dir's objects directory"},
+    )
     s3_endpoint_url: str | None = Field(
         default=None, description="S3 API endpoint for MinIO, LocalStack or moto; unset for AWS"
     )
@@ -75,16 +92,46 @@ class Settings(BaseSettings):
         description="with SQS, an idle worker also looks in the database this often, so a "
         "job whose message was lost is still done",
     )
-    public_url: str = Field(default="http://127.0.0.1:8000", validate_default=True)
-    encoder: Literal["auto", "libx264", "h264_nvenc"] = "auto"
-    ffmpeg: str | None = None
-    api_key: str | None = None
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        validate_default=True,
+        description="the base URL clients are given: the load balancer's, not one process's "
+        "(vodstack serve's --host and --port when unset)",
+    )
+    encoder: Literal["auto", "libx264", "h264_nvenc"] = Field(
+        default="auto",
+        description="auto: h264_nvenc if a one-frame trial works, else libx264",
+    )
+    ffmpeg: str | None = Field(
+        default=None,
+        description="another ffmpeg build to run",
+        json_schema_extra={"shown_default": "the ffmpeg of the imageio-ffmpeg wheel"},
+    )
+    api_key: str | None = Field(
+        default=None,
+        description="the key the CLI and the demo send as Authorization: Bearer",
+        json_schema_extra={"shown_default": "the embedded admin's key in the data dir"},
+    )
     secret_key: str | None = Field(
-        default=None, description="HMAC key for signed URLs; generated in the data dir if unset"
+        default=None,
+        description="HMAC key for signed URLs and tokens: the same in every process",
+        json_schema_extra={"shown_default": "generated once into the data dir (secret.key)"},
     )
 
     cors_origins: list[str] = Field(
-        default=["*"], description="origins whose pages may call the API and play videos"
+        default=["*"],
+        description="origins whose pages may call the API and play videos, as a JSON list "
+        '(["https://app.example.com"])',
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="the reverse proxies in front of the HTTP server (nginx, a load "
+        "balancer): addresses or networks separated by commas, such as "
+        "'127.0.0.1,10.0.0.0/8'. A request that comes from one of them is taken to come from "
+        "the address its X-Forwarded-For header names, read from the right: the first one "
+        "that is not itself a trusted proxy (its X-Forwarded-Proto gives the scheme). "
+        "Address-bound playback tokens bind to that address. Empty: X-Forwarded-For is "
+        "ignored whoever sends it, so that no client can claim another address",
     )
     embed_frame_ancestors: str = Field(
         default="*",
@@ -92,9 +139,15 @@ class Settings(BaseSettings):
         "sources separated by spaces, such as 'https://blog.example.com https://*.example.org'",
     )
 
-    lease_seconds: float = Field(default=60, gt=0)
-    heartbeat_seconds: float = Field(default=15, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
+    lease_seconds: float = Field(
+        default=60, gt=0, description="a job's lease: unrenewed this long, it may be claimed again"
+    )
+    heartbeat_seconds: float = Field(
+        default=15, gt=0, description="how often a worker renews its lease (under lease_seconds)"
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, description="attempts of a job before it fails for good"
+    )
     poll_seconds: float = Field(default=1.0, gt=0, description="idle worker's claim interval")
     graceful_seconds: float = Field(
         default=30, ge=0, description="on SIGTERM, how long running jobs may finish"
@@ -179,7 +232,9 @@ class Settings(BaseSettings):
     max_frame_pixels: int = Field(
         default=7680 * 4320, gt=0, description="the largest picture accepted (8K UHD)"
     )
-    max_duration_seconds: float = Field(default=12 * 3600, gt=0)
+    max_duration_seconds: float = Field(
+        default=12 * 3600, gt=0, description="the longest video accepted (12 h)"
+    )
     max_streams: int = Field(default=32, ge=1, description="streams of any kind in one file")
     max_still_seconds: float = Field(
         default=300,
@@ -204,7 +259,9 @@ class Settings(BaseSettings):
         gt=0,
         description="CPU time an encode may use per second of its media (at least 120 s)",
     )
-    probe_timeout_seconds: float = Field(default=300, gt=0)
+    probe_timeout_seconds: float = Field(
+        default=300, gt=0, description="how long probing one upload may take"
+    )
 
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console text at a terminal, JSON lines otherwise"
@@ -216,10 +273,26 @@ class Settings(BaseSettings):
         description="OTLP/HTTP collector for traces (needs the otel extra); unset: no tracing",
     )
 
-    max_upload_bytes: int = Field(default=50 * GiB, gt=0)
-    part_size: int = Field(default=16 * MiB, ge=S3_MIN_PART_SIZE, le=S3_MAX_PART_SIZE)
-    presign_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
-    max_presign_batch: int = Field(default=1000, ge=1, le=S3_MAX_PARTS)
+    max_upload_bytes: int = Field(
+        default=50 * GiB,
+        gt=0,
+        description="the largest upload, in bytes",
+        json_schema_extra={"shown_default": "53687091200 (50 GiB)"},
+    )
+    part_size: int = Field(
+        default=16 * MiB,
+        ge=S3_MIN_PART_SIZE,
+        le=S3_MAX_PART_SIZE,
+        description="an upload's part size in bytes, grown as needed so that no upload needs "
+        "more than 10,000 parts",
+        json_schema_extra={"shown_default": "16777216 (16 MiB)"},
+    )
+    presign_seconds: int = Field(
+        default=3600, gt=0, le=7 * 24 * 3600, description="how long a part URL stays valid"
+    )
+    max_presign_batch: int = Field(
+        default=1000, ge=1, le=S3_MAX_PARTS, description="part URLs one request may ask for"
+    )
     uploads_per_minute: int = Field(
         default=60, ge=1, description="per caller, shared by every API process"
     )
@@ -240,6 +313,7 @@ class Settings(BaseSettings):
         gt=60,
         le=7 * 24 * 3600,
         description="lifetime of presigned segment URLs; a viewing must fit in it",
+        json_schema_extra={"shown_default": "21600 (6 h)"},
     )
     processes: int | None = Field(
         default=None,
@@ -249,6 +323,7 @@ class Settings(BaseSettings):
             "HTTP processes of `vodstack serve`, sharing its port (default: one per CPU); "
             "with role all and more than one, the job worker runs in a process of its own"
         ),
+        json_schema_extra={"shown_default": "one per CPU"},
     )
     access_log_sample: float = Field(
         default=1.0,
@@ -265,7 +340,7 @@ class Settings(BaseSettings):
         description=(
             "with local storage behind nginx: answer a segment request, once its token is "
             "checked, with X-Accel-Redirect to this internal location followed by the "
-            "file's storage key, and nginx sends the file (deploy/nginx.conf)"
+            "file's storage key, and nginx sends the file (deploy/nginx-playback.conf)"
         ),
     )
 
@@ -275,6 +350,19 @@ class Settings(BaseSettings):
         if value.lower() not in _LOG_LEVELS:
             raise ValueError(f"expected one of {', '.join(_LOG_LEVELS)}")
         return value.lower()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        proxies = [p.strip() for p in value.split(",") if p.strip()]
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{proxy!r} is not an IP address or network (such as 10.0.0.0/8)"
+                ) from None
+        return ",".join(proxies)
 
     @field_validator("embed_frame_ancestors")
     @classmethod

@@ -1,6 +1,7 @@
 // The web app in a real browser.
 // - A video that is playable (its first chunks are in, a later part is held by the worker)
-//   plays from its start across a chunk boundary; the hold is released, and the video,
+//   plays from its start across a chunk boundary; the hold is released, and the player and
+//   an embed opened meanwhile take the whole ladder in place, without a stall; the video,
 //   now ready, plays on to its end.
 // - Upload through the upload page, wait on the player page until the video is ready, and
 //   play it with hls.js while the network is throttled and then freed, so that adaptive
@@ -37,6 +38,12 @@ const CHUNK_BOUNDARY_SECONDS = 6; // the first chunk's end
 // How long the held video is: tests/support/split.py cuts it.
 const VIDEO_SECONDS = Number(process.env.VIDEO_SECONDS);
 
+// The player page may wait this long for data while it takes the new master, at most: a
+// reload, or a new MediaSource, waits for the first segment again, and shows no picture.
+const SWAP_WAIT_MS = 500;
+// Where the embed is paused while the ladder grows.
+const EMBED_PAUSED_AT = 3;
+
 const noServer = !BASE_URL && 'BASE_URL is not set (pytest tests/e2e/test_browser.py sets it)';
 const skip = noServer
   || (!MEDIA_FILE || !existsSync(MEDIA_FILE) ? `MEDIA_FILE ${MEDIA_FILE} does not exist` : false);
@@ -47,13 +54,16 @@ const skipPlayable = noServer
 async function openPage(t) {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   t.after(() => browser.close());
-  const page = await browser.newPage();
   const problems = [];
-  page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-  });
-  return { page, problems };
+  const newPage = async () => {
+    const page = await browser.newPage();
+    page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+    return page;
+  };
+  return { page: await newPage(), problems, newPage };
 }
 
 // Plays the video muted (autoplay policies allow that without a user gesture) at twice its
@@ -71,6 +81,73 @@ function playNoting() {
   return video.play();
 }
 
+// From a little after the start, at normal speed, noting what the element goes through
+// while the ladder is taken: each wait for data and how long it lasted, a torn-down media
+// element (emptied), and the clock going back.
+function watchTheSwap(from) {
+  const video = document.getElementById('video');
+  const seen = { waits: [], waitingSince: null, emptied: 0, backwards: [], last: from, swapsAt: [] };
+  window.swapSeen = seen;
+  video.playbackRate = 1;
+  video.currentTime = from;
+  video.addEventListener('waiting', () => { seen.waitingSince ??= performance.now(); });
+  const ended = () => {
+    if (seen.waitingSince === null) return;
+    seen.waits.push(performance.now() - seen.waitingSince);
+    seen.waitingSince = null;
+  };
+  video.addEventListener('playing', ended);
+  video.addEventListener('timeupdate', () => {
+    if (video.currentTime + 0.05 < seen.last) seen.backwards.push([seen.last, video.currentTime]);
+    seen.last = video.currentTime;
+    if (!video.paused && video.readyState >= 3) ended();
+  });
+  video.addEventListener('emptied', () => { seen.emptied += 1; });
+  const seeked = new Promise((resolve) => { video.addEventListener('seeked', resolve, { once: true }); });
+  return Promise.all([seeked, video.play()]);
+}
+
+function swapState() {
+  const video = document.getElementById('video');
+  const seen = window.swapSeen;
+  const waiting = seen.waitingSince === null ? [] : [performance.now() - seen.waitingSince];
+  return {
+    currentTime: video.currentTime,
+    paused: video.paused,
+    longestWaitMs: Math.max(0, ...seen.waits, ...waiting),
+    emptied: seen.emptied,
+    backwards: seen.backwards,
+    swaps: window.vodstackPlayer.stream?.swaps ?? 0,
+    // The heights the quality menu offers, after its Auto entry.
+    quality: [...document.querySelectorAll('#quality option')].slice(1).map((option) => option.textContent.split('p')[0]),
+  };
+}
+
+// Paused at `time`, with that frame on screen; what the element goes through is noted.
+function pauseAt(time) {
+  const video = document.getElementById('video');
+  const seen = { emptied: 0 };
+  window.swapSeen = seen;
+  video.addEventListener('emptied', () => { seen.emptied += 1; });
+  video.pause();
+  video.currentTime = time;
+  return new Promise((resolve) => { video.addEventListener('seeked', resolve, { once: true }); });
+}
+
+function embedState() {
+  const video = document.getElementById('video');
+  return {
+    currentTime: video.currentTime,
+    paused: video.paused,
+    readyState: video.readyState,
+    visibility: document.visibilityState,
+    emptied: window.swapSeen.emptied,
+    levels: window.vodstackPlayer.hls?.levels.map((level) => level.height) ?? [],
+    swaps: window.vodstackPlayer.stream?.swaps ?? 0,
+    fatal: window.vodstackPlayer.errors.filter((error) => error.fatal),
+  };
+}
+
 function playerState() {
   const video = document.getElementById('video');
   return {
@@ -85,7 +162,7 @@ function playerState() {
 }
 
 test('a playable video plays across a chunk boundary, and to its end once ready', { skip: skipPlayable, timeout: 180_000 }, async (t) => {
-  const { page, problems } = await openPage(t);
+  const { page, problems, newPage } = await openPage(t);
   await page.goto(`${BASE_URL}/videos/${encodeURIComponent(VIDEO_ID)}#key=${encodeURIComponent(API_KEY)}`);
   // What plays now, and what is to come.
   await page.waitForFunction(
@@ -95,6 +172,13 @@ test('a playable video plays across a chunk boundary, and to its end once ready'
   );
   assert.equal(await page.locator('#status').textContent(), 'playable');
   await page.waitForFunction(() => window.vodstackPlayer?.hls?.levels?.length > 0, null, { timeout: 30_000 });
+  // An embed opened while the video is playable, paused on a frame.
+  const embed = await newPage();
+  await embed.goto(`${BASE_URL}/embed/${encodeURIComponent(VIDEO_ID)}`);
+  await embed.waitForFunction(() => window.vodstackPlayer?.hls?.levels?.length > 0, null, { timeout: 30_000 });
+  await embed.evaluate(pauseAt, EMBED_PAUSED_AT);
+  assert.deepEqual((await embed.evaluate(embedState)).levels, [240]);
+
   await page.evaluate(playNoting);
   await page.waitForFunction(
     (boundary) => document.getElementById('video').currentTime > boundary + 1,
@@ -108,11 +192,53 @@ test('a playable video plays across a chunk boundary, and to its end once ready'
   assert.deepEqual(playable.fatal, []);
   assert.equal(await page.locator('#status').textContent(), 'playable', 'the hold must outlast this');
 
+  // The player back near the start, playing at normal speed while the rest is published.
+  await page.evaluate(watchTheSwap, 0.5);
+  await page.waitForFunction(() => document.getElementById('video').currentTime > 1, null, { timeout: 10_000 });
+  const released = performance.now();
   writeFileSync(RELEASE_FILE, '');
   await page.waitForFunction(() => document.getElementById('status').textContent === 'ready', null, {
     timeout: 60_000,
   });
+  const readyMs = performance.now() - released;
   assert.equal(await page.locator('#pending').isHidden(), true);
+  // Without a reload, the quality menu lists every rung.
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('#quality option')].slice(1).map((o) => o.textContent.split('p')[0]).join() === '332,240',
+    null,
+    { timeout: 30_000 },
+  );
+  const swappedMs = performance.now() - released;
+  const atSwap = (await page.evaluate(swapState)).currentTime;
+  // and the clock went on from where it was.
+  await page.waitForFunction((from) => document.getElementById('video').currentTime > from + 1, atSwap, { timeout: 10_000 });
+  const swap = await page.evaluate(swapState);
+  t.diagnostic(`ready ${Math.round(readyMs)} ms after the release, whole ladder on the page after ${Math.round(swappedMs)} ms: ${JSON.stringify(swap)}`);
+  assert.equal(swap.swaps, 1, 'one new master, taken once');
+  assert.deepEqual(swap.quality, ['332', '240']);
+  assert.equal(swap.emptied, 0, 'the media element was torn down');
+  assert.deepEqual(swap.backwards, [], 'the clock went back');
+  assert.ok(swap.longestWaitMs < SWAP_WAIT_MS, `playback waited ${swap.longestWaitMs} ms for data`);
+  assert.equal(swap.paused, false);
+  // The new rung plays, chosen in the menu.
+  const top = await page.evaluate(() => window.vodstackPlayer.hls.levels.findIndex((level) => level.height === 332));
+  await page.selectOption('#quality', String(top));
+  await page.waitForFunction((level) => window.vodstackPlayer.levelsLoaded.has(level), top, { timeout: 30_000 });
+
+  // The embed took the whole ladder too, and stayed paused on its frame.
+  await embed.waitForFunction(() => window.vodstackPlayer.hls?.levels?.length === 2, null, { timeout: 30_000 });
+  const embedded = await embed.evaluate(embedState);
+  t.diagnostic(`embed: ${JSON.stringify(embedded)}`);
+  assert.deepEqual([...embedded.levels].sort((a, b) => b - a), [332, 240]);
+  assert.equal(embedded.swaps, 1);
+  assert.equal(embedded.paused, true);
+  assert.ok(Math.abs(embedded.currentTime - EMBED_PAUSED_AT) < 0.01, `the embed moved to ${embedded.currentTime} s`);
+  assert.ok(embedded.readyState >= 2, 'the embed lost its frame');
+  assert.equal(embedded.emptied, 0, 'the embed\'s media element was torn down');
+  assert.deepEqual(embedded.fatal, []);
+
+  // On to the end, at twice the speed.
+  await page.evaluate(() => { document.getElementById('video').playbackRate = 2; });
   await page.waitForFunction(() => window.playbackSeen.ended, null, { timeout: 90_000 });
   const ended = await page.evaluate(playerState);
   t.diagnostic(`stalls after playback started: ${ended.stalls}`);

@@ -27,7 +27,7 @@ from starlette.routing import Match, Route
 from tests.conftest import SYSTEM
 from tests.support.uploads import complete_in_one_part
 from vodstack.adapters.transcoder_fake import FakeFrameGrabber, FakeTranscoder
-from vodstack.api import create_app
+from vodstack.api import create_app, served_app
 from vodstack.api import routes as routes_package
 from vodstack.api.routes.pages import find_hls_js
 from vodstack.domain.accounts import ApiKey, full_scopes, new_key
@@ -246,20 +246,21 @@ PRIVATE_VIDEO: list[Row] = [
     # A token is what plays a private video: whoever holds it, with a key or without.
     ("GET", "/v1/videos/{v}/playback?token={t}", None, _keyed(200, 200, 200, 200, 200, 403)),
     ("POST", "/v1/videos/{v}/playback-tokens", {}, _keyed(401, 404, 201, 201, 403, 403)),
-    # Even the owner's key opens no ladder file: players carry the token instead.
-    ("GET", "/v1/videos/{v}/hls/e1/master.m3u8", None, _everyone(403)),
+    # Even the owner's key opens no ladder file: players carry the token instead. Without
+    # it, the answer is an unknown id's (test_a_private_video_answers_as_an_unknown_id).
+    ("GET", "/v1/videos/{v}/hls/e1/master.m3u8", None, _everyone(404)),
     ("GET", "/v1/videos/{v}/hls/e1/master.m3u8?token={t}", None, _everyone(200)),
-    ("GET", "/v1/videos/{v}/hls/e1/720p/index.m3u8", None, _everyone(403)),
+    ("GET", "/v1/videos/{v}/hls/e1/720p/index.m3u8", None, _everyone(404)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/index.m3u8?token={t}", None, _everyone(200)),
-    ("GET", "/v1/videos/{v}/hls/e1/720p/init.mp4", None, _everyone(403)),
-    ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s", None, _everyone(403)),
+    ("GET", "/v1/videos/{v}/hls/e1/720p/init.mp4", None, _everyone(404)),
+    ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s", None, _everyone(404)),
     ("GET", "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s?token={t}", None, _everyone(200)),
     ("GET", "/v1/videos/{v}/captions", None, _keyed(404, 404, 200, 200, 200, 403)),
     ("POST", "/v1/videos/{v}/captions", CaptionForm(), _keyed(401, 404, 201, 201, 403, 403)),
     ("DELETE", "/v1/videos/{v}/captions/{c}", None, _keyed(401, 404, 204, 204, 403, 403)),
-    ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/index.m3u8", None, _everyone(403)),
+    ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/index.m3u8", None, _everyone(404)),
     ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/index.m3u8?token={t}", None, _everyone(200)),
-    ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/seg_00000.vtt", None, _everyone(403)),
+    ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/seg_00000.vtt", None, _everyone(404)),
     ("GET", "/v1/videos/{v}/hls/e1/captions/{c}/seg_00000.vtt?token={t}", None, _everyone(200)),
     # Its pictures play by the rules of playback: the owner's key, or a token; its
     # original is its owner's alone.
@@ -664,14 +665,17 @@ async def test_a_token_opens_the_whole_ladder_and_nothing_else(world: World) -> 
         bare = uri.split("?")[0]
         refused = await anonymous.get(f"{folder}/{bare}")
         assert (refused.status_code, refused.json()["error"]["code"]) == (
-            403,
-            "signature_invalid",
+            404,
+            "video_not_found",
         )
     played = await anonymous.get(
         f"/v1/videos/{world.private}/playback", params={"token": issued["token"]}
     )
     assert played.status_code == 200
     assert played.json()["expires_at"] == issued["expires_at"]
+    # What an embed that follows a playable video asks with the token alone: where it stands.
+    assert played.json()["status"] == "ready"
+    assert played.json()["renditions"], played.json()
     # What a front proxy asks before it sends a segment itself: the same answer.
     segment = urlparse(f"{folder}/{uris[0]}")
     ask = {"X-Original-URI": f"{segment.path}?{segment.query}"}
@@ -704,6 +708,8 @@ def _master(world: World, video_id: str) -> str:
 
 
 async def test_tampered_tokens_are_refused(world: World) -> None:
+    """As an unknown id is: a token this server did not sign opens nothing, and tells
+    nothing either."""
     token = (await _token(world, world.private))["token"]
     claims, signature = token.split(".")
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
@@ -714,8 +720,78 @@ async def test_tampered_tokens_are_refused(world: World) -> None:
         response = await world.clients["anonymous"].get(
             _master(world, world.private), params={"token": bad}
         )
-        assert response.status_code == 403, bad
-        assert response.json()["error"]["code"] == "signature_invalid"
+        assert response.status_code == 404, bad
+        assert response.json()["error"]["code"] == "video_not_found"
+
+
+# What a viewer without rights may ask about a private video: each answer must be the one
+# an id that names no video gets. {t}: a token that does not open the video.
+UNKNOWABLE = [
+    "/v1/videos/{v}",
+    "/v1/videos/{v}/playback",
+    "/v1/videos/{v}/playback?token={t}",
+    "/v1/videos/{v}/captions",
+    "/v1/videos/{v}/thumbnail.jpg",
+    "/v1/videos/{v}/thumbnail.jpg?time=1&token={t}",
+    "/v1/videos/{v}/download.mp4?token={t}",
+    "/v1/videos/{v}/hls/e1/master.m3u8",
+    "/v1/videos/{v}/hls/e1/master.m3u8?token={t}",
+    "/v1/videos/{v}/hls/e1/720p/index.m3u8?token={t}",
+    "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s",
+    "/v1/videos/{v}/hls/e1/720p/seg_00000.m4s?token={t}",
+    "/v1/videos/{v}/hls/e1/720p/storyboard.vtt?token={t}",
+    "/v1/videos/{v}/hls/e2/master.m3u8?token={t}",
+    "/v1/videos/{v}/hls/e1/captions/{c}/index.m3u8?token={t}",
+]
+
+
+async def test_a_private_video_answers_as_an_unknown_id(world: World) -> None:
+    """Byte for byte, headers included, through the routed app and through the hot path in
+    front of it that serves ladder files: no token, a tampered one, one signed with another
+    key, one for another video and garbage, against a made-up id."""
+    key = ensure_signing_key(world.settings)
+    good = playback_token(PlaybackGrant(world.private, int(time.time()) + 600), key)
+    claims, signature = good.split(".")
+    bad_tokens = [
+        f"{claims}.{signature[::-1]}",
+        playback_token(PlaybackGrant(world.private, int(time.time()) + 600), b"x" * 32),
+        playback_token(PlaybackGrant(world.public, int(time.time()) + 600), key),
+        "garbage",
+    ]
+    unknown = "f" * len(world.private)
+    caption = world.captions[world.private]
+    for app in (world.app, served_app(world.app, world.settings, "all")):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            for path, token in itertools.product(UNKNOWABLE, bad_tokens):
+                asked = path.replace("{t}", quote(token)).replace("{c}", caption)
+                private = await _answer(client, asked.replace("{v}", world.private))
+                made_up = await _answer(client, asked.replace("{v}", unknown))
+                assert private[0] == 404, (asked, private)
+                assert private == made_up, asked
+        # Also what a front proxy asks before it sends a segment itself.
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            asked_about = {
+                v: await client.get(
+                    "/v1/playback-access",
+                    headers={
+                        "X-Original-URI": f"/v1/videos/{v}/hls/e1/720p/seg_00000.m4s",
+                        "X-Request-ID": "same",
+                    },
+                )
+                for v in (world.private, unknown)
+            }
+        refusals = [(r.status_code, r.headers.multi_items()) for r in asked_about.values()]
+        assert refusals[0] == refusals[1]
+        assert refusals[0][0] == 403
+
+
+async def _answer(client: httpx.AsyncClient, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The status, the headers in order and the body, with the video's id written as ``V``."""
+    video_id = path.split("/")[3]
+    response = await client.get(path, headers={"X-Request-ID": "same"})
+    headers = [(k, v.replace(video_id, "V")) for k, v in response.headers.multi_items()]
+    return response.status_code, headers, response.content.replace(video_id.encode(), b"V")
 
 
 async def test_an_expired_token_is_refused(world: World) -> None:
@@ -735,8 +811,8 @@ async def test_a_token_for_one_video_opens_no_other(world: World) -> None:
         response = await world.clients["anonymous"].get(
             f"/v1/videos/{other}/hls/e1/{path}", params={"token": token}
         )
-        assert response.status_code == 403, path
-        assert "another video" in response.json()["error"]["message"]
+        assert response.status_code == 404, path
+        assert response.json()["error"]["code"] == "video_not_found"
 
 
 async def test_a_token_bound_to_an_address_works_only_from_it(world: World) -> None:

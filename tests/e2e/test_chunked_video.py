@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from tests.support.hls import Timestamps, timestamps
+from tests.support.machine_paths import machine_paths
 from tests.support.processes import Server, start_server, upload_file
 from tests.support.split import SECONDS, SETTINGS, split_clip
 from vodstack.domain.ffmpeg_args import AUDIO_SAMPLE_RATE
@@ -86,7 +87,10 @@ def _check_playable(server: Server, video_id: str) -> None:
     video = server.get(f"/v1/videos/{video_id}")
     assert video["status"] == "playable"
     assert [r["name"] for r in video["renditions"]] == ["240p"]
-    master_url = server.get(f"/v1/videos/{video_id}/playback")["master_url"]
+    playback = server.get(f"/v1/videos/{video_id}/playback")
+    # What a player opened now is told: the rungs its master lists, and that more will come.
+    assert (playback["status"], playback["renditions"]) == ("playable", ["240p"])
+    master_url = playback["master_url"]
     master = httpx.get(master_url, timeout=10).raise_for_status().text
     assert "332p" not in master, "a rung is listed only once all of it is in"
     assert '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"' in master
@@ -121,6 +125,10 @@ def _check_ready(server: Server, video_id: str) -> None:
     while "332p" not in (master := httpx.get(master_url, timeout=10).text):
         assert time.monotonic() < deadline, master
         time.sleep(0.2)
+    while (playback := server.get(f"/v1/videos/{video_id}/playback"))["status"] != "ready":
+        assert time.monotonic() < deadline, playback
+        time.sleep(0.2)
+    assert sorted(playback["renditions"]) == ["240p", "332p"]
     assert "332p/index.m3u8" in master
     assert "240p/index.m3u8" in master
     videos = {}
@@ -161,6 +169,10 @@ def _check_work(server: Server, video_id: str) -> None:
     assert again[0].startswith("chunk 1 (6-12.006 s) at 240p"), again
     assert [e["kind"] for e in events].count("playable") == 1
     assert events[-1]["kind"] == "assembled"
+    commands = [e["detail"]["command"] for e in events if e["kind"] == "encoding"]
+    assert commands, "no encoding event"
+    assert all(" -i source " in c and " out/" in c for c in commands), commands[0]
+    assert [machine_paths(c, server.data_dir) for c in commands] == [[]] * len(commands)
     outputs = server.data_dir / "objects" / "outputs" / video_id
     attempts = sorted(p.relative_to(outputs).as_posix() for p in outputs.glob("*/*/c1a*"))
     # The killed attempt of chunk 1 at 240p left nothing behind, its storyboard's sheets

@@ -160,6 +160,8 @@ def test_a_job_completed_while_the_queue_is_away_is_still_done(
         stack.sqs.set_mode("pass")
 
 
+# Every other test that uses PostgreSQL would see the restart too.
+@pytest.mark.serial
 def test_postgresql_restarted_mid_job(stack: Stack) -> None:
     cluster = _postgres_cluster()
     # The whole clip: seconds of encoding, for the restart to land in.

@@ -218,12 +218,13 @@ def _check_split_across_workers(stack: Stack, video_id: str, moto_host: str) -> 
     assert len({e["worker"].rsplit("/", 1)[0] for e in claims}) == 2, "both workers took parts"
     assert kinds.count("playable") == 1
     assert kinds[-1] == "assembled"
+    # The timeline names the input as the receipt does: a URL (which would carry its
+    # signature to whoever reads the timeline) as "<source URL>", a downloaded copy as
+    # "source".
     commands = [e["detail"]["command"] for e in events if e["kind"] == "encoding"]
-    inputs = [c.split(" -i ", 1)[1].split(" ", 1)[0] for c in commands]
-    assert len(inputs) == 4
-    for url in inputs:
-        assert urlparse(url.strip("'")).netloc == moto_host
-        assert "X-Amz-Signature=" in url
+    assert len(commands) == 4
+    assert all(" -i '<source URL>' " in c for c in commands), commands[0]
+    assert not any(moto_host in c or "X-Amz-Signature=" in c for c in commands)
 
 
 def test_a_multipart_upload_that_is_not_a_video_fails_with_its_reason(

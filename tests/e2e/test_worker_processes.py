@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.machine_paths import machine_paths
 from tests.support.processes import Server, last_json, run_cli, start_server
 from tests.support.split import SOURCE, cut
 
@@ -77,6 +78,10 @@ def test_released_killed_and_finished_by_another_worker(server: Server, tmp_path
     commands = [(e["epoch"], e["detail"]["command"]) for e in events if e["kind"] == "encoding"]
     assert [epoch for epoch, _ in commands] == [1, 2, 3]  # every attempt's exact command
     assert all("libx264" in command and "-progress" in command for _, command in commands)
+    # The owner reads the timeline: the command names the ffmpeg, the source and the output
+    # folder as the receipt does, never by the server's own paths.
+    assert all(command.startswith("ffmpeg ") for _, command in commands)
+    assert [machine_paths(command, server.data_dir) for _, command in commands] == [[]] * 3
 
     outputs = server.data_dir / "objects" / "outputs" / video_id
     assert sorted(p.name for p in outputs.iterdir()) == ["e3"]  # nothing of epochs 1 and 2

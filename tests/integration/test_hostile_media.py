@@ -191,13 +191,14 @@ def test_a_contained_process_is_stopped_at_its_cpu_time_and_memory() -> None:
     assert writer.verdict(done.returncode) == "it wrote a file larger than 1 MiB"
 
 
-@pytest.mark.skipif(not network_isolation(), reason="this kernel gives no network namespaces")
+@pytest.mark.skipif(not network_isolation(), reason="this kernel keeps no child off the network")
 def test_a_contained_process_reading_a_local_file_has_no_network(loopback: Listener) -> None:
     port = loopback.url.rsplit(":", 1)[1]
     code = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=5)"
     done = contained(code, Confinement(isolate_network=True))
     assert done.returncode != 0
-    assert "unreachable" in done.stderr.lower()
+    # A namespace of its own has no route; a socket filter refuses the socket itself.
+    assert "unreachable" in done.stderr.lower() or "permission denied" in done.stderr.lower()
     assert contained(code, Confinement()).returncode == 0  # the same, not isolated
     assert loopback.wait_for_connections(1)
 

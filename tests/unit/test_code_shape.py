@@ -43,3 +43,44 @@ def test_services_and_the_worker_reach_the_database_only_through_ports() -> None
                     if name.startswith(("sqlalchemy", "vodstack.db", "psycopg", "aiosqlite")):
                         offenders.append(f"{path.relative_to(SRC)}:{node.lineno} {name}")
     assert not offenders, offenders
+
+
+# What each layer may import of vodstack itself (docs/architecture.md). The entry points
+# that wire the layers together (api, runtime, cli, demo, client) are not listed.
+_CORE = {"errors", "settings", "clock", "logs", "metrics", "tracing", "domain", "ports"}
+_MAY_IMPORT = {
+    "domain": {"domain", "errors"},
+    "ports": {"ports", "domain", "errors"},
+    "services": _CORE | {"services"},
+    "worker": _CORE | {"worker"},
+    "adapters": _CORE | {"adapters"},
+    "db": _CORE | {"db"},
+}
+
+
+def _vodstack_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, first name under vodstack) of each import of vodstack in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "vodstack":
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vodstack."):
+            found.append((node.lineno, (node.module or "").split(".")[1]))
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names if alias.name.startswith("vodstack.")]
+            found += [(node.lineno, name.split(".")[1]) for name in names]
+    return found
+
+
+def test_each_layer_imports_only_the_layers_beneath_it() -> None:
+    """The pure rules know nothing of I/O; the use cases, the worker loop and the adapters
+    never reach sideways into each other or up into the API."""
+    offenders = []
+    for layer, allowed in _MAY_IMPORT.items():
+        paths = [SRC / f"{layer}.py"] if (SRC / f"{layer}.py").exists() else []
+        paths += [p for p in (SRC / layer).rglob("*.py") if "migrations" not in p.parts]
+        for path in paths:
+            for line, name in _vodstack_imports(path):
+                if name not in allowed:
+                    offenders.append(f"{path.relative_to(SRC)}:{line} imports vodstack.{name}")
+    assert not offenders, "imports across the layers: " + ", ".join(offenders)

@@ -4,6 +4,7 @@ ports the compose file opens."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 import vodstack.metrics  # noqa: F401  (registers every metric)
+from vodstack.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -59,3 +61,26 @@ def test_prometheus_scrapes_the_ports_the_services_listen_on() -> None:
         assert port in (listens, metrics), f"{target}: {name} runs {command}"
     workers = {name for name, s in services.items() if "worker" in s.get("command", [])}
     assert workers <= {t.split(":")[0] for t in targets}, "a worker is not scraped"
+
+
+def test_only_nginx_and_storage_face_the_world() -> None:
+    """The services' own ports (and with them /metrics) are reached on the inside only;
+    what the compose file publishes beyond nginx and MinIO's API is for this machine."""
+    services = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["services"]
+    public = {
+        name: port
+        for name, service in services.items()
+        for port in service.get("ports", [])
+        if not str(port).startswith("127.0.0.1:")
+    }
+    assert public == {"nginx": "8080:80", "minio": "9000:9000"}
+
+
+def test_the_services_trust_nginx_and_only_it() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    nginx = compose["services"]["nginx"]["networks"]["default"]["ipv4_address"]
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(nginx) in ipaddress.ip_network(subnet)
+    trusted = compose["x-vodstack"]["environment"]["VODSTACK_TRUSTED_PROXIES"]
+    assert trusted == nginx
+    assert Settings(trusted_proxies=trusted, _env_file=None).trusted_proxies == nginx

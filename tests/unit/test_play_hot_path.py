@@ -96,9 +96,10 @@ async def test_the_token_is_checked_on_every_request_and_its_signature_once(play
         assert elsewhere.status_code == 403
         assert "another address" in elsewhere.json()["error"]["message"]
     forged = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
+    # A token not signed here, or none, gets what an unknown id gets.
     refused = await play.client.get(URL, params={"token": forged})
-    assert refused.status_code == 403
-    assert (await play.client.get(URL)).status_code == 403  # no token at all
+    assert (refused.status_code, refused.json()["error"]["code"]) == (404, "video_not_found")
+    assert (await play.client.get(URL)).status_code == 404  # no token at all
 
 
 async def test_playlists_are_gzipped_once_for_clients_that_take_it(play: Play) -> None:
@@ -155,7 +156,7 @@ async def test_every_request_is_counted_and_successes_are_sampled_in_the_log(
         )
         return value or 0.0
 
-    ok, refused = served("200"), served("403")
+    ok, refused = served("200"), served("404")
     params = {"token": token(10_000)}
     with caplog.at_level(logging.INFO, logger="vodstack.access"):
         for _ in range(8):
@@ -164,9 +165,9 @@ async def test_every_request_is_counted_and_successes_are_sampled_in_the_log(
     lines = [r for r in caplog.records if r.name == "vodstack.access"]
     statuses = [cast(tuple[Any, ...], r.args)[4] for r in lines]
     assert statuses.count(200) == 2  # a quarter of the successes
-    assert statuses.count(403) == 1  # every failure
+    assert statuses.count(404) == 1  # every failure
     assert served("200") - ok == 8
-    assert served("403") - refused == 1
+    assert served("404") - refused == 1
 
 
 def test_accept_encoding_is_read_as_http_says() -> None:

@@ -17,7 +17,6 @@ import hashlib
 import logging
 import os
 import re
-import shlex
 import shutil
 import time
 from collections import deque
@@ -48,6 +47,7 @@ from vodstack.domain.ffmpeg_args import (
     build_command,
     mp4_command,
     nvenc_trial_command,
+    public_command,
     rung_playlist,
 )
 from vodstack.domain.iframes import (
@@ -298,7 +298,7 @@ class FfmpegTranscoder:
         )
         command = build_command(self.ffmpeg, source, out_dir, spec)
         if on_command is not None:
-            await on_command(command, capabilities.encoder)
+            await on_command(public_command(command, source, out_dir), capabilities.encoder)
         await asyncio.to_thread(_make_folders, out_dir, [*(r.name for r in rungs), QUALITY])
         started = time.monotonic()
         await self._run(command, duration, on_progress, self.budget.encode(duration, True))
@@ -421,7 +421,7 @@ class FfmpegTranscoder:
         else:
             command = build_command(self.ffmpeg, source, out_dir, spec)
         if on_command is not None:
-            await on_command(command, capabilities.encoder)
+            await on_command(public_command(command, source, out_dir), capabilities.encoder)
         scratch = [] if spec is None else [QUALITY]
         await asyncio.to_thread(_make_folders, out_dir, [*part.rungs, *scratch])
         seen = 0
@@ -640,14 +640,6 @@ def _failure(returncode: int, tail: Sequence[str], confinement: Confinement) -> 
 # reason a person reads says "the source" or "a file" instead.
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://\S*?(?=:?(?:\s|$))", re.IGNORECASE)
 _PATH = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)*[^\s/:'\"]*")
-
-
-def public_command(command: Sequence[str], source: Path | str, out_dir: Path) -> str:
-    """The command line as the receipt shows it: the ffmpeg binary, the worker's folders
-    and the source's presigned URL (which carries a signature) are named, not given (the
-    receipt names the build by its version)."""
-    text = shlex.join(["ffmpeg", *command[1:]]).replace(str(out_dir), "out")
-    return text.replace(str(source), "source" if isinstance(source, Path) else "<source URL>")
 
 
 def _without_paths(line: str) -> str:

@@ -3,10 +3,12 @@
 The probe and every ffmpeg run as children of the worker. Between fork and exec each one
 gets: a death signal when the worker dies, no core dumps, an address-space limit, a CPU
 time limit, a limit on the size of any file it writes and on how many it opens, and, when
-it reads a local file, a network namespace of its own with nothing in it (where the
-kernel allows one: as root, or through an unprivileged user namespace). A child that
-breaks a limit is stopped by the kernel, and only that child: the worker reads the way it
-ended and says which limit it was.
+it reads a local file, no network: a network namespace of its own with nothing in it where
+the kernel allows one (as root, or through an unprivileged user namespace), else a seccomp
+filter that refuses it any socket but a local one (where namespaces are refused, as in a
+container with Docker's default seccomp profile). A child that breaks a limit is stopped by
+the kernel, and only that child: the worker reads the way it ended and says which limit it
+was.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vodstack import errors
+from vodstack.adapters import seccomp
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,14 @@ OPEN_FILES = 256
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 _PR_SET_PDEATHSIG = 1
+# How a child that reads a local file is kept off the network, as network_isolation found.
+NAMESPACE = "namespace"
+SOCKET_FILTER = "socket filter"
+# What still holds when neither does, in words for the log.
+STILL_PROTECTS = (
+    "what still protects: ffmpeg may open only local files (its protocol allow-list) with "
+    "only the demuxers on vodstack's allow-list, within its CPU, memory and file limits"
+)
 # Resolved once in the parent: the child between fork and exec should do as little as it can.
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
@@ -52,7 +63,7 @@ class Confinement:
     def preexec(self) -> Callable[[], None]:
         """What the child runs before exec. Network isolation is asked for only where a
         trial showed it works, so that a child never fails to start for want of it."""
-        isolate = self.isolate_network and network_isolation()
+        isolate = network_isolation() if self.isolate_network else None
         return functools.partial(_confine, self, isolate)
 
     def verdict(self, returncode: int) -> str | None:
@@ -74,7 +85,7 @@ def signal_name(returncode: int) -> str:
         return f"signal {-returncode}"
 
 
-def _confine(confinement: Confinement, isolate: bool) -> None:
+def _confine(confinement: Confinement, isolate: str | None) -> None:
     """In the child, between fork and exec."""
     if _libc is not None:
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -87,8 +98,10 @@ def _confine(confinement: Confinement, isolate: bool) -> None:
     if confinement.file_bytes is not None:
         _lower(resource.RLIMIT_FSIZE, confinement.file_bytes)
     _lower(resource.RLIMIT_NOFILE, confinement.open_files)
-    if isolate:
+    if isolate == NAMESPACE:
         _unshare_network()
+    elif isolate == SOCKET_FILTER:
+        _sockets().install()
 
 
 def _lower(kind: int, soft: int, hard: int | None = None) -> None:
@@ -131,24 +144,79 @@ def _write(path: str, text: str) -> None:
 
 
 @functools.cache
-def network_isolation() -> bool:
-    """Whether this kernel lets a child of this process have a network of its own: tried
-    once per process, with a child that does nothing."""
+def _sockets() -> seccomp.Filter:
+    """Only local (AF_UNIX) sockets: built once, in the parent."""
+    return seccomp.Filter(seccomp.Refusal("socket", unless_first=seccomp.AF_UNIX))
+
+
+@functools.cache
+def network_isolation() -> str | None:
+    """How this system lets a child of this process be kept off the network: NAMESPACE,
+    SOCKET_FILTER, or None (said in words in the log). Tried once per process, each in a
+    child that does nothing else."""
     if _libc is None:
-        return False
+        log.warning("media processes share the worker's network: %s", STILL_PROTECTS)
+        return None
+    refused = _trial(NAMESPACE)
+    if refused is None:
+        log.info("media processes that read a local file run without network access")
+        return NAMESPACE
+    missing = f"no network namespace of their own ({refused})"
+    filtered = _trial(SOCKET_FILTER) if seccomp.supported() else "not on this architecture"
+    if filtered is None:
+        log.info(
+            "media processes that read a local file cannot open network sockets: a seccomp "
+            "filter refuses them (they get %s)",
+            missing,
+        )
+        return SOCKET_FILTER
+    log.warning(
+        "media processes share the worker's network: they get %s, and no seccomp filter "
+        "either (%s); %s",
+        missing,
+        filtered,
+        STILL_PROTECTS,
+    )
+    return None
+
+
+def _trial(isolation: str) -> str | None:
+    """None if a child can be isolated so; else why not, in words. The child is a Python
+    that isolates itself (as the confined child does before exec), so that the kernel's
+    reason reaches this process: a failed preexec_fn would say only that it failed."""
     try:
-        subprocess.run(
-            [sys.executable, "-c", "pass"],
-            preexec_fn=_unshare_network,
-            check=True,
+        done = subprocess.run(
+            [sys.executable, "-m", __name__, isolation],
             capture_output=True,
+            text=True,
             timeout=30,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("media processes share the worker's network: %s", exc)
-        return False
-    log.info("media processes run without network access")
-    return True
+        return f"the trial could not run: {exc}"
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.strip().splitlines()
+    return lines[-1] if lines else f"the trial exited with {done.returncode}"
+
+
+def _isolate_self(isolation: str) -> None:
+    """The trial child's work; it exits 1 with the reason on stderr if it cannot."""
+    try:
+        if isolation == NAMESPACE:
+            _unshare_network()
+        else:
+            _sockets().install()
+    except OSError as exc:
+        call = "unshare" if isolation == NAMESPACE else "seccomp"
+        sys.exit(f"{call} was refused: {exc.strerror}")
+    if isolation == SOCKET_FILTER:
+        import socket
+
+        try:
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+        except OSError:
+            return
+        sys.exit("the seccomp filter did not take")
 
 
 async def run_confined(
@@ -179,3 +247,7 @@ async def run_confined(
                 process.kill()
             await process.wait()
     return process.returncode or 0, stderr.decode(errors="replace")
+
+
+if __name__ == "__main__":
+    _isolate_self(sys.argv[1])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vodstack import errors
 from vodstack.domain.chunks import AUDIO, PartSpec, RungOutput, VideoPlan
-from vodstack.domain.ffmpeg_args import MP4_NAME
+from vodstack.domain.ffmpeg_args import MP4_NAME, public_command
 from vodstack.domain.ladder import plan_ladder
 from vodstack.domain.media import (
     EncoderChoice,
@@ -124,7 +124,8 @@ class FakeTranscoder:
     ) -> TranscodeResult:
         self.transcoded.append(source)
         if on_command is not None:
-            await on_command(["fake-ffmpeg", "-i", str(source)], FAKE_ENCODER)
+            shown = public_command(["fake-ffmpeg", "-i", str(source)], source, out_dir)
+            await on_command(shown, FAKE_ENCODER)
         self.started.set()
         await self._misbehave()
         on_progress(0.5)
@@ -147,7 +148,8 @@ class FakeTranscoder:
         rung; the audio's are heard through ``on_output`` one at a time."""
         self.transcoded.append(Path(str(source)))
         if on_command is not None:
-            await on_command(["fake-ffmpeg", "-i", str(source), part.key], FAKE_ENCODER)
+            shown = public_command(["fake-ffmpeg", "-i", str(source), part.key], source, out_dir)
+            await on_command(shown, FAKE_ENCODER)
         self.started.set()
         await self._misbehave()
         first = round(part.start / 6)

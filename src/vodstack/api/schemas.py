@@ -178,7 +178,7 @@ class EncodingPublic(_Schema):
 
 
 class RungReceiptPublic(BaseModel):
-    """One rung of a quality receipt (see README, "The quality receipt")."""
+    """One rung of a quality receipt (see docs/processing.md, "The quality receipt")."""
 
     rung: str
     width: int
@@ -274,6 +274,11 @@ class VideoList(_Schema):
 class PlaybackPublic(_Schema):
     master_url: str
     expires_at: datetime | None
+    status: str = Field(
+        description="playable (the rest of the ladder is being encoded, and the master "
+        "playlist lists more rungs once it is in) or ready"
+    )
+    renditions: list[str] = Field(description="the rungs the master playlist lists now")
 
 
 class EventPublic(_Schema):

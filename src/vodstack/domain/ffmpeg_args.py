@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -421,3 +422,11 @@ class ProgressParser:
 
 def _number(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def public_command(command: Sequence[str], source: Path | str, out_dir: Path) -> str:
+    """The command line as the owner reads it, in the receipt and in the timeline: the
+    ffmpeg binary, the worker's folders and the source's presigned URL (which carries a
+    signature) are named, not given (the receipt names the build by its version)."""
+    text = shlex.join(["ffmpeg", *command[1:]]).replace(str(out_dir), "out")
+    return text.replace(str(source), "source" if isinstance(source, Path) else "<source URL>")

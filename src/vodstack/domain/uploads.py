@@ -10,8 +10,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from vodstack import errors
-from vodstack.settings import S3_MAX_PART_SIZE, S3_MAX_PARTS, S3_MIN_PART_SIZE, MiB
 
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+# S3's own multipart limits; the local storage keeps them so the two behave alike.
+S3_MIN_PART_SIZE = 5 * MiB
+S3_MAX_PART_SIZE = 5 * GiB
+S3_MAX_PARTS = 10_000
 MAX_FILENAME_LENGTH = 255
 
 

@@ -72,7 +72,7 @@ class CaptionService:
         await _store_text(self._storage, key, render_webvtt(cues))
         if not await self._captions.add(caption):  # the video was deleted meanwhile
             await self._storage.delete_prefix(key)
-            raise errors.VideoNotFound(f"no video with id {video_id!r}")
+            raise errors.VideoNotFound.named(video_id)
         self._changed(video_id)
         return caption
 

@@ -95,6 +95,10 @@ class Playback:
     master_url: str
     expires_at: datetime | None  # None: public or unlisted, the URL does not expire
     token: str | None = None
+    # Playable or ready; and the rungs its master lists, which a playable video's master
+    # gains as the rest of its ladder is published.
+    status: VideoStatus = VideoStatus.READY
+    renditions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,11 +228,11 @@ class PlaybackService:
             raise errors.NotFound(f"no such playback file: {path!r}")
         video = await self._video(video_id)
         if video is None:
-            raise errors.VideoNotFound(f"no video with id {video_id!r}")
+            raise errors.VideoNotFound.named(video_id)
         grant = None
         if video.visibility is Visibility.PRIVATE:  # no key opens it: players carry the token
             if token is None:
-                raise errors.SignatureInvalid("this video needs a playback token")
+                raise errors.VideoNotFound.named(video_id)
             grant = self._verified(token, video.id, ip)
         _ready(video)
         if epoch != playing_epoch(video):
@@ -246,7 +250,7 @@ class PlaybackService:
         require_scope(actor, Scope.READ)
         video = await self._video(video_id)
         if video is None:
-            raise errors.VideoNotFound(f"no video with id {video_id!r}")
+            raise errors.VideoNotFound.named(video_id)
         grant = self._access(video, actor, token, ip)
         return _ready(video), grant
 
@@ -293,11 +297,21 @@ class PlaybackService:
         """The token's grant, as ``verify_playback_token`` checks it. A viewer's player sends
         the same token with every playlist and segment, so its signature is checked once
         and the grant kept; what can change from one request to the next, its expiry and
-        the address it is used from, is checked every time."""
+        the address it is used from, is checked every time.
+
+        A token that this server did not sign for this very video is answered as if the
+        video did not exist, so that a private video's id reveals nothing to whoever
+        guesses it. One it did sign, but that expired or is used from another address, may
+        say so: its bearer was given the video, and the token names it anyway."""
         grant = self._grants.get(token)
         if grant is None:
-            grant = signed_grant(token, self._key)
+            try:
+                grant = signed_grant(token, self._key)
+            except errors.SignatureInvalid:
+                raise errors.VideoNotFound.named(video_id) from None
             _remember(self._grants, token, grant, _CACHED_GRANTS)
+        if grant.video_id != video_id:
+            raise errors.VideoNotFound.named(video_id)
         check_grant(grant, self._wall_clock(), video_id, ip)
         return grant
 
@@ -312,7 +326,7 @@ class PlaybackService:
             return self._verified(token, video.id, ip)
         if can_manage(actor, video.owner_id):
             return self._grant(video.id, TOKEN_SECONDS)
-        raise errors.VideoNotFound(f"no video with id {video.id!r}")
+        raise errors.VideoNotFound.named(video.id)
 
     def _grant(
         self, video_id: str, seconds: int, viewer: str | None = None, ip: str | None = None
@@ -321,10 +335,13 @@ class PlaybackService:
 
     def _playback(self, video: Video, grant: PlaybackGrant | None) -> Playback:
         master = f"{self._settings.public_url}{hls_path(video.id, playing_epoch(video), MASTER)}"
+        listed = tuple(str(r["name"]) for r in video.renditions)
         if grant is None:
-            return Playback(master_url=master, expires_at=None)
+            return Playback(master, None, None, video.status, listed)
         token = playback_token(grant, self._key)
-        return Playback(f"{master}?token={quote(token)}", _at(grant.expires), token)
+        return Playback(
+            f"{master}?token={quote(token)}", _at(grant.expires), token, video.status, listed
+        )
 
     def url_lifetime(self, grant: PlaybackGrant | None) -> int:
         """Presigned segment URLs outlive neither the setting nor the token."""

@@ -9,7 +9,6 @@ import dataclasses
 import hashlib
 import logging
 import mimetypes
-import shlex
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -235,13 +234,13 @@ class Processor:
         def on_progress(fraction: float) -> None:
             attempt.fraction = fraction
 
-        async def on_command(command: list[str], encoder: EncoderChoice) -> None:
+        async def on_command(command: str, encoder: EncoderChoice) -> None:
             log.info("job %s epoch %s: %s", lease.job_id, lease.epoch, encoder.reason)
             await self._record(
                 lease,
                 "encoding",
                 f"encoding with {encoder.name}: {encoder.reason}",
-                {"command": shlex.join(command), "encoder": encoder.name},
+                {"command": command, "encoder": encoder.name},
             )
 
         with tracing.span("encode") as span:
@@ -387,8 +386,8 @@ class Processor:
         def on_progress(fraction: float) -> None:
             attempt.fraction = fraction
 
-        async def on_command(command: list[str], encoder: EncoderChoice) -> None:
-            detail = {"command": shlex.join(command), "encoder": encoder.name}
+        async def on_command(command: str, encoder: EncoderChoice) -> None:
+            detail = {"command": command, "encoder": encoder.name}
             await self._record(lease, "encoding", f"encoding {part.describe()}", detail)
 
         with tracing.span("encode", part=part.key) as span:

@@ -50,7 +50,7 @@ class VideoService:
     async def _seen(self, video_id: str, actor: Actor) -> Video:
         video = await self._videos.get(video_id)
         if video is None or not can_see(actor, video.owner_id, video.visibility):
-            raise errors.VideoNotFound(f"no video with id {video_id!r}")
+            raise errors.VideoNotFound.named(video_id)
         return video
 
     async def encoding(self, video: Video) -> Encoding | None:

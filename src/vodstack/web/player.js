@@ -6,7 +6,7 @@ import { api, describeError, el, formatBitrate, formatTime, poll, showMessage, s
 import { renderManage, renderShare, wireCopyButtons } from './manage.js';
 import { renderReceipt } from './receipt.js';
 import { seekBar } from './seek.js';
-import { HLS_MISSING, THUMBNAIL_WIDTHS, captionsMenu, loadStoryboard, startStream, thumbnailUrl, tokenOf } from './stream.js';
+import { HLS_MISSING, THUMBNAIL_WIDTHS, captionsMenu, loadStoryboard, startStream, takeWholeLadder, thumbnailUrl, tokenOf } from './stream.js';
 
 const $ = (id) => document.getElementById(id);
 const video = $('video');
@@ -94,8 +94,8 @@ async function renderTimeline() {
   )));
 }
 
-// Polls until the video is ready or failed, playing it as soon as it plays; the timeline
-// follows along.
+// Polls until the video is ready or failed, playing it as soon as it plays, and taking the
+// rest of its ladder as it is published; the timeline follows along.
 function watch() {
   let unreachable = false;
   let playing = false;
@@ -115,6 +115,8 @@ function watch() {
     if ((info.status === 'ready' || info.status === 'playable') && !playing) {
       playing = true;
       await play(info);
+    } else if (playing) {
+      takeWholeLadder(player, (info.renditions || []).map((r) => r.name));
     }
     loadPreviews(info);
     return info.status !== 'failed' && info.status !== 'ready';
@@ -138,8 +140,21 @@ async function play(info) {
     player.posterUrl = thumbnailUrl(info, { width: Math.max(640, width), token: tokenOf(masterUrl) });
     video.poster = player.posterUrl;
   }
-  const hls = startStream(video, playback.master_url, player, message, { onFatal: () => clearInterval(statsTimer) });
+  const hls = startStream(video, playback.master_url, player, message, {
+    onFatal: () => clearInterval(statsTimer),
+    wire: wireStream,
+  });
   if (!hls) return;
+  seek = seekBar({ video, range: $('seek-range'), preview: $('preview'), tile: $('preview-tile'), label: $('preview-time') }, player);
+  $('seek').hidden = false;
+  $('controls').hidden = false;
+  $('stats').hidden = false;
+  statsTimer = setInterval(() => renderStats(player.hls), 500);
+}
+
+// What the page hears from each hls.js instance: the first, and each that takes over when
+// the ladder grows.
+function wireStream(hls) {
   const Hls = window.Hls;
   hls.on(Hls.Events.MANIFEST_PARSED, () => buildQualityMenu(hls));
   hls.on(Hls.Events.LEVEL_SWITCHED, () => syncQualityMenu(hls));
@@ -148,11 +163,6 @@ async function play(info) {
     if (frag.type === 'main' && frag.sn !== 'initSegment') player.levelsLoaded.add(frag.level);
   });
   captionsMenu(hls, $('captions'), player);
-  seek = seekBar({ video, range: $('seek-range'), preview: $('preview'), tile: $('preview-tile'), label: $('preview-time') }, player);
-  $('seek').hidden = false;
-  $('controls').hidden = false;
-  $('stats').hidden = false;
-  statsTimer = setInterval(() => renderStats(hls), 500);
 }
 
 let statsTimer;
@@ -185,7 +195,9 @@ function buildQualityMenu(hls) {
 }
 
 function syncQualityMenu(hls) {
-  const auto = $('quality').querySelector('option[value="-1"]');
+  const select = $('quality');
+  if (!hls.autoLevelEnabled) select.value = String(hls.currentLevel);
+  const auto = select.querySelector('option[value="-1"]');
   const current = hls.levels[hls.currentLevel];
   if (auto) auto.textContent = hls.autoLevelEnabled && current ? `Auto (${current.height}p)` : 'Auto';
 }

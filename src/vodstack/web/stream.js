@@ -22,8 +22,10 @@ export function thumbnailUrl(info, { width, token, time } = {}) {
 }
 
 // Plays `masterUrl` in `video` with hls.js (or the browser's own HLS), noting what tests
-// read on `player`; the hls.js instance, or null when it cannot play here.
-export function startStream(video, masterUrl, player, message, { onFatal } = {}) {
+// read on `player`; the hls.js instance, or null when it cannot play here. `wire(hls)` is
+// called for this instance and for each that takes over when the ladder grows, before it
+// loads anything.
+export function startStream(video, masterUrl, player, message, { onFatal, wire } = {}) {
   const Hls = window.Hls;
   if (!Hls) {
     showMessage(message, HLS_MISSING);
@@ -35,11 +37,31 @@ export function startStream(video, masterUrl, player, message, { onFatal } = {})
     else showMessage(message, 'This browser cannot play HLS: it has no Media Source Extensions.');
     return null;
   }
+  player.stream = { video, masterUrl, message, onFatal, wire, swaps: 0, upgrading: false, stopped: false };
+  video.addEventListener('error', () => {
+    const detail = video.error?.message || `media error code ${video.error?.code}`;
+    player.errors.push({ fatal: true, type: 'mediaElement', details: detail });
+    showMessage(message, `The video element failed: ${detail}`);
+  });
   // From the start, not from the live edge: a playable video's playlists are EVENT
   // playlists that grow as its chunks are published.
-  const hls = new Hls({ startPosition: 0 });
+  const hls = newHls(player, 0);
+  hls.loadSource(masterUrl);
+  hls.attachMedia(video);
+  return hls;
+}
+
+function newHls(player, startPosition) {
+  const Hls = window.Hls;
+  const { message, onFatal, wire } = player.stream;
+  const hls = new Hls({ startPosition });
   player.hls = hls;
+  player.variants = 0;
+  player.levelsLoaded = new Set(); // indices into this instance's levels
   let mediaRecoveries = 0;
+  hls.on(Hls.Events.MANIFEST_LOADED, (_, data) => {
+    player.variants = data.levels.length; // as listed, before hls.js leaves out what it cannot play
+  });
   hls.on(Hls.Events.ERROR, (_, data) => {
     player.errors.push({ fatal: data.fatal, type: data.type, details: data.details, message: data.error?.message ?? null });
     if (!data.fatal) return;
@@ -51,16 +73,72 @@ export function startStream(video, masterUrl, player, message, { onFatal } = {})
     }
     showMessage(message, `Playback stopped: ${data.details}${data.error?.message ? ` (${data.error.message})` : ''}. Reload the page to try again.`);
     onFatal?.();
+    player.stream.stopped = true; // nothing is left to take a new master over
     hls.destroy();
   });
-  video.addEventListener('error', () => {
-    const detail = video.error?.message || `media error code ${video.error?.code}`;
-    player.errors.push({ fatal: true, type: 'mediaElement', details: detail });
-    showMessage(message, `The video element failed: ${detail}`);
-  });
-  hls.loadSource(masterUrl);
-  hls.attachMedia(video);
+  wire?.(hls);
   return hls;
+}
+
+// How often, and how long, a master that does not list the rungs the server named yet is
+// fetched again: another server process may still hold the video as it was, for a moment.
+const LADDER_RETRY_MS = 1000;
+const LADDER_TRIES = 8;
+
+// A viewer who opened a video while it was playable has the rungs its master listed then.
+// Once the server names more (`renditions`, the rungs its master lists now), the new master
+// is taken without a reload: the media element, its MediaSource and all that is buffered
+// pass to a new hls.js instance that loads the new master from the current time. The
+// picture and the clock go on, paused or playing, and the quality menu lists every rung.
+export async function takeWholeLadder(player, renditions) {
+  const stream = player.stream;
+  if (!stream || stream.stopped || stream.upgrading || !player.variants || renditions.length <= player.variants) return;
+  stream.upgrading = true;
+  try {
+    let listed = 0;
+    for (let tries = 0; tries < LADDER_TRIES && listed < renditions.length; tries += 1) {
+      if (tries) await new Promise((resolve) => { setTimeout(resolve, LADDER_RETRY_MS); });
+      listed = await variantsListed(stream.masterUrl);
+    }
+    if (!stream.stopped && listed > player.variants) swapMaster(player);
+  } finally {
+    stream.upgrading = false;
+  }
+}
+
+// The number of variants the master lists now, fetched past the browser's cache, which
+// then holds this copy for hls.js to read; 0 when it cannot be had.
+async function variantsListed(masterUrl) {
+  try {
+    const response = await fetch(masterUrl, { cache: 'reload' });
+    if (!response.ok) return 0;
+    return (await response.text()).split(/\r?\n/).filter((line) => line.startsWith('#EXT-X-STREAM-INF:')).length;
+  } catch {
+    return 0;
+  }
+}
+
+function swapMaster(player) {
+  const { video, masterUrl } = player.stream;
+  const old = player.hls;
+  const captions = { track: old.subtitleTrack, shown: old.subtitleDisplay };
+  const chosen = old.autoLevelEnabled ? null : old.levels[old.currentLevel]?.height;
+  const media = old.transferMedia();
+  old.destroy();
+  const hls = newHls(player, video.currentTime);
+  const Hls = window.Hls;
+  hls.once(Hls.Events.MANIFEST_PARSED, () => {
+    // A rung the viewer chose stays chosen, without flushing what is buffered.
+    const level = chosen == null ? -1 : hls.levels.findIndex((l) => l.height === chosen);
+    if (level >= 0) hls.loadLevel = level;
+  });
+  hls.once(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => {
+    hls.subtitleDisplay = captions.shown;
+    hls.subtitleTrack = captions.track;
+  });
+  player.stream.swaps += 1;
+  hls.attachMedia(media ?? video);
+  hls.loadSource(masterUrl);
 }
 
 // Off, and each subtitle track of the master playlist by its name (or language); hidden

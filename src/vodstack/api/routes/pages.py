@@ -51,7 +51,7 @@ async def player_page(video_id: str, request: Request) -> Response:
     """The page reads the id from its own path and says if the video does not exist; an id
     that cannot be one gets a 404 at once."""
     if not _VIDEO_ID.match(video_id):
-        raise errors.VideoNotFound(f"no video with id {video_id!r}")
+        raise errors.VideoNotFound.named(video_id)
     return _page("player.html", request)
 
 
@@ -60,7 +60,7 @@ async def embed_page(video_id: str, request: Request) -> Response:
     """The bare player that other sites may frame (and only those the setting names): the
     one page without frame-ancestors 'none'."""
     if not _VIDEO_ID.match(video_id):
-        raise errors.VideoNotFound(f"no video with id {video_id!r}")
+        raise errors.VideoNotFound.named(video_id)
     headers = {**security_headers(request, framed=True), "Cache-Control": "no-cache"}
     return FileResponse(WEB_DIR / "embed.html", media_type=_HTML, headers=headers)
 

@@ -65,7 +65,12 @@ async def playback(
     video_id: str, request: Request, service: PlaybackDep, caller: Caller, token: Token = None
 ) -> PlaybackPublic:
     found = await service.playback(video_id, caller, token, client_ip(request))
-    return PlaybackPublic(master_url=found.master_url, expires_at=found.expires_at)
+    return PlaybackPublic(
+        master_url=found.master_url,
+        expires_at=found.expires_at,
+        status=found.status.value,
+        renditions=list(found.renditions),
+    )
 
 
 @router.post(
