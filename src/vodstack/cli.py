@@ -616,9 +616,9 @@ def _print_warnings(warnings: list[str]) -> None:
         console.print("[bold yellow]warning:[/]", escape(warning), highlight=False)
 
 
-# The keys commands and `users list`, the webhooks and captions commands, in modules of their own;
-# importing them registers them.
-from vodstack import cli_captions, cli_keys, cli_webhooks  # noqa: E402, F401
+# The keys commands and `users list`, the webhooks, captions and storage commands, in modules
+# of their own; importing them registers them.
+from vodstack import cli_captions, cli_keys, cli_storage, cli_webhooks  # noqa: E402, F401
 
 
 def main() -> None:

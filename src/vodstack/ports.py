@@ -106,6 +106,18 @@ class JobStore(Protocol):
         """A failed video gets a fresh set of attempts. False unless it had failed."""
         ...
 
+    async def reencode(self, video_id: str, parts: Sequence[str], reason: str) -> int:
+        """A ready video whose files storage lost is queued to be encoded again, with a
+        fresh set of attempts: the whole video, or of a split one its published ``parts``
+        (every part when empty), which are no longer listed meanwhile. How many jobs
+        were queued: 0 unless it was ready."""
+        ...
+
+    async def in_flight(self, video_id: str) -> list[tuple[str, int]]:
+        """The video's attempts being worked on now (its jobs that are processing, their
+        lease live or not yet taken over): (part key, or "" for its own job, epoch)."""
+        ...
+
     async def events(self, video_id: str) -> list[JobEvent]: ...
 
     async def state_of(self, video_id: str) -> tuple[bool, JobState | None]:
@@ -156,6 +168,11 @@ class VideoStore(Protocol):
     """Videos as users see them, with their job's progress and published epoch."""
 
     async def get(self, video_id: str) -> Video | None: ...
+
+    async def ready_after(self, after: str, limit: int = 100) -> list[Video]:
+        """Ready videos whose id sorts after ``after``, by id: every one, a page at a
+        time."""
+        ...
 
     async def list(self, actor: Actor, limit: int = 100) -> list[Video]:
         """What ``actor`` may list, newest first: an admin (or the system) everything, a
@@ -270,6 +287,11 @@ class WebhookStore(Protocol):
         """The delivery is due again now, with the same id and body."""
         ...
 
+    async def prune(self, before: datetime) -> int:
+        """Remove the deliveries created before ``before`` that are settled (delivered, or
+        failed for good), with their attempts; how many."""
+        ...
+
     async def claim(
         self, owner: str, now: datetime, lease_seconds: float
     ) -> tuple[WebhookDelivery, Endpoint] | None:
@@ -366,6 +388,7 @@ class PresignedRequest:
 class ObjectInfo:
     key: str
     size: int
+    modified: datetime | None = None  # when it was written, where a listing says
 
 
 class Storage(Protocol):
@@ -405,6 +428,17 @@ class Storage(Protocol):
 
     async def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix``; returns how many."""
+        ...
+
+    def iterate(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Every object under ``prefix`` (a folder ending in ``/``, or "" for all), once,
+        with its size and when it was written, the objects of one folder next to each
+        other. Read a page at a time: never every key at once."""
+        ...
+
+    async def delete(self, key: str) -> bool:
+        """Remove the object at exactly ``key`` (never others that start with it); whether
+        there was one."""
         ...
 
     async def locate(

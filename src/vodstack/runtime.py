@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -205,7 +206,7 @@ async def webhook_delivery(backends: Backends, name: str) -> AsyncIterator[None]
     """The delivery loop of the webhook outbox, while the block runs (when this process is
     set to send them). Every process that has it may run it: deliveries are leased."""
     from vodstack.adapters.webhook_http import HttpWebhookSender
-    from vodstack.services.webhooks import Deliverer
+    from vodstack.services.webhooks import Deliverer, keep_pruning
 
     settings = backends.settings
     if not settings.webhook_delivery:
@@ -228,6 +229,12 @@ async def webhook_delivery(backends: Backends, name: str) -> AsyncIterator[None]
         asyncio.create_task(deliverer.run(), name=f"webhook delivery {n}")
         for n in range(settings.webhook_concurrency)
     ]
+    retention = timedelta(days=settings.webhook_delivery_retention_days)
+    tasks.append(
+        asyncio.create_task(
+            keep_pruning(backends.stores.webhooks, retention), name="webhook delivery pruning"
+        )
+    )
     try:
         yield
     finally:

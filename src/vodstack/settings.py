@@ -194,6 +194,19 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(
         default=1.0, gt=0, description="how often an idle delivery loop looks for due deliveries"
     )
+    webhook_delivery_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="delivered or failed webhook deliveries older than this are removed, "
+        "with their attempts, by the server now and then and by `vodstack storage check "
+        "--repair`; pending ones stay until they are settled",
+    )
+    storage_check_grace_seconds: float = Field(
+        default=3600,
+        ge=0,
+        description="`vodstack storage check` never takes an object written less than this "
+        "long ago for an orphan: it may have been written just before its record",
+    )
 
     chunk_single_below_seconds: float = Field(
         default=30,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -224,6 +225,52 @@ async def test_objects_upload_download_and_delete_by_prefix(
     assert await storage.head("outputs/v1/e10/a.m4s") is not None
     with pytest.raises(errors.ObjectNotFound):
         await storage.download_file("outputs/v1/e1/a.m4s", tmp_path / "out")
+
+
+async def test_iterate_lists_every_object_under_a_folder_with_its_size(
+    storage: Storage, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.bin"
+    source.write_bytes(b"hello")
+    before = datetime.now(UTC) - timedelta(minutes=5)
+    keys = [
+        "outputs/v1/e1/a.m4s",
+        "outputs/v1/e1/b/c.m4s",
+        "outputs/v1/e10/a.m4s",
+        "outputs/v1-x/e1/a.m4s",
+        "sources/v1/source",
+    ]
+    for key in keys:
+        await storage.upload_file(source, key)
+    everything = [info async for info in storage.iterate("")]
+    assert sorted(i.key for i in everything) == sorted(keys)
+    assert all(i.size == 5 for i in everything)
+    assert all(i.modified is not None and i.modified > before for i in everything)
+    under = [info.key async for info in storage.iterate("outputs/v1/")]
+    assert sorted(under) == ["outputs/v1/e1/a.m4s", "outputs/v1/e1/b/c.m4s", "outputs/v1/e10/a.m4s"]
+    # The objects of one folder come together, so a caller can take a folder at a time.
+    folders = [k.rsplit("/", 1)[0] for k in under]
+    assert sorted(set(folders), key=folders.index) == list(dict.fromkeys(folders))
+    assert [info async for info in storage.iterate("captions/")] == []
+
+
+async def test_iterate_keeps_multipart_uploads_in_progress_out(storage: Storage) -> None:
+    upload_id = await storage.create_multipart(KEY, None)
+    await put_part(storage, upload_id, 1, b"x" * 10)
+    assert [info async for info in storage.iterate("")] == []
+
+
+async def test_delete_removes_exactly_one_object(storage: Storage, tmp_path: Path) -> None:
+    source = tmp_path / "in.bin"
+    source.write_bytes(b"hello")
+    await storage.upload_file(source, "outputs/v1/e1/seg_1.m4s")
+    await storage.upload_file(source, "outputs/v1/e1/seg_10.m4s")
+    assert await storage.delete("outputs/v1/e1/seg_1.m4s") is True
+    assert await storage.head("outputs/v1/e1/seg_1.m4s") is None
+    assert await storage.head("outputs/v1/e1/seg_10.m4s") is not None
+    assert await storage.delete("outputs/v1/e1/seg_1.m4s") is False
+    assert await storage.delete("outputs/v1/e1") is False  # a folder is not an object
+    assert await storage.head("outputs/v1/e1/seg_10.m4s") is not None
 
 
 async def test_locate_gives_a_way_to_read_the_object(storage: Storage, tmp_path: Path) -> None:

@@ -191,3 +191,28 @@ async def test_redeliver_rotate_and_remove(stores: Stores, clock: FakeClock) -> 
     assert not await stores.webhooks.remove(endpoint.id)
     assert await stores.webhooks.endpoints(OWNER.id) == []
     assert await stores.webhooks.deliveries(endpoint.id) == []
+
+
+async def test_settled_deliveries_older_than_the_cutoff_are_pruned(
+    stores: Stores, clock: FakeClock
+) -> None:
+    endpoint = await _endpoint(stores, clock)
+    old_video = await add_queued_video(stores, clock.now, owner_id=OWNER.id)  # video.uploaded
+    clock.advance(1)
+    await stores.videos.delete(old_video, clock.now)  # and video.deleted
+    claimed = await stores.webhooks.claim("a", clock.now, LEASE)  # the older: uploaded
+    assert claimed is not None
+    assert claimed[0].event_type == "video.uploaded"
+    ok = Attempt(clock.now, 200, None)
+    assert await stores.webhooks.settle(claimed[0], "a", ok, outcome(200, 1, clock.now))
+    clock.advance(40 * 86400)
+    recent = await add_queued_video(stores, clock.now, owner_id=OWNER.id)
+    cutoff = clock.now - timedelta(days=30)
+    # The delivered one goes, with its attempts; the old one still pending stays, and so
+    # does the recent one.
+    assert await stores.webhooks.prune(cutoff) == 1
+    left = await stores.webhooks.deliveries(endpoint.id)
+    assert sorted(d.event_type for d in left) == ["video.deleted", "video.uploaded"]
+    assert all(d.status is DeliveryStatus.PENDING for d in left)
+    assert any(recent in d.payload for d in left)
+    assert await stores.webhooks.prune(cutoff) == 0

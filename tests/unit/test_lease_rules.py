@@ -44,6 +44,11 @@ PAST, FUTURE = NOW - timedelta(seconds=1), NOW + timedelta(seconds=1)
         (F, Transition.REQUEUE, Q),
         (R, Transition.REQUEUE, None),
         (P, Transition.REQUEUE, None),
+        (R, Transition.REENCODE, Q),
+        (F, Transition.REENCODE, None),
+        (P, Transition.REENCODE, None),
+        (R, Transition.REOPEN, JobStatus.SPLIT),
+        (JobStatus.SPLIT, Transition.REOPEN, None),
     ],
 )
 def test_transitions(status: JobStatus, transition: Transition, expected: JobStatus | None) -> None:

@@ -80,6 +80,14 @@ class InstrumentedStorage:
     async def delete_prefix(self, prefix: str) -> int:
         return await _measured("delete_prefix", self.inner.delete_prefix(prefix))
 
+    async def iterate(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        # A listing is timed a page at a time by the backend, not as one long call.
+        async for info in self.inner.iterate(prefix):
+            yield info
+
+    async def delete(self, key: str) -> bool:
+        return await _measured("delete", self.inner.delete(key))
+
     async def locate(
         self, key: str, expires_in: int, download_as: str | None = None
     ) -> Path | str | bytes:

@@ -16,6 +16,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from vodstack import errors
@@ -25,6 +26,27 @@ from vodstack.domain.uploads import PartETag, StoredPart, check_completion
 from vodstack.ports import ObjectInfo, PresignedRequest
 
 _COPY_CHUNK = 8 * 1024 * 1024
+
+
+def _read_folder(folder: Path) -> tuple[list[tuple[Path, os.stat_result]], list[Path]]:
+    """A folder's files with their stat, and its sub-folders, by name; nothing if it is
+    gone (removed while the listing went on)."""
+    files, folders = [], []
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return [], []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                files.append((Path(entry.path), entry.stat()))
+        except FileNotFoundError:
+            continue
+    return files, folders
 
 
 class LocalStorage:
@@ -132,6 +154,27 @@ class LocalStorage:
         await asyncio.to_thread(self._remove_dir, base)
         return count
 
+    async def iterate(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        # One folder read at a time, in name order; dot folders (uploads in progress,
+        # files being written) hold no objects.
+        folders = [self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root]
+        while folders:
+            folder = folders.pop()
+            files, subfolders = await asyncio.to_thread(_read_folder, folder)
+            for path, info in files:
+                key = path.relative_to(self.root).as_posix()
+                yield ObjectInfo(key, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC))
+            folders.extend(reversed(subfolders))
+
+    async def delete(self, key: str) -> bool:
+        path = self._path(key)
+        try:
+            await asyncio.to_thread(path.unlink)
+        except (FileNotFoundError, IsADirectoryError):
+            return False
+        await asyncio.to_thread(self._prune_folders, path.parent)
+        return True
+
     async def locate(
         self, key: str, expires_in: int, download_as: str | None = None
     ) -> Path | str | bytes:
@@ -206,6 +249,16 @@ class LocalStorage:
             return size
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _prune_folders(self, folder: Path) -> None:
+        """Remove ``folder`` and the folders above it while they are empty, as S3 keeps no
+        empty folders either."""
+        while folder != self.root and folder.is_relative_to(self.root):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or gone
+                return
+            folder = folder.parent
 
     def _remove_dir(self, folder: Path) -> None:
         # Rename first so the removal looks atomic to anyone listing the parent.

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from vodstack import errors
@@ -25,6 +26,7 @@ class MemoryStorage:
     def __init__(self, signer: PartSigner) -> None:
         self._signer = signer
         self.objects: dict[str, bytes] = {}
+        self.written: dict[str, datetime] = {}
         self._uploads: dict[str, _Multipart] = {}
 
     async def create_multipart(self, key: str, content_type: str | None) -> str:
@@ -66,6 +68,7 @@ class MemoryStorage:
         check_completion(parts, {n: stored for n, (stored, _) in upload.parts.items()})
         data = b"".join(upload.parts[p.part_number][1] for p in parts)
         self.objects[key] = data
+        self.written[key] = datetime.now(UTC)
         del self._uploads[upload_id]
         return ObjectInfo(key, len(data))
 
@@ -83,12 +86,24 @@ class MemoryStorage:
 
     async def upload_file(self, path: Path, key: str, content_type: str | None = None) -> None:
         self.objects[key] = await asyncio.to_thread(path.read_bytes)
+        self.written[key] = datetime.now(UTC)
 
     async def delete_prefix(self, prefix: str) -> int:
         doomed = [k for k in self.objects if k == prefix or k.startswith(prefix.rstrip("/") + "/")]
         for key in doomed:
             del self.objects[key]
+            self.written.pop(key, None)
         return len(doomed)
+
+    async def iterate(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        for key in sorted(k for k in self.objects if k.startswith(prefix)):
+            data = self.objects.get(key)
+            if data is not None:  # removed while the listing went on
+                yield ObjectInfo(key, len(data), self.written.get(key))
+
+    async def delete(self, key: str) -> bool:
+        self.written.pop(key, None)
+        return self.objects.pop(key, None) is not None
 
     async def locate(
         self, key: str, expires_in: int, download_as: str | None = None

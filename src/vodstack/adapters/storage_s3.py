@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -165,6 +165,23 @@ class S3Storage:
             return len(keys)
 
         return await self._call(delete_all)
+
+    async def iterate(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        query: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._key(prefix)}
+        while True:
+            page = await self._call(self._client.list_objects_v2, **query)
+            for found in page.get("Contents", []):
+                key = found["Key"][len(self.prefix) :]
+                yield ObjectInfo(key, found["Size"], found["LastModified"])
+            if not page.get("IsTruncated"):
+                return
+            query["ContinuationToken"] = page["NextContinuationToken"]
+
+    async def delete(self, key: str) -> bool:
+        if await self.head(key) is None:
+            return False
+        await self._call(self._client.delete_object, Bucket=self.bucket, Key=self._key(key))
+        return True
 
     async def locate(
         self, key: str, expires_in: int, download_as: str | None = None

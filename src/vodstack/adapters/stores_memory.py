@@ -492,6 +492,42 @@ class MemoryJobStore:
         self._db.event(job, now, Transition.REQUEUE, worker=None, reason="retry requested")
         return True
 
+    async def reencode(self, video_id: str, parts: Sequence[str], reason: str) -> int:
+        job = self._db.jobs.get(video_id)
+        if job is None or job.status not in allowed_from(Transition.REENCODE):
+            return 0
+        now = self._clock()
+        if job.plan is not None:
+            return self._reopen(job, parts, reason, now)
+        job.status = next_status(job.status, Transition.REENCODE)
+        job.attempts, job.progress, job.available_at, job.updated_at = 0, 0.0, now, now
+        self._db.set_video(video_id, now, status=VideoStatus(job.status), error=None)
+        self._db.event(job, now, Transition.REENCODE, worker=None, reason=reason)
+        return 1
+
+    def _reopen(self, parent: _Job, parts: Sequence[str], reason: str, now: datetime) -> int:
+        chosen = [
+            p
+            for p in self._db.parts_of(parent)
+            if p.status is JobStatus.READY and (not parts or p.part in parts)
+        ]
+        if not chosen:
+            return 0
+        for part in chosen:
+            part.status = next_status(part.status, Transition.REENCODE)
+            part.outputs, part.attempts, part.progress = None, 0, 0.0
+            part.available_at = part.updated_at = now
+        parent.status = next_status(parent.status, Transition.REOPEN)
+        parent.updated_at = now
+        self._db.event(parent, now, Transition.REOPEN, worker=None, reason=reason)
+        self._assemble(parent, now)
+        return len(chosen)
+
+    async def in_flight(self, video_id: str) -> list[tuple[str, int]]:
+        jobs = [j for j in (self._db.jobs.get(video_id),) if j is not None]
+        jobs += [p for p in self._db.parts.values() if p.video_id == video_id]
+        return sorted((j.part or "", j.epoch) for j in jobs if j.status is JobStatus.PROCESSING)
+
     async def events(self, video_id: str) -> list[JobEvent]:
         return [event for owner, event in self._db.events if owner == video_id]
 
@@ -607,6 +643,13 @@ class MemoryVideoStore:
     async def get(self, video_id: str) -> Video | None:
         video = self._db.videos.get(video_id)
         return None if video is None else self._with_job(video)
+
+    async def ready_after(self, after: str, limit: int = 100) -> list[Video]:
+        chosen = sorted(
+            (v for v in self._db.videos.values() if v.status is VideoStatus.READY and v.id > after),
+            key=lambda v: v.id,
+        )
+        return [self._with_job(v) for v in chosen[:limit]]
 
     async def list(self, actor: Actor, limit: int = 100) -> list[Video]:
         def listed(video: Video) -> bool:
@@ -761,6 +804,16 @@ class MemoryWebhookStore:
         )
         found.lease_owner = found.lease_expires_at = None
         return True
+
+    async def prune(self, before: datetime) -> int:
+        doomed = [
+            key
+            for key, d in self._db.deliveries.items()
+            if d.delivery.created_at < before and d.delivery.status is not DeliveryStatus.PENDING
+        ]
+        for key in doomed:
+            del self._db.deliveries[key]
+        return len(doomed)
 
     async def claim(
         self, owner: str, now: datetime, lease_seconds: float

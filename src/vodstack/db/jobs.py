@@ -14,7 +14,18 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Select, and_, case, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    Select,
+    and_,
+    case,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -614,6 +625,47 @@ class SqlJobStore:
             )
         return True
 
+    async def reencode(self, video_id: str, parts: Sequence[str], reason: str) -> int:
+        now = self._clock()
+        async with transaction(self._engine) as conn:
+            plan = await conn.scalar(
+                select(jobs.c.plan).where(jobs.c.video_id == video_id, jobs.c.part == "")
+            )
+            if plan is not None:
+                return await _reopen(conn, video_id, parts, reason, now)
+            target = next_status(JobStatus.READY, Transition.REENCODE)
+            queued = (
+                sql_update(jobs)
+                .where(
+                    jobs.c.video_id == video_id, jobs.c.part == "", may_take(Transition.REENCODE)
+                )
+                .values(status=target, attempts=0, progress=0.0, available_at=now, updated_at=now)
+                .returning(jobs.c.id, jobs.c.epoch)
+            )
+            row = (await conn.execute(queued)).mappings().first()
+            if row is None:
+                return 0
+            await _set_video(conn, video_id, target, now, error=None)
+            await write_event(
+                conn,
+                job_id=row["id"],
+                video_id=video_id,
+                at=now,
+                kind=Transition.REENCODE,
+                status=target,
+                epoch=row["epoch"],
+                reason=reason,
+            )
+        return 1
+
+    async def in_flight(self, video_id: str) -> list[tuple[str, int]]:
+        query = select(jobs.c.part, jobs.c.epoch).where(
+            jobs.c.video_id == video_id, jobs.c.status == JobStatus.PROCESSING
+        )
+        async with reading(self._engine) as conn:
+            rows = (await conn.execute(query)).all()
+        return sorted((part, epoch) for part, epoch in rows)
+
     async def events(self, video_id: str) -> list[JobEvent]:
         query = (
             select(job_events).where(job_events.c.video_id == video_id).order_by(job_events.c.id)
@@ -860,3 +912,53 @@ async def _resume(conn: AsyncConnection, video_id: str, now: datetime) -> bool:
     )
     await _assemble(conn, parent.id, now)
     return True
+
+
+async def _reopen(
+    conn: AsyncConnection, video_id: str, parts: Sequence[str], reason: str, now: datetime
+) -> int:
+    """A ready split video: the published parts named (all, when none is) are queued
+    again and no longer listed; the video plays from what the others published."""
+    parent = (
+        await conn.execute(
+            select(jobs.c.id, jobs.c.epoch).where(
+                jobs.c.video_id == video_id, jobs.c.part == "", may_take(Transition.REOPEN)
+            )
+        )
+    ).first()
+    if parent is None:
+        return 0
+    chosen = [jobs.c.parent_id == parent.id, jobs.c.status == JobStatus.READY]
+    if parts:
+        chosen.append(jobs.c.part.in_(list(parts)))
+    queued = await conn.execute(
+        sql_update(jobs)
+        .where(*chosen)
+        .values(
+            status=next_status(JobStatus.READY, Transition.REENCODE),
+            outputs=null(),  # SQL NULL, not JSON null: no longer listed
+            attempts=0,
+            progress=0.0,
+            available_at=now,
+            updated_at=now,
+        )
+    )
+    if queued.rowcount == 0:
+        return 0
+    await conn.execute(
+        sql_update(jobs)
+        .where(jobs.c.id == parent.id)
+        .values(status=next_status(JobStatus.READY, Transition.REOPEN), updated_at=now)
+    )
+    await write_event(
+        conn,
+        job_id=parent.id,
+        video_id=video_id,
+        at=now,
+        kind=Transition.REOPEN,
+        status=JobStatus.SPLIT,
+        epoch=parent.epoch,
+        reason=reason,
+    )
+    await _assemble(conn, parent.id, now)
+    return int(queued.rowcount)

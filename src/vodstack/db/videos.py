@@ -30,6 +30,17 @@ class SqlVideoStore:
             row = found.first()
         return None if row is None else _video(row)
 
+    async def ready_after(self, after: str, limit: int = 100) -> list[Video]:
+        query = (
+            _with_job()
+            .where(videos.c.status == VideoStatus.READY, videos.c.id > after)
+            .order_by(videos.c.id)
+            .limit(limit)
+        )
+        async with reading(self._engine) as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [_video(r) for r in rows]
+
     async def list(self, actor: Actor, limit: int = 100) -> list[Video]:
         query = _with_job().order_by(videos.c.created_at.desc(), videos.c.id).limit(limit)
         if is_administrator(actor):

@@ -205,6 +205,23 @@ class SqlWebhookStore:
             )
         return bool(done.rowcount == 1)
 
+    async def prune(self, before: datetime) -> int:
+        settled = [DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value]
+        old = select(webhook_deliveries.c.id).where(
+            webhook_deliveries.c.created_at < before, webhook_deliveries.c.status.in_(settled)
+        )
+        async with transaction(self._engine) as conn:
+            await conn.execute(
+                delete(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(old))
+            )
+            done = await conn.execute(
+                delete(webhook_deliveries).where(
+                    webhook_deliveries.c.created_at < before,
+                    webhook_deliveries.c.status.in_(settled),
+                )
+            )
+        return int(done.rowcount)
+
     async def claim(
         self, owner: str, now: datetime, lease_seconds: float
     ) -> tuple[WebhookDelivery, Endpoint] | None:

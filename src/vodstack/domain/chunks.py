@@ -21,7 +21,14 @@ from vodstack.domain.grid import SEGMENT_SECONDS
 from vodstack.domain.iframes import IFRAMES_NAME, IFrame, iframe_playlist, iframe_stream
 from vodstack.domain.ladder import LATE_RUNG_ABOVE
 from vodstack.domain.media import Rendition, Rung, SourceInfo
-from vodstack.domain.pictures import STORYBOARD_VTT, Tile, choose_cover, render_vtt, tile_interval
+from vodstack.domain.pictures import (
+    STORYBOARD,
+    STORYBOARD_VTT,
+    Tile,
+    choose_cover,
+    render_vtt,
+    tile_interval,
+)
 from vodstack.domain.playlist import (
     AudioGroup,
     IFrameStream,
@@ -246,6 +253,12 @@ def part_folder(part: PartSpec, epoch: int) -> str:
     """The folder, under each of its rungs' own, where one attempt of ``part`` writes:
     ``c3a2`` is chunk 3's second attempt, ``a1`` the audio's first."""
     return f"a{epoch}" if part.kind is PartKind.AUDIO else f"c{part.index}a{epoch}"
+
+
+def attempt_folders(part: PartSpec) -> tuple[str, ...]:
+    """The folders a part's attempt writes a sub-folder of: its rungs', and a chunk's
+    storyboard's (a chunk of a rung without a storyboard leaves it empty)."""
+    return part.rungs if part.kind is PartKind.AUDIO else (*part.rungs, STORYBOARD)
 
 
 def describe_plan(plan: VideoPlan) -> str:

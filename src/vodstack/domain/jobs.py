@@ -36,6 +36,8 @@ class Transition(StrEnum):
     ASSEMBLE = "assembled"  # the last of a split job's parts is published
     ABANDON = "abandoned"  # one of a split job's parts failed for good
     RESUME = "resumed"  # a person asks to try a failed split video's failed parts again
+    REENCODE = "reencoded"  # storage lost files a ready video needs: encode it again
+    REOPEN = "reopened"  # the same for a split video: the parts that made those files
 
 
 _RULES: dict[Transition, tuple[frozenset[JobStatus], JobStatus]] = {
@@ -51,6 +53,8 @@ _RULES: dict[Transition, tuple[frozenset[JobStatus], JobStatus]] = {
     Transition.ASSEMBLE: (frozenset({JobStatus.SPLIT}), JobStatus.READY),
     Transition.ABANDON: (frozenset({JobStatus.SPLIT}), JobStatus.FAILED),
     Transition.RESUME: (frozenset({JobStatus.FAILED}), JobStatus.SPLIT),
+    Transition.REENCODE: (frozenset({JobStatus.READY}), JobStatus.QUEUED),
+    Transition.REOPEN: (frozenset({JobStatus.READY}), JobStatus.SPLIT),
 }
 
 

@@ -38,6 +38,7 @@ from vodstack.domain.chunks import (
     PartSpec,
     RungOutput,
     VideoPlan,
+    attempt_folders,
     describe_plan,
     part_folder,
     plan_video,
@@ -477,7 +478,7 @@ class Processor:
     async def _collect_part_garbage(self, lease: Lease, part: PartSpec, prefix: str) -> None:
         """Remove what this part's earlier attempts left."""
         for epoch in range(1, lease.epoch):
-            for rung in _part_folders(part):
+            for rung in attempt_folders(part):
                 sub = part_folder(part, epoch)
                 try:
                     await self._storage.delete_prefix(f"{prefix}/{rung}/{sub}/")
@@ -500,7 +501,7 @@ class Processor:
         if part is not None:
             if part.kind is PartKind.CHUNK:
                 prefix = output_prefix(lease.video_id, lease.output_epoch)
-                for rung in _part_folders(part):
+                for rung in attempt_folders(part):
                     sub = part_folder(part, lease.epoch)
                     await _quietly_delete(self._storage, f"{prefix}/{rung}/{sub}/")
             return
@@ -508,12 +509,6 @@ class Processor:
             await self._storage.delete_prefix(output_prefix(lease.video_id, lease.epoch) + "/")
         except Exception as exc:
             log.warning("could not remove epoch %s of %s: %s", lease.epoch, lease.video_id, exc)
-
-
-def _part_folders(part: PartSpec) -> tuple[str, ...]:
-    """The folders a part's attempt writes a sub-folder of: its rungs', and a chunk's
-    storyboard's (a chunk of a rung without a storyboard leaves it empty)."""
-    return part.rungs if part.kind is PartKind.AUDIO else (*part.rungs, STORYBOARD)
 
 
 async def _quietly_delete(storage: Storage, prefix: str) -> None:

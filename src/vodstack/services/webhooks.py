@@ -12,6 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 
 from vodstack import errors
 from vodstack.clock import Clock, utc_now
@@ -157,3 +158,33 @@ class Deliverer:
                 busy = False
             if not busy:
                 await asyncio.sleep(self._poll)
+
+
+# Old deliveries are looked for this often: a query that finds nothing most of the time.
+PRUNE_SECONDS = 3600.0
+
+
+async def prune_deliveries(
+    store: WebhookStore, retention: timedelta, clock: Clock = utc_now
+) -> int:
+    """Remove the settled deliveries older than ``retention``; how many."""
+    return await store.prune(clock() - retention)
+
+
+async def keep_pruning(
+    store: WebhookStore,
+    retention: timedelta,
+    every: float = PRUNE_SECONDS,
+    clock: Clock = utc_now,
+) -> None:
+    """Until cancelled: old settled deliveries removed now, then every ``every`` seconds.
+    Every process may run it: removing what another removed first changes nothing."""
+    while True:
+        try:
+            removed = await prune_deliveries(store, retention, clock)
+        except Exception as exc:  # the database away: next time
+            log.warning("could not remove old webhook deliveries: %s", exc)
+        else:
+            if removed:
+                log.info("removed %d webhook deliveries older than %s", removed, retention)
+        await asyncio.sleep(every)
