@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import av
 import httpx
@@ -235,6 +235,7 @@ def check_playable(stack: Stack, video_id: str, stored: int) -> None:
     vtt_url = master_url.rsplit("/", 1)[0] + "/storyboard/storyboard.vtt"
     vtt = httpx.get(vtt_url).raise_for_status().text
     sheets = set(re.findall(r"^(\S+)#xywh=", vtt, re.M))
+    assert len({urlsplit(s).path for s in sheets}) == len(sheets), "a sheet has two URLs"
     for sheet in sheets:
         assert httpx.get(urljoin(vtt_url, sheet)).raise_for_status().content[:2] == b"\xff\xd8"
     named += 1 + len(sheets)

@@ -38,6 +38,17 @@ class PresigningStorage(MemoryStorage):
         return f"https://media.test/{key}?signed={expires_in}"
 
 
+class TickingStorage(MemoryStorage):
+    """Presigns as S3 does, whose signature holds the second it was made in: a URL made a
+    moment later differs from the one before it."""
+
+    signed = 0
+
+    def public_url(self, key: str, expires_in: int, private: bool = False) -> str | None:
+        self.signed += 1
+        return f"https://media.test/{key}?signature={self.signed}"
+
+
 async def published(
     tmp_path: Path, storage: MemoryStorage, info: SourceInfo | None = None
 ) -> tuple[Stores, Video]:
@@ -72,6 +83,16 @@ async def test_a_one_piece_video_serves_its_storyboard(tmp_path: Path) -> None:
     sheet = await service.hls_file(video.id, 1, "storyboard/sheet_000.jpg")
     assert sheet.content_type == "image/jpeg"
     assert sheet.source == b"fake sheet of tiles"
+
+
+async def test_a_sheet_has_one_url_however_many_cues_name_it(tmp_path: Path) -> None:
+    """Players fetch each URL a VTT names: a sheet named by two URLs is fetched twice."""
+    storage = TickingStorage(PartSigner(b"k", "http://x"))
+    stores, video = await published(tmp_path, storage)
+    vtt = await playback(stores, storage).hls_file(video.id, 1, "storyboard/storyboard.vtt")
+    uris = SHEET_CUE.findall(cast(bytes, vtt.source).decode())
+    assert len(uris) == 2  # two cues, on the one sheet
+    assert len(set(uris)) == 1, uris
 
 
 async def test_a_private_video_carries_its_token_to_every_sheet(tmp_path: Path) -> None:

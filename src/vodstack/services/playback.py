@@ -9,6 +9,7 @@ serves itself (S3, a CDN) are presigned for no longer than the token lives.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import re
 import time
@@ -375,6 +376,9 @@ class PlaybackService:
         folder = key.rsplit("/", 1)[0]
         query = "" if token is None else f"?token={quote(token)}"
 
+        # Once per URI: a presigned URL changes as the signing clock ticks, and a VTT names
+        # each sheet in many cues, which must share one URL for players to fetch it once.
+        @functools.cache
         def resolve(uri: str) -> str:
             if "://" in uri or uri.startswith("/"):
                 return uri
