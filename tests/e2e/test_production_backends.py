@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from tests.support.aws import Moto, wait_for_empty_queue
 from tests.support.hls import iframe_playlist_problems
 from tests.support.processes import VODSTACK, Server, run_cli, start_split, upload_file
 from tests.support.split import SOURCE, cut
-from tests.support.stack import postgres_database, production_env, with_api_key
+from tests.support.stack import postgres_database, production_env, query, with_api_key
 from tests.support.storage_check import (
     S3Objects,
     check_finds,
@@ -57,13 +58,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory, moto: Moto, database: str) -
     with start_split(root, **env) as (upload, play):
         upload.start_worker()
         upload.start_worker()
+        # A video is cut for the workers alive when it is planned: both, before any upload.
+        _wait_enrolled(database, workers=2)
         yield Stack(upload, play, moto, queue_url, upload.env)
+
+
+def _wait_enrolled(database: str, workers: int) -> None:
+    deadline = time.monotonic() + 60
+    while query(database, "SELECT count(*) AS n FROM workers")[0]["n"] < workers:
+        assert time.monotonic() < deadline, "the workers never enrolled their slots"
+        time.sleep(0.1)
 
 
 def test_upload_to_s3_transcode_and_play_through_presigned_urls(
     stack: Stack, tmp_path: Path
 ) -> None:
-    # Three chunks (6, 12 and 24 s) and the audio: parts for both workers.
+    # Cut for 2 live slots (no chunk longer than a slot's 21 s share): four chunks (6, 12,
+    # 18 and 6 s) and the audio, parts for both workers.
     clip = cut(SOURCE, 42, tmp_path / "film.webm")
     moto_host = urlparse(stack.moto.endpoint).netloc
 
@@ -214,7 +225,7 @@ def _check_split_across_workers(stack: Stack, video_id: str, moto_host: str) -> 
     kinds = [e["kind"] for e in events]
     assert kinds[:5] == ["queued", "claimed", "probed", "planned", "split"]
     claims = [e for e in events if e["kind"] == "claimed"][1:]
-    assert len(claims) == kinds.count("ready") == 4  # 3 chunks (6, 12, 24 s), the audio
+    assert len(claims) == kinds.count("ready") == 5  # 4 chunks (6, 12, 18, 6 s), the audio
     assert len({e["worker"].rsplit("/", 1)[0] for e in claims}) == 2, "both workers took parts"
     assert kinds.count("playable") == 1
     assert kinds[-1] == "assembled"
@@ -222,7 +233,7 @@ def _check_split_across_workers(stack: Stack, video_id: str, moto_host: str) -> 
     # signature to whoever reads the timeline) as "<source URL>", a downloaded copy as
     # "source".
     commands = [e["detail"]["command"] for e in events if e["kind"] == "encoding"]
-    assert len(commands) == 4
+    assert len(commands) == 5
     assert all(" -i '<source URL>' " in c for c in commands), commands[0]
     assert not any(moto_host in c or "X-Amz-Signature=" in c for c in commands)
 
