@@ -15,6 +15,7 @@ failure, never messages), so that the number of series stays bounded whatever th
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
@@ -256,9 +257,13 @@ def process_exited(pid: int) -> None:
 def render() -> bytes:
     """This process's metrics, or, in a run of several processes, all of theirs."""
     directory = os.environ.get(SHARED_DIRECTORY_VARIABLE)
-    if not directory:
-        return generate_latest(REGISTRY)
+    return generate_latest(_shared_registry(directory) if directory else REGISTRY)
+
+
+@functools.cache
+def _shared_registry(directory: str) -> CollectorRegistry:
+    """Built once per process: the collector reads the run's files anew at every scrape."""
     registry = CollectorRegistry(auto_describe=False)
     MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     registry.register(JOB_COUNTS)
-    return generate_latest(registry)
+    return registry

@@ -590,73 +590,28 @@ class SqlJobStore:
     async def requeue(self, video_id: str) -> bool:
         now = self._clock()
         async with transaction(self._engine) as conn:
-            plan = await conn.scalar(
-                select(jobs.c.plan).where(jobs.c.video_id == video_id, jobs.c.part == "")
-            )
-            if plan is not None:
+            if await _split_plan(conn, video_id) is not None:
                 return await _resume(conn, video_id, now)
-            target = next_status(JobStatus.FAILED, Transition.REQUEUE)
-            requeued = (
-                sql_update(jobs)
-                .where(jobs.c.video_id == video_id, jobs.c.part == "", may_take(Transition.REQUEUE))
-                .values(
-                    status=target,
-                    attempts=0,
-                    available_at=now,
-                    updated_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-                .returning(jobs.c.id, jobs.c.epoch)
-            )
-            row = (await conn.execute(requeued)).mappings().first()
-            if row is None:
-                return False
-            await _set_video(conn, video_id, target, now, error=None)
-            await write_event(
+            return await _queue_whole(
                 conn,
-                job_id=row["id"],
-                video_id=video_id,
-                at=now,
-                kind=Transition.REQUEUE,
-                status=target,
-                epoch=row["epoch"],
-                reason="retry requested",
+                video_id,
+                JobStatus.FAILED,
+                Transition.REQUEUE,
+                "retry requested",
+                now,
+                lease_owner=None,
+                lease_expires_at=None,
             )
-        return True
 
     async def reencode(self, video_id: str, parts: Sequence[str], reason: str) -> int:
         now = self._clock()
         async with transaction(self._engine) as conn:
-            plan = await conn.scalar(
-                select(jobs.c.plan).where(jobs.c.video_id == video_id, jobs.c.part == "")
-            )
-            if plan is not None:
+            if await _split_plan(conn, video_id) is not None:
                 return await _reopen(conn, video_id, parts, reason, now)
-            target = next_status(JobStatus.READY, Transition.REENCODE)
-            queued = (
-                sql_update(jobs)
-                .where(
-                    jobs.c.video_id == video_id, jobs.c.part == "", may_take(Transition.REENCODE)
-                )
-                .values(status=target, attempts=0, progress=0.0, available_at=now, updated_at=now)
-                .returning(jobs.c.id, jobs.c.epoch)
+            queued = await _queue_whole(
+                conn, video_id, JobStatus.READY, Transition.REENCODE, reason, now, progress=0.0
             )
-            row = (await conn.execute(queued)).mappings().first()
-            if row is None:
-                return 0
-            await _set_video(conn, video_id, target, now, error=None)
-            await write_event(
-                conn,
-                job_id=row["id"],
-                video_id=video_id,
-                at=now,
-                kind=Transition.REENCODE,
-                status=target,
-                epoch=row["epoch"],
-                reason=reason,
-            )
-        return 1
+        return int(queued)
 
     async def in_flight(self, video_id: str) -> list[tuple[str, int]]:
         query = select(jobs.c.part, jobs.c.epoch).where(
@@ -911,6 +866,48 @@ async def _resume(conn: AsyncConnection, video_id: str, now: datetime) -> bool:
         reason="retry requested: the failed parts are queued again",
     )
     await _assemble(conn, parent.id, now)
+    return True
+
+
+async def _split_plan(conn: AsyncConnection, video_id: str) -> object:
+    """The plan of a video's parts; None: it is encoded in one piece."""
+    return await conn.scalar(
+        select(jobs.c.plan).where(jobs.c.video_id == video_id, jobs.c.part == "")
+    )
+
+
+async def _queue_whole(
+    conn: AsyncConnection,
+    video_id: str,
+    source: JobStatus,
+    transition: Transition,
+    reason: str,
+    now: datetime,
+    **values: object,
+) -> bool:
+    """A video encoded in one piece queued again, with fresh attempts, by ``transition``
+    (from ``source``), and its event; ``values``: the columns that transition also sets."""
+    target = next_status(source, transition)
+    queued = (
+        sql_update(jobs)
+        .where(jobs.c.video_id == video_id, jobs.c.part == "", may_take(transition))
+        .values(status=target, attempts=0, available_at=now, updated_at=now, **values)
+        .returning(jobs.c.id, jobs.c.epoch)
+    )
+    row = (await conn.execute(queued)).mappings().first()
+    if row is None:
+        return False
+    await _set_video(conn, video_id, target, now, error=None)
+    await write_event(
+        conn,
+        job_id=row["id"],
+        video_id=video_id,
+        at=now,
+        kind=transition,
+        status=target,
+        epoch=row["epoch"],
+        reason=reason,
+    )
     return True
 
 
